@@ -1,0 +1,6 @@
+"""sparklong's Longformer engine: config, checkpoint I/O, banded attention, encoder, heads, tokenizer."""
+from .checkpoint import CheckpointError
+from .config import ConfigError, LongformerConfig
+from .loading import load
+
+__all__ = ["CheckpointError", "ConfigError", "LongformerConfig", "load"]

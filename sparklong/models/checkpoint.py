@@ -1,0 +1,145 @@
+"""Checkpoint I/O: read a Hugging Face folder's weights safely and map HF key names to the engine's.
+
+Safetensors are read through a memory map; `pytorch_model.bin` only with `weights_only=True`, so a
+pickle that would run code is refused. Nothing from a model folder is ever executed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import torch
+
+from .config import LongformerConfig
+
+SAFETENSORS = "model.safetensors"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+TORCH_BIN = "pytorch_model.bin"
+
+# Prefixes HF task models put before the encoder's keys.
+_ENCODER_PREFIXES = ("longformer.", "roberta.", "bert.")
+
+
+class CheckpointError(ValueError):
+    """A model folder's weights are missing, unreadable, unsafe or do not fit its config."""
+
+
+def weights_file(folder: str) -> str:
+    for name in (SAFETENSORS, SAFETENSORS_INDEX, TORCH_BIN):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            return path
+    raise CheckpointError(f"{folder} has no weights: expected {SAFETENSORS} or {TORCH_BIN}")
+
+
+def read_state_dict(folder: str) -> dict[str, torch.Tensor]:
+    """All tensors of the folder's checkpoint under their original (HF) names."""
+    path = weights_file(folder)
+    if path.endswith(".json"):
+        return _read_sharded_safetensors(folder, path)
+    if path.endswith(".safetensors"):
+        return _read_safetensors(path)
+    return _read_torch_bin(path)
+
+
+def _read_safetensors(path: str) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="pt", device="cpu") as fh:
+            return {key: fh.get_tensor(key) for key in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from exc
+
+
+def _read_sharded_safetensors(folder: str, index_path: str) -> dict[str, torch.Tensor]:
+    with open(index_path, encoding="utf-8") as fh:
+        shards = sorted(set(json.load(fh).get("weight_map", {}).values()))
+    state: dict[str, torch.Tensor] = {}
+    for shard in shards:
+        shard_path = os.path.realpath(os.path.join(folder, shard))
+        if os.path.dirname(shard_path) != os.path.realpath(folder):
+            raise CheckpointError(f"shard '{shard}' in {index_path} points outside the model folder")
+        state.update(_read_safetensors(shard_path))
+    return state
+
+
+def _read_torch_bin(path: str) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"refusing to load {path}: it is not a plain tensor checkpoint ({exc}). "
+            "Convert it to model.safetensors with a tool you trust."
+        ) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} does not hold a state dict")
+    return state
+
+
+def engine_state_dict(
+    hf: dict[str, torch.Tensor], cfg: LongformerConfig
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Map HF Longformer key names to (encoder state, head state), fusing q/k/v into one projection.
+
+    Task heads (qa_outputs.*, classifier.*) keep their HF names.
+    """
+    hf = {_strip_prefix(k): v for k, v in hf.items()}
+    out: dict[str, torch.Tensor] = {}
+
+    def take(name: str) -> torch.Tensor:
+        if name not in hf:
+            raise CheckpointError(f"checkpoint lacks '{name}' (is this a Longformer checkpoint?)")
+        return hf[name]
+
+    emb = "embeddings."
+    out["embeddings.word.weight"] = take(emb + "word_embeddings.weight")
+    out["embeddings.position.weight"] = take(emb + "position_embeddings.weight")
+    out["embeddings.token_type.weight"] = take(emb + "token_type_embeddings.weight")
+    out["embeddings.norm.weight"] = take(emb + "LayerNorm.weight")
+    out["embeddings.norm.bias"] = take(emb + "LayerNorm.bias")
+
+    for i in range(cfg.num_hidden_layers):
+        src, dst = f"encoder.layer.{i}.", f"layers.{i}."
+        att = src + "attention.self."
+        for part in ("weight", "bias"):
+            out[dst + "qkv." + part] = torch.cat([take(att + f"{p}.{part}") for p in ("query", "key", "value")])
+            out[dst + "q_global." + part] = take(att + f"query_global.{part}")
+            out[dst + "kv_global." + part] = torch.cat(
+                [take(att + f"{p}_global.{part}") for p in ("key", "value")]
+            )
+            out[dst + "attn_out." + part] = take(src + f"attention.output.dense.{part}")
+            out[dst + "attn_norm." + part] = take(src + f"attention.output.LayerNorm.{part}")
+            out[dst + "ffn_in." + part] = take(src + f"intermediate.dense.{part}")
+            out[dst + "ffn_out." + part] = take(src + f"output.dense.{part}")
+            out[dst + "ffn_norm." + part] = take(src + f"output.LayerNorm.{part}")
+
+    heads = {k: v for k, v in hf.items() if k.startswith(("qa_outputs.", "classifier."))}
+    _check_shapes(out, cfg)
+    return out, heads
+
+
+def _strip_prefix(key: str) -> str:
+    for prefix in _ENCODER_PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def _check_shapes(state: dict[str, torch.Tensor], cfg: LongformerConfig) -> None:
+    h = cfg.hidden_size
+    expected = {
+        "embeddings.word.weight": (cfg.vocab_size, h),
+        "embeddings.position.weight": (cfg.max_position_embeddings, h),
+        "embeddings.token_type.weight": (cfg.type_vocab_size, h),
+        "layers.0.qkv.weight": (3 * h, h),
+        "layers.0.ffn_in.weight": (cfg.intermediate_size, h),
+    }
+    for name, shape in expected.items():
+        if tuple(state[name].shape) != shape:
+            raise CheckpointError(
+                f"weight '{name}' has shape {tuple(state[name].shape)}, config.json implies {shape}"
+            )

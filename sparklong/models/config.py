@@ -1,0 +1,124 @@
+"""Longformer configuration read from a Hugging Face `config.json`, validated up front."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish", "tanh")
+
+
+class ConfigError(ValueError):
+    """A model folder's config.json cannot describe a model this engine can run."""
+
+
+@dataclass(frozen=True)
+class LongformerConfig:
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    attention_window: tuple[int, ...]  # one full (two-sided) window per layer, each even
+    max_position_embeddings: int
+    type_vocab_size: int = 1
+    hidden_act: str = "gelu"
+    layer_norm_eps: float = 1e-5
+    pad_token_id: int = 1
+    bos_token_id: int = 0
+    eos_token_id: int = 2
+    sep_token_id: int = 2
+    id2label: dict[int, str] = field(default_factory=dict)
+    model_type: str = "longformer"
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input the position table allows (RoBERTa-style: positions start after pad)."""
+        return self.max_position_embeddings - self.pad_token_id - 1
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "LongformerConfig":
+        def need(key):
+            if key not in raw:
+                raise ConfigError(f"config.json lacks '{key}'")
+            return raw[key]
+
+        layers = _positive_int(need("num_hidden_layers"), "num_hidden_layers")
+        hidden = _positive_int(need("hidden_size"), "hidden_size")
+        heads = _positive_int(need("num_attention_heads"), "num_attention_heads")
+        if hidden % heads:
+            raise ConfigError(f"hidden_size ({hidden}) is not divisible by num_attention_heads ({heads})")
+        act = raw.get("hidden_act", "gelu")
+        if act not in ACTIVATIONS:
+            raise ConfigError(f"hidden_act '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
+        id2label = {int(k): str(v) for k, v in (raw.get("id2label") or {}).items()}
+        if not id2label and raw.get("num_labels"):
+            id2label = {i: f"LABEL_{i}" for i in range(int(raw["num_labels"]))}
+        cfg = cls(
+            vocab_size=_positive_int(need("vocab_size"), "vocab_size"),
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=_positive_int(raw.get("intermediate_size", 4 * hidden), "intermediate_size"),
+            attention_window=_windows(raw.get("attention_window", 512), layers),
+            max_position_embeddings=_positive_int(need("max_position_embeddings"), "max_position_embeddings"),
+            type_vocab_size=_positive_int(raw.get("type_vocab_size", 1), "type_vocab_size"),
+            hidden_act=act,
+            layer_norm_eps=float(raw.get("layer_norm_eps", 1e-5)),
+            pad_token_id=_token_id(raw.get("pad_token_id", 1), "pad_token_id"),
+            bos_token_id=_token_id(raw.get("bos_token_id", 0), "bos_token_id"),
+            eos_token_id=_token_id(raw.get("eos_token_id", 2), "eos_token_id"),
+            sep_token_id=_token_id(raw.get("sep_token_id", raw.get("eos_token_id", 2)), "sep_token_id"),
+            id2label=id2label,
+            model_type=str(raw.get("model_type", "longformer")),
+        )
+        for name in ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id"):
+            if getattr(cfg, name) >= cfg.vocab_size:
+                raise ConfigError(f"{name} ({getattr(cfg, name)}) is outside the vocabulary (size {cfg.vocab_size})")
+        if cfg.max_tokens < 1:
+            raise ConfigError("max_position_embeddings leaves no room for tokens after the padding offset")
+        return cfg
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike) -> "LongformerConfig":
+        path = os.path.join(folder, "config.json")
+        if not os.path.isfile(path):
+            raise ConfigError(f"{folder} has no config.json; expected a Hugging Face model folder")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                raw = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path} must hold a JSON object")
+        return cls.from_dict(raw)
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _token_id(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _windows(value, layers: int) -> tuple[int, ...]:
+    windows = [value] * layers if isinstance(value, int) else list(value)
+    if len(windows) != layers:
+        raise ConfigError(f"attention_window lists {len(windows)} windows for {layers} layers")
+    for i, w in enumerate(windows):
+        if isinstance(w, bool) or not isinstance(w, int) or w <= 0 or w % 2:
+            raise ConfigError(f"attention_window for layer {i} must be a positive even integer, got {w!r}")
+    return tuple(windows)

@@ -1,0 +1,115 @@
+"""Task modules: the encoder plus a Hugging Face-compatible head (parameter names as HF saves them)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import LongformerConfig
+from .encoder import Encoder
+
+
+class _Task(nn.Module):
+    head_prefixes: tuple[str, ...] = ()  # HF key prefixes of the head's weights
+    labels_weight: str | None = None  # the weight whose rows are the labels
+
+    def __init__(self, cfg: LongformerConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = Encoder(cfg)
+
+    def default_global_mask(self, input_ids: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def encode(self, input_ids, attention_mask, global_attention_mask) -> torch.Tensor:
+        if global_attention_mask is None:
+            global_attention_mask = self.default_global_mask(input_ids)
+        return self.encoder(input_ids, attention_mask, global_attention_mask)  # [B, L, E]
+
+
+class ForEmbeddings(_Task):
+    """Last hidden state [B, L, E], as HF LongformerModel."""
+
+    @torch.inference_mode()
+    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
+        return self.encode(input_ids, attention_mask, global_attention_mask)
+
+
+class ForQuestionAnswering(_Task):
+    """(start_logits, end_logits) [B, L]; question tokens (before the first </s>) global by default."""
+
+    head_prefixes = ("qa_outputs.",)
+
+    def __init__(self, cfg: LongformerConfig):
+        super().__init__(cfg)
+        self.qa_outputs = nn.Linear(cfg.hidden_size, 2)
+
+    def default_global_mask(self, input_ids):
+        is_sep = input_ids.eq(self.config.sep_token_id)  # [B, L]
+        if not bool(is_sep.any(dim=1).all()):
+            raise ValueError(
+                "question answering needs a </s> after the question in every row to place global attention; "
+                "pass global_attention_mask explicitly otherwise"
+            )
+        first_sep = is_sep.int().argmax(dim=1, keepdim=True)  # [B, 1]
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
+        return (positions < first_sep).long()
+
+    @torch.inference_mode()
+    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
+        logits = self.qa_outputs(self.encode(input_ids, attention_mask, global_attention_mask))  # [B, L, 2]
+        start, end = logits.unbind(-1)
+        return start.contiguous(), end.contiguous()
+
+
+class _ClassificationHead(nn.Module):
+    def __init__(self, cfg: LongformerConfig):
+        super().__init__()
+        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.out_proj = nn.Linear(cfg.hidden_size, cfg.num_labels)
+
+    def forward(self, first_token: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(torch.tanh(self.dense(first_token)))
+
+
+class ForSequenceClassification(_Task):
+    """Logits [B, num_labels] from the <s> token, which gets global attention by default."""
+
+    head_prefixes = ("classifier.dense.", "classifier.out_proj.")
+    labels_weight = "classifier.out_proj.weight"
+
+    def __init__(self, cfg: LongformerConfig):
+        super().__init__(cfg)
+        self.classifier = _ClassificationHead(cfg)
+
+    def default_global_mask(self, input_ids):
+        mask = torch.zeros_like(input_ids)
+        mask[:, 0] = 1
+        return mask
+
+    @torch.inference_mode()
+    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
+        hidden = self.encode(input_ids, attention_mask, global_attention_mask)
+        return self.classifier(hidden[:, 0])
+
+
+class ForTokenClassification(_Task):
+    """Logits [B, L, num_labels] for every token."""
+
+    head_prefixes = ("classifier.",)
+    labels_weight = "classifier.weight"
+
+    def __init__(self, cfg: LongformerConfig):
+        super().__init__(cfg)
+        self.classifier = nn.Linear(cfg.hidden_size, cfg.num_labels)
+
+    @torch.inference_mode()
+    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
+        return self.classifier(self.encode(input_ids, attention_mask, global_attention_mask))
+
+
+TASKS: dict[str, type[_Task]] = {
+    "embeddings": ForEmbeddings,
+    "question_answering": ForQuestionAnswering,
+    "sequence_classification": ForSequenceClassification,
+    "token_classification": ForTokenClassification,
+}

@@ -1,0 +1,71 @@
+"""`load(folder, task, device, dtype)`: a Hugging Face Longformer folder -> a ready torch module."""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import torch
+
+from .checkpoint import CheckpointError, engine_state_dict, read_state_dict
+from .config import LongformerConfig
+from .encoder import pack_cpu_linears
+from .heads import TASKS
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' picks CUDA when present; 'cuda' without a GPU is an error, not a silent CPU run."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def load(
+    folder: str | os.PathLike,
+    task: str = "embeddings",
+    device: str = "cpu",
+    dtype: str = "float32",
+    fast_cpu: bool = True,
+) -> torch.nn.Module:
+    """Build the engine for `task` from an HF folder; call it as module(input_ids, attention_mask,
+    global_attention_mask). fast_cpu=False keeps plain nn.Linear (for export or debugging)."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"model folder {folder} does not exist")
+    target = resolve_device(device)
+
+    cfg = LongformerConfig.from_folder(folder)
+    encoder_state, head_state = engine_state_dict(read_state_dict(folder), cfg)
+    module_cls = TASKS[task]
+    _check_head(module_cls, head_state, folder, task)
+    if module_cls.labels_weight and not cfg.num_labels:  # config without id2label: count the head's rows
+        labels = head_state[module_cls.labels_weight].shape[0]
+        cfg = dataclasses.replace(cfg, id2label={i: f"LABEL_{i}" for i in range(labels)})
+
+    with torch.device("meta"):
+        module = module_cls(cfg)
+    state = {f"encoder.{k}": v for k, v in encoder_state.items()}
+    state.update({k: v for k, v in head_state.items() if k.startswith(module_cls.head_prefixes)})
+    try:
+        module.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights in {folder} do not fit config.json: {exc}") from exc
+    module = module.to(device=target, dtype=DTYPES[dtype]).eval().requires_grad_(False)
+    if fast_cpu and target.type == "cpu" and dtype == "float32":
+        pack_cpu_linears(module)
+    return module
+
+
+def _check_head(module_cls, head_state, folder: str, task: str) -> None:
+    for prefix in module_cls.head_prefixes:
+        if not any(k.startswith(prefix) for k in head_state):
+            raise CheckpointError(f"{folder} has no '{prefix.rstrip('.')}' weights, needed for task '{task}'")
