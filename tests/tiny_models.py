@@ -1,0 +1,68 @@
+"""Tiny Hugging Face checkpoints written at test time (random weights, exact HF folder layout)."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+CORPUS_DIR = os.path.join(os.path.dirname(__file__), "data", "corpus")
+
+TINY = dict(
+    vocab_size=300,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=514,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
+
+
+def longformer_config(**overrides):
+    from transformers import LongformerConfig
+
+    return LongformerConfig(**{**TINY, "attention_window": [8, 8], **overrides})
+
+
+HF_CLASSES = {
+    "embeddings": "LongformerModel",
+    "question_answering": "LongformerForQuestionAnswering",
+    "sequence_classification": "LongformerForSequenceClassification",
+    "token_classification": "LongformerForTokenClassification",
+}
+
+
+def save_longformer(folder: str, task: str = "embeddings", seed: int = 0, safetensors: bool = True, **overrides):
+    """Write a random tiny Longformer for `task` into `folder`; returns the HF module (eval mode)."""
+    import transformers
+
+    torch.manual_seed(seed)
+    cfg = longformer_config(**overrides)
+    cls = getattr(transformers, HF_CLASSES[task])
+    model = cls(cfg, add_pooling_layer=False) if task == "embeddings" else cls(cfg)
+    _perturb(model)
+    model.eval()
+    model.save_pretrained(folder, safe_serialization=safetensors)
+    return model
+
+
+def _perturb(model: torch.nn.Module) -> None:
+    """HF initialises LayerNorms to (1, 0) and biases to 0; randomise them so parity tests see them."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or "LayerNorm" in name:
+                p.add_(torch.randn_like(p) * 0.1)
+
+
+def random_batch(batch: int, length: int, vocab: int = 300, pad_id: int = 1, seed: int = 0, ragged: bool = True):
+    """(input_ids, attention_mask) [B, L]; rows after the first are shorter and padded when ragged."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, vocab, (batch, length), generator=g)
+    mask = torch.ones(batch, length, dtype=torch.long)
+    if ragged:
+        for row in range(1, batch):
+            keep = max(1, length - row * max(1, length // (batch + 1)))
+            ids[row, keep:] = pad_id
+            mask[row, keep:] = 0
+    return ids, mask
