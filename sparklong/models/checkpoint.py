@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import zipfile
 
 import torch
 
@@ -67,7 +68,8 @@ def _read_sharded_safetensors(folder: str, index_path: str) -> dict[str, torch.T
 
 def _read_torch_bin(path: str) -> dict[str, torch.Tensor]:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        # zip checkpoints (torch >= 1.6) are memory-mapped; legacy raw pickles cannot be
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"refusing to load {path}: it is not a plain tensor checkpoint ({exc}). "

@@ -1,0 +1,138 @@
+"""The engine equals Hugging Face's Longformer (the oracle) on every non-padding position, fp32."""
+import pytest
+import torch
+
+from sparklong.models import load
+from tiny_models import random_batch, save_longformer
+
+TOL = 1e-4
+
+
+def assert_close_on_tokens(ours, ref, mask):
+    keep = mask.bool()
+    assert ours.shape == ref.shape
+    diff = (ours - ref).abs()[keep].max().item()
+    assert diff <= TOL, f"max abs diff {diff} on non-padding positions"
+
+
+def global_mask(batch, length, where):
+    mask = torch.zeros(batch, length, dtype=torch.long)
+    for row in range(batch):
+        for pos in where(length, row):
+            mask[row, min(max(pos, 0), length - 1)] = 1
+    return mask
+
+
+GLOBALS = {
+    "none": None,
+    "start": lambda n, r: [0],
+    "middle": lambda n, r: [n // 2, n // 3 + r],
+    "end": lambda n, r: [n - 1 - r],
+    "start_mid_end": lambda n, r: sorted({0, n // 2, n - 1}),
+}
+
+
+@pytest.fixture(scope="module")
+def embeddings_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lf_embed")
+    hf = save_longformer(str(folder), "embeddings")
+    return str(folder), hf
+
+
+# window 8 (one-sided 4): 1 token, below the window, not a multiple of it, many windows long
+@pytest.mark.parametrize("length", [1, 5, 8, 13, 64, 203])
+@pytest.mark.parametrize("globals_at", list(GLOBALS))
+def test_hidden_states_equal_hf(embeddings_folder, length, globals_at):
+    folder, hf = embeddings_folder
+    ours = load(folder)
+    ids, mask = random_batch(3, length)
+    where = GLOBALS[globals_at]
+    gmask = None if where is None else global_mask(3, length, where)
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask, global_attention_mask=gmask).last_hidden_state
+    assert_close_on_tokens(ours(ids, mask, gmask), ref, mask)
+
+
+def test_unpacked_linears_equal_packed(embeddings_folder):
+    folder, _ = embeddings_folder
+    ids, mask = random_batch(2, 50)
+    fast, plain = load(folder), load(folder, fast_cpu=False)
+    assert_close_on_tokens(fast(ids, mask), plain(ids, mask), mask)
+
+
+def test_no_nan_in_padded_rows(embeddings_folder):
+    folder, _ = embeddings_folder
+    ids, mask = random_batch(2, 40)
+    ids[1, 1:] = 1
+    mask[1, 1:] = 0
+    out = load(folder)(ids, mask, global_mask(2, 40, lambda n, r: [0]))
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("windows", [[4, 8, 16], [16, 4, 8]])
+def test_per_layer_windows(tmp_path, windows):
+    hf = save_longformer(str(tmp_path), "embeddings", num_hidden_layers=3, attention_window=windows)
+    ids, mask = random_batch(2, 37)
+    gmask = global_mask(2, 37, lambda n, r: [r * 10])
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask, global_attention_mask=gmask).last_hidden_state
+    assert_close_on_tokens(load(str(tmp_path))(ids, mask, gmask), ref, mask)
+
+
+def test_large_window_and_pytorch_bin(tmp_path):
+    # window wider than the query block: several neighbour blocks per side; weights from a .bin file
+    hf = save_longformer(str(tmp_path), "embeddings", safetensors=False, attention_window=[300, 300])
+    ids, mask = random_batch(2, 500)
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert_close_on_tokens(load(str(tmp_path))(ids, mask), ref, mask)
+
+
+def test_pad_token_inside_text_positions_match_hf(embeddings_folder):
+    # HF derives positions from input_ids != pad, not from the attention mask; so must we.
+    folder, hf = embeddings_folder
+    ids, mask = random_batch(1, 20, ragged=False)
+    ids[0, 7] = 1
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert_close_on_tokens(load(folder)(ids, mask), ref, mask)
+
+
+def test_question_answering_logits_equal_hf(tmp_path):
+    hf = save_longformer(str(tmp_path), "question_answering")
+    ids, mask = random_batch(2, 90)
+    ids[:, 0] = 0
+    ids[0, 11], ids[0, 12] = 2, 2  # question of 10 tokens, then </s></s>
+    ids[1, 4], ids[1, 5] = 2, 2
+    ids[0, 89] = 2
+    ours = load(str(tmp_path), task="question_answering")
+    ids[1, mask[1].sum() - 1] = 2
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask)  # HF puts global attention on the question itself
+    start, end = ours(ids, mask)
+    assert_close_on_tokens(start, ref.start_logits, mask)
+    assert_close_on_tokens(end, ref.end_logits, mask)
+
+
+def test_question_answering_without_separator_is_a_clear_error(tmp_path):
+    save_longformer(str(tmp_path), "question_answering")
+    ids = torch.full((1, 10), 5)
+    with pytest.raises(ValueError, match="</s>"):
+        load(str(tmp_path), task="question_answering")(ids)
+
+
+@pytest.mark.parametrize("task", ["sequence_classification", "token_classification"])
+def test_classification_logits_equal_hf(tmp_path, task):
+    labels = {0: "NEG", 1: "NEU", 2: "POS"}
+    hf = save_longformer(str(tmp_path), task, id2label=labels, label2id={v: k for k, v in labels.items()})
+    ids, mask = random_batch(3, 45)
+    ids[:, 0] = 0
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask).logits
+    ours = load(str(tmp_path), task=task)
+    assert ours.config.id2label == labels
+    out = ours(ids, mask)
+    if task == "sequence_classification":
+        assert (out - ref).abs().max().item() <= TOL
+    else:
+        assert_close_on_tokens(out, ref, mask)
