@@ -1,0 +1,126 @@
+"""Shared Params mixins. One convention: subclass Params, class-level Param with a typeConverter,
+camelCase chainable setters that validate and raise ValueError naming the param and allowed values."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from pyspark.ml.param import Param, Params, TypeConverters
+
+
+def check_range(name: str, value, low, high) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def check_choice(name: str, value, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def _columns(cols) -> list[str]:
+    """setInputCols("a", "b") and setInputCols(["a", "b"]) both work, as in Spark NLP."""
+    if len(cols) == 1 and isinstance(cols[0], (list, tuple)):
+        cols = cols[0]
+    return TypeConverters.toListString(list(cols))
+
+
+class HasInputAnnotationCols(Params):
+    inputCols = Param(Params._dummy(), "inputCols", "input annotation columns", TypeConverters.toListString)
+
+    def setInputCols(self, *cols):
+        return self._set(inputCols=_columns(cols))
+
+    def getInputCols(self) -> list[str]:
+        return self.getOrDefault(self.inputCols)
+
+
+class HasOutputAnnotationCol(Params):
+    outputCol = Param(Params._dummy(), "outputCol", "output annotation column", TypeConverters.toString)
+
+    def setOutputCol(self, value: str):
+        return self._set(outputCol=value)
+
+    def getOutputCol(self) -> str:
+        return self.getOrDefault(self.outputCol)
+
+
+class HasCaseSensitive(Params):
+    caseSensitive = Param(Params._dummy(), "caseSensitive", "keep case before BPE", TypeConverters.toBoolean)
+
+    def setCaseSensitive(self, value: bool):
+        return self._set(caseSensitive=value)
+
+    def getCaseSensitive(self) -> bool:
+        return self.getOrDefault(self.caseSensitive)
+
+
+class HasBatchSize(Params):
+    batchSize = Param(Params._dummy(), "batchSize", "documents per forward pass (upper bound)", TypeConverters.toInt)
+
+    def setBatchSize(self, value: int):
+        check_range("batchSize", int(value), 1, 4096)
+        return self._set(batchSize=value)
+
+    def getBatchSize(self) -> int:
+        return self.getOrDefault(self.batchSize)
+
+
+class HasMaxSentenceLength(Params):
+    maxSentenceLength = Param(
+        Params._dummy(), "maxSentenceLength", "tokens per model window, special tokens included", TypeConverters.toInt
+    )
+
+    def max_positions(self) -> int:
+        """Longest window the model's positions allow; 4096 until a model is attached."""
+        return 4096
+
+    def setMaxSentenceLength(self, value: int):
+        check_range("maxSentenceLength", int(value), 1, max(4096, self.max_positions()))
+        return self._set(maxSentenceLength=value)
+
+    def getMaxSentenceLength(self) -> int:
+        return self.getOrDefault(self.maxSentenceLength)
+
+
+class HasDimension(Params):
+    dimension = Param(Params._dummy(), "dimension", "embedding dimension", TypeConverters.toInt)
+
+    def setDimension(self, value: int):
+        check_range("dimension", int(value), 1, 1 << 16)
+        return self._set(dimension=value)
+
+    def getDimension(self) -> int:
+        return self.getOrDefault(self.dimension)
+
+
+class HasStorageRef(Params):
+    storageRef = Param(Params._dummy(), "storageRef", "name identifying these embeddings", TypeConverters.toString)
+
+    def setStorageRef(self, value: str):
+        return self._set(storageRef=value)
+
+    def getStorageRef(self) -> str:
+        return self.getOrDefault(self.storageRef)
+
+
+ENGINES = ("torch",)
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class HasEngine(Params):
+    engine = Param(Params._dummy(), "engine", "inference engine: torch", TypeConverters.toString)
+    device = Param(Params._dummy(), "device", "auto, cpu or cuda", TypeConverters.toString)
+
+    def setEngine(self, value: str):
+        check_choice("engine", value, ENGINES)
+        return self._set(engine=value)
+
+    def getEngine(self) -> str:
+        return self.getOrDefault(self.engine)
+
+    def setDevice(self, value: str):
+        check_choice("device", value, DEVICES)
+        return self._set(device=value)
+
+    def getDevice(self) -> str:
+        return self.getOrDefault(self.device)
