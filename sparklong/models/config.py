@@ -21,9 +21,9 @@ class LongformerConfig:
     intermediate_size: int
     attention_window: tuple[int, ...]  # one full (two-sided) window per layer, each even
     max_position_embeddings: int
-    type_vocab_size: int = 1
+    type_vocab_size: int = 2  # defaults as HF's LongformerConfig
     hidden_act: str = "gelu"
-    layer_norm_eps: float = 1e-5
+    layer_norm_eps: float = 1e-12
     pad_token_id: int = 1
     bos_token_id: int = 0
     eos_token_id: int = 2
@@ -70,9 +70,9 @@ class LongformerConfig:
             intermediate_size=_positive_int(raw.get("intermediate_size", 4 * hidden), "intermediate_size"),
             attention_window=_windows(raw.get("attention_window", 512), layers),
             max_position_embeddings=_positive_int(need("max_position_embeddings"), "max_position_embeddings"),
-            type_vocab_size=_positive_int(raw.get("type_vocab_size", 1), "type_vocab_size"),
+            type_vocab_size=_positive_int(raw.get("type_vocab_size", 2), "type_vocab_size"),
             hidden_act=act,
-            layer_norm_eps=float(raw.get("layer_norm_eps", 1e-5)),
+            layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
             pad_token_id=_token_id(raw.get("pad_token_id", 1), "pad_token_id"),
             bos_token_id=_token_id(raw.get("bos_token_id", 0), "bos_token_id"),
             eos_token_id=_token_id(raw.get("eos_token_id", 2), "eos_token_id"),
