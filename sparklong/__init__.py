@@ -1,2 +1,26 @@
 """sparklong: Longformer as Spark NLP-style annotators over PySpark DataFrames."""
+from .session import start
+
 __version__ = "0.1.0"
+
+_ANNOTATORS = {
+    "LongformerEmbeddings": ".annotators.longformer_embeddings",
+    "SentenceEmbeddings": ".annotators.sentence_embeddings",
+    "EmbeddingsFinisher": ".annotators.embeddings_finisher",
+    "DocumentAssembler": ".annotators.document_assembler",
+    "MultiDocumentAssembler": ".annotators.document_assembler",
+    "Tokenizer": ".annotators.tokenizer",
+    "TokenizerModel": ".annotators.tokenizer",
+    "LightPipeline": ".light_pipeline",
+}
+
+__all__ = ["start", *_ANNOTATORS]
+
+
+def __getattr__(name: str):
+    """Import annotators on first use, so `import sparklong` stays light (no pyspark/torch at import)."""
+    if name in _ANNOTATORS:
+        import importlib
+
+        return getattr(importlib.import_module(_ANNOTATORS[name], __name__), name)
+    raise AttributeError(f"module 'sparklong' has no attribute {name!r}")

@@ -124,3 +124,11 @@ class HasEngine(Params):
 
     def getDevice(self) -> str:
         return self.getOrDefault(self.device)
+
+
+def set_params(stage: Params, kwargs: dict) -> Params:
+    """Apply keyword_only constructor arguments through the validating camelCase setters."""
+    for name, value in kwargs.items():
+        if value is not None:
+            getattr(stage, "set" + name[0].upper() + name[1:])(value)
+    return stage

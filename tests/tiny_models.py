@@ -66,3 +66,34 @@ def random_batch(batch: int, length: int, vocab: int = 300, pad_id: int = 1, see
             ids[row, keep:] = pad_id
             mask[row, keep:] = 0
     return ids, mask
+
+
+def corpus_texts() -> list[str]:
+    """The bundled sample, decoded as a reader must: UTF-8, else ISO-8859-1."""
+    texts = []
+    for name in sorted(os.listdir(CORPUS_DIR)):
+        if name.endswith(".txt"):
+            raw = open(os.path.join(CORPUS_DIR, name), "rb").read()
+            try:
+                texts.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append(raw.decode("latin-1"))
+    return texts
+
+
+def save_bpe_tokenizer(folder: str, vocab_size: int = 300) -> None:
+    """A RoBERTa-style byte-level BPE (vocab.json + merges.txt) trained on the corpus sample."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    tok = ByteLevelBPETokenizer()
+    tok.train_from_iterator(
+        corpus_texts(), vocab_size=vocab_size, min_frequency=2,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False,
+    )
+    tok.save_model(folder)
+
+
+def save_model_folder(folder: str, task: str = "embeddings", **overrides):
+    """A complete tiny HF folder: random Longformer weights plus a trained tokenizer."""
+    save_bpe_tokenizer(folder, overrides.get("vocab_size", TINY["vocab_size"]))
+    return save_longformer(folder, task, **overrides)

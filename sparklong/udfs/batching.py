@@ -1,0 +1,61 @@
+"""Length-bucketed batching under a token budget, and overlapping windows for long documents."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Window:
+    """A slice [start, stop) of a document's content pieces (special tokens excluded)."""
+
+    start: int
+    stop: int
+
+
+def split_windows(num_pieces: int, max_content: int) -> list[Window]:
+    """Cover num_pieces with windows of at most max_content pieces, overlapping by half a window.
+
+    Each piece is later read from the window where it sits most centrally, so every piece keeps
+    at least a quarter window of context on both sides unless it is near the document's own edge.
+    """
+    if num_pieces <= max_content:
+        return [Window(0, num_pieces)]
+    stride = max(1, max_content // 2)
+    starts = list(range(0, num_pieces - max_content, stride)) + [num_pieces - max_content]
+    return [Window(s, s + max_content) for s in starts]
+
+
+def owner_windows(windows: Sequence[Window], num_pieces: int) -> np.ndarray:
+    """For every piece, the window in which it sits farthest from an edge (ties: the earlier one).
+
+    All windows have the same length, so that is the window whose centre is nearest.
+    """
+    centres = np.array([(w.start + w.stop - 1) / 2 for w in windows])  # ascending
+    pieces = np.arange(num_pieces)
+    right = np.clip(np.searchsorted(centres, pieces), 0, len(windows) - 1)
+    left = np.clip(right - 1, 0, None)
+    take_left = np.abs(pieces - centres[left]) <= np.abs(centres[right] - pieces)
+    return np.where(take_left, left, right)
+
+
+def pack_batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> list[list[int]]:
+    """Group item indices into batches, sorted by length so padding stays small.
+
+    A batch holds at most max_rows items and at most max_tokens padded tokens (rows x longest
+    row); an item longer than max_tokens goes alone, never dropped.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        longest = lengths[i]  # sorted ascending: the newcomer is the longest
+        if current and (len(current) + 1 > max_rows or (len(current) + 1) * longest > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches

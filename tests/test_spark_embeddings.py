@@ -1,0 +1,172 @@
+"""LongformerEmbeddings -> SentenceEmbeddings -> EmbeddingsFinisher on Spark: rows kept, values equal
+the core, models loaded once per worker, pipelines persisted with their weights."""
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+
+import numpy as np
+import pytest
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.sql.types import StringType, StructField, StructType
+
+from sparklong import EmbeddingsFinisher, LightPipeline, LongformerEmbeddings, SentenceEmbeddings
+from sparklong.annotation import DOCUMENT, TOKEN, Annotation, annotation_array_type, to_dicts
+from sparklong.udfs.model_cache import model_id
+from tiny_models import corpus_texts, save_model_folder
+
+TEXTS = [
+    "Fellow-Citizens of the Senate and of the House of Representatives.",
+    None,
+    "",
+    "   \t\n ",
+    "naïve café, 東京 and 🙂 — done.",
+]
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("spark_embed") / "tiny_longformer")
+    os.makedirs(folder)
+    save_model_folder(folder)
+    return folder
+
+
+class AnnotateByHand:
+    """document + whitespace tokens, standing in for DocumentAssembler/Tokenizer (tested on their own)."""
+
+    def light_transform(self, row):
+        text = row["text"]
+        row["document"], row["token"] = annotate_by_hand(text)
+
+
+def annotate_by_hand(text):
+    if not text:
+        return [Annotation(DOCUMENT, 0, -1, "", {"sentence": "0"})], []
+    tokens, pos = [], 0
+    for word in text.split():
+        begin = text.index(word, pos)
+        tokens.append(Annotation(TOKEN, begin, begin + len(word) - 1, word, {"sentence": "0"}))
+        pos = begin + len(word)
+    return [Annotation(DOCUMENT, 0, len(text) - 1, text, {"sentence": "0"})], tokens
+
+
+def frame(spark, texts, partitions=2):
+    schema = StructType([
+        StructField("id", StringType()), StructField("text", StringType()),
+        StructField("document", annotation_array_type()), StructField("token", annotation_array_type()),
+    ])
+    rows = [(str(i), t, *map(to_dicts, annotate_by_hand(t))) for i, t in enumerate(texts)]
+    return spark.createDataFrame(rows, schema).repartition(partitions)
+
+
+def stages(folder, **params):
+    embeddings = LongformerEmbeddings.loadSavedModel(folder).setInputCols("document", "token")
+    for name, value in params.items():
+        getattr(embeddings, "set" + name[0].upper() + name[1:])(value)
+    pooled = SentenceEmbeddings().setInputCols(["document", "embeddings"]).setOutputCol("sentence_embeddings")
+    finisher = EmbeddingsFinisher().setInputCols("sentence_embeddings").setOutputCols("vector")
+    return [embeddings, pooled, finisher]
+
+
+def by_id(df, *cols):
+    return {r["id"]: r for r in df.select("id", *cols).collect()}
+
+
+def test_every_row_kept_and_values_equal_lightpipeline(spark, model_folder):
+    texts = TEXTS + [corpus_texts()[1][:5000]]  # the last one needs windows at maxSentenceLength 256
+    model = Pipeline(stages=stages(model_folder, maxSentenceLength=256)).fit(frame(spark, texts))
+    out = by_id(model.transform(frame(spark, texts)), "embeddings", "vector")
+    assert sorted(out) == [str(i) for i in range(len(texts))]  # no row lost or duplicated
+    light = LightPipeline(_with_hand_annotation(model))
+    for i, text in enumerate(texts):
+        row = out[str(i)]
+        expected = light.fullAnnotate(text)
+        assert [(a.begin, a.end, a.result) for a in row["embeddings"]] == [
+            (a.begin, a.end, a.result) for a in expected["embeddings"]
+        ]
+        for got, want in zip(row["embeddings"], expected["embeddings"]):
+            np.testing.assert_allclose(got.embeddings, want.embeddings, atol=1e-5)
+            assert dict(got.metadata) == dict(want.metadata)
+        blank = not (text and text.strip())
+        assert (len(row["embeddings"]) == 0) == blank and (len(row["vector"]) == 0) == blank
+    long_row = out[str(len(texts) - 1)]["embeddings"]
+    assert int(long_row[0].metadata["windows"]) > 1 and all(len(a.embeddings) == 32 for a in long_row)
+
+
+def _with_hand_annotation(model):
+    return PipelineModel([AnnotateByHand(), *model.stages])
+
+
+def test_model_loads_once_per_worker_across_tasks_and_batches(spark, model_folder, load_log):
+    texts = [f"Document number {i} of the corpus. " * (1 + i % 7) for i in range(400)]
+    df = frame(spark, texts, partitions=8)  # 8 tasks on 2 cores; 64-row Arrow batches -> many batches
+    embeddings = stages(model_folder, batchSize=3)[0]
+    assert embeddings.transform(df).select("embeddings").count() == 400
+    assert embeddings.transform(df).filter("size(embeddings) > 0").count() == 400
+    with open(load_log) as fh:
+        loads = Counter(line.split(" ", 1)[0] for line in fh if line.rstrip("\n").endswith(model_id(model_folder)))
+    assert loads and max(loads.values()) == 1, loads
+
+
+def test_saved_pipeline_loads_in_a_fresh_process_with_identical_vectors(spark, model_folder, tmp_path):
+    texts = TEXTS + ["Washington took the oath of office."]
+    df = frame(spark, texts)
+    model = Pipeline(stages=stages(model_folder)).fit(df)
+    path = str(tmp_path / "saved_pipeline")
+    model.write().save(path)
+    [stage_dir] = [d for d in os.listdir(os.path.join(path, "stages")) if "LongformerEmbeddings" in d]
+    assert os.path.isfile(os.path.join(path, "stages", stage_dir, "model", "model.safetensors"))
+    df.write.parquet(str(tmp_path / "input"))
+    expected = {k: [list(v) for v in r["vector"]] for k, r in by_id(model.transform(df), "vector").items()}
+    script = textwrap.dedent(f"""
+        import json, sparklong
+        from pyspark.ml import PipelineModel
+        spark = sparklong.start("local[1]")
+        model = PipelineModel.load({path!r})
+        df = spark.read.parquet({str(tmp_path / "input")!r})
+        rows = model.transform(df).select("id", "vector").collect()
+        print(json.dumps({{r["id"]: [list(map(float, v)) for v in r["vector"]] for r in rows}}))
+    """)
+    moved = str(tmp_path / "elsewhere")
+    os.rename(model_folder, moved)  # the saved pipeline must not need the original folder
+    try:
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    finally:
+        os.rename(moved, model_folder)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got.keys() == expected.keys()
+    for key in expected:
+        np.testing.assert_allclose(np.array(got[key]).reshape(-1), np.array(expected[key]).reshape(-1), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "setter, value, message",
+    [
+        ("setMaxSentenceLength", 0, "maxSentenceLength must be between 1 and 4096"),
+        ("setMaxSentenceLength", 5000, "maxSentenceLength must be between 1 and 4096"),
+        ("setBatchSize", 0, "batchSize must be between 1 and 4096"),
+        ("setGlobalAttention", "all", "globalAttention must be one of 'none', 'cls', 'sentences'"),
+        ("setEngine", "tensorflow", "engine must be one of"),
+        ("setDevice", "tpu", "device must be one of 'auto', 'cpu', 'cuda'"),
+    ],
+)
+def test_param_errors_name_the_param_and_range(model_folder, setter, value, message):
+    stage = LongformerEmbeddings.loadSavedModel(model_folder)
+    with pytest.raises(ValueError, match=message):
+        getattr(stage, setter)(value)
+
+
+def test_wrong_input_columns_fail_before_any_job(spark, model_folder):
+    from pyspark.sql import functions as F
+
+    df = frame(spark, ["x"]).select("document", F.lit(1).alias("token"))
+    stage = LongformerEmbeddings.loadSavedModel(model_folder)
+    with pytest.raises(ValueError, match="'sentence' is not in the DataFrame"):
+        stage.setInputCols("sentence", "token").transform(df)
+    with pytest.raises(ValueError, match="'token' has type int, expected an annotation column"):
+        stage.setInputCols("document", "token").transform(df)
