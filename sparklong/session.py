@@ -17,6 +17,8 @@ def start(
     run whatever `python3` is on PATH and pandas UDFs fail to import pandas."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no guessing at network interfaces
     from pyspark.sql import SparkSession
 
     builder = (

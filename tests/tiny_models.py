@@ -95,5 +95,6 @@ def save_bpe_tokenizer(folder: str, vocab_size: int = 300) -> None:
 
 def save_model_folder(folder: str, task: str = "embeddings", **overrides):
     """A complete tiny HF folder: random Longformer weights plus a trained tokenizer."""
+    os.makedirs(folder, exist_ok=True)
     save_bpe_tokenizer(folder, overrides.get("vocab_size", TINY["vocab_size"]))
     return save_longformer(folder, task, **overrides)
