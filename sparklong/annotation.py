@@ -87,14 +87,14 @@ class Annotation:
         if metadata is not None and not isinstance(metadata, Mapping):  # Arrow map -> list of pairs
             metadata = dict(metadata)
         embeddings = get("embeddings")
-        return cls(
-            get("annotatorType"),
-            int(get("begin")),
-            int(get("end")),
-            get("result"),
-            dict(metadata or {}),
-            tuple(float(x) for x in embeddings) if embeddings is not None else (),
-        )
+        if embeddings is None:
+            embeddings = ()
+        elif hasattr(embeddings, "tolist"):  # numpy, as pandas UDFs receive it: C-speed conversion
+            embeddings = tuple(embeddings.tolist())
+        else:
+            embeddings = tuple(float(x) for x in embeddings)
+        return cls(get("annotatorType"), int(get("begin")), int(get("end")), get("result"),
+                   dict(metadata or {}), embeddings)
 
 
 def to_dicts(annotations: Iterable[Annotation]) -> list[dict[str, Any]]:
