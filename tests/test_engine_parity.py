@@ -136,3 +136,16 @@ def test_classification_logits_equal_hf(tmp_path, task):
         assert (out - ref).abs().max().item() <= TOL
     else:
         assert_close_on_tokens(out, ref, mask)
+
+
+@pytest.mark.parametrize("segment", [None, 8, 24])
+def test_segmented_band_and_ffn_equal_hf(embeddings_folder, segment):
+    # long inputs run in row segments to bound memory; any segment size gives the same result
+    folder, hf = embeddings_folder
+    ours = load(folder)
+    ours.encoder.segment_rows = segment
+    ids, mask = random_batch(2, 150)
+    gmask = global_mask(2, 150, lambda n, r: [0, 77])
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask, global_attention_mask=gmask).last_hidden_state
+    assert_close_on_tokens(ours(ids, mask, gmask), ref, mask)

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 
 # Largest query block; 128 measured fastest for w = 256 on CPU (fewer wasted scores than c = w).
 MAX_BLOCK = 128
+# Queries per segment: bounds the (2r + 1)-fold key/value windows to one segment's worth of memory.
+SEGMENT_QUERIES = 4096
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class BandPlan:
     block: int  # c
     reach: int  # r, neighbour blocks per side
     num_blocks: int  # nb = ceil(L / c)
-    mask: torch.Tensor  # [B * nb, 1, c, G + (2r + 1) * c] additive (0 or -inf)
+    mask: torch.Tensor  # [B, nb, 1, c, G + (2r + 1) * c] additive (0 or -inf)
 
 
 def global_layout(is_global: torch.Tensor) -> GlobalLayout:
@@ -86,13 +88,15 @@ def plan_band(
     # A row that may see nothing (padding) sees everything instead: finite garbage, never NaN.
     allowed = allowed | ~allowed.any(dim=3, keepdim=True)
     mask = torch.zeros(allowed.shape, dtype=dtype, device=key_valid.device).masked_fill_(~allowed, -math.inf)
-    return BandPlan(w, c, r, nb, mask.view(batch * nb, 1, c, allowed.shape[3]))
+    return BandPlan(w, c, r, nb, mask[:, :, None])
 
 
-def _blocks(x: torch.Tensor, left: int, right: int, block: int) -> torch.Tensor:
-    """[B, L, H, D] -> zero-padded [B, n, H, c, D] view of blocks (no copy beyond the pad)."""
+def _blocks(x: torch.Tensor, start: int, stop: int, block: int) -> torch.Tensor:
+    """Rows [start, stop) of x [B, L, H, D] as blocks [B, n, H, c, D]; rows outside [0, L) are zeros."""
+    length = x.shape[1]
+    inside = x[:, max(start, 0) : min(stop, length)]
+    padded = F.pad(inside, (0, 0, 0, 0, max(-start, 0), max(stop - length, 0)))
     batch, _, heads, dim = x.shape
-    padded = F.pad(x, (0, 0, 0, 0, left, right))
     return padded.view(batch, -1, block, heads, dim).transpose(2, 3)
 
 
@@ -103,27 +107,33 @@ def local_attention(
     plan: BandPlan,
     global_k: torch.Tensor | None = None,
     global_v: torch.Tensor | None = None,
+    segment: int | None = SEGMENT_QUERIES,
 ) -> torch.Tensor:
     """Sliding-window attention of every query; q, k, v: [B, L, H, D] -> [B, L, H, D].
 
     global_k, global_v: [B, G, H, D] local-projection keys/values of the global slots, seen by all.
+    Queries run in segments of about `segment` rows, so the (2r + 1)-fold key windows exist for one
+    segment at a time (None: one segment, e.g. for a traced export).
     """
     batch, length, heads, dim = q.shape
     c, r, nb = plan.block, plan.reach, plan.num_blocks
-    tail = nb * c - length
-    q_blocks = _blocks(q, 0, tail, c).reshape(batch * nb, heads, c, dim)  # [B*nb, H, c, D]
+    step = nb if segment is None else max(1, segment // c)  # blocks per segment
+    out = q.new_empty(batch, nb * c, heads, dim)
+    for b0 in range(0, nb, step):
+        b1 = min(nb, b0 + step)
+        n = b1 - b0
+        q_blocks = _blocks(q, b0 * c, b1 * c, c).reshape(batch * n, heads, c, dim)  # [B*n, H, c, D]
 
-    def windows(x: torch.Tensor, front: torch.Tensor | None) -> torch.Tensor:
-        blocks = _blocks(x, r * c, tail + r * c, c)  # [B, nb + 2r, H, c, D]
-        parts = [blocks[:, i : i + nb] for i in range(2 * r + 1)]
-        if front is not None:  # [B, G, H, D] -> [B, nb, H, G, D], the same slots for every block
-            parts.insert(0, front.transpose(1, 2)[:, None].expand(batch, nb, heads, front.shape[1], dim))
-        return torch.cat(parts, dim=3).view(batch * nb, heads, -1, dim)  # [B*nb, H, G + S, D]
+        def windows(x: torch.Tensor, front: torch.Tensor | None) -> torch.Tensor:
+            blocks = _blocks(x, (b0 - r) * c, (b1 + r) * c, c)  # [B, n + 2r, H, c, D]
+            parts = [blocks[:, i : i + n] for i in range(2 * r + 1)]
+            if front is not None:  # [B, G, H, D] -> [B, n, H, G, D], the same slots for every block
+                parts.insert(0, front.transpose(1, 2)[:, None].expand(batch, n, heads, front.shape[1], dim))
+            return torch.cat(parts, dim=3).view(batch * n, heads, -1, dim)  # [B*n, H, G + S, D]
 
-    out = F.scaled_dot_product_attention(
-        q_blocks, windows(k, global_k), windows(v, global_v), attn_mask=plan.mask
-    )  # [B*nb, H, c, D]
-    out = out.view(batch, nb, heads, c, dim).transpose(2, 3).reshape(batch, nb * c, heads, dim)
+        mask = plan.mask[:, b0:b1].reshape(batch * n, 1, c, -1)  # [B*n, 1, c, G + S]
+        seg = F.scaled_dot_product_attention(q_blocks, windows(k, global_k), windows(v, global_v), attn_mask=mask)
+        out[:, b0 * c : b1 * c] = seg.view(batch, n, heads, c, dim).transpose(2, 3).reshape(batch, n * c, heads, dim)
     return out[:, :length]
 
 

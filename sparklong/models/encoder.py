@@ -30,14 +30,15 @@ class AttentionContext:
     is_global: torch.Tensor  # [B, L] bool
     layout: band.GlobalLayout | None  # None when no row has a global token
     plans: dict[int, band.BandPlan]
+    segment: int | None  # rows per segment for band attention and feed-forward; None: all at once
 
     @classmethod
-    def build(cls, attention_mask, global_attention_mask, windows, dtype) -> "AttentionContext":
+    def build(cls, attention_mask, global_attention_mask, windows, dtype, segment) -> "AttentionContext":
         key_valid = attention_mask.bool()
         is_global = global_attention_mask.bool() & key_valid  # HF: a padded global token is padding
         layout = band.global_layout(is_global) if bool(is_global.any()) else None
         plans = {w: band.plan_band(key_valid, is_global, layout, w, dtype) for w in sorted(set(windows))}
-        return cls(key_valid, is_global, layout, plans)
+        return cls(key_valid, is_global, layout, plans, segment)
 
 
 class Embeddings(nn.Module):
@@ -76,25 +77,40 @@ class Layer(nn.Module):
         self.ffn_norm = nn.LayerNorm(hidden, eps=cfg.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
+        x = self.attn_norm(x + self.attn_out(self.attention(x, ctx)))
+        return self.feed_forward(x, ctx.segment)
+
+    def attention(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
+        """Banded + global self-attention, [B, L, E] -> [B, L, E] (its q/k/v are freed on return)."""
         batch, length, hidden = x.shape
         heads, dim = self.heads, self.head_dim
         q, k, v = self.qkv(x).view(batch, length, 3, heads, dim).unbind(2)  # each [B, L, H, D]
         layout = ctx.layout
         if layout is None:
-            attn = band.local_attention(q, k, v, ctx.plans[self.window])
-        else:
-            slots = layout.index[:, :, None, None].expand(-1, -1, heads, dim)  # [B, G, H, D]
-            attn = band.local_attention(
-                q, k, v, ctx.plans[self.window], k.gather(1, slots), v.gather(1, slots)
-            )
-            attn = attn.contiguous()
-            x_global = x.gather(1, layout.index[:, :, None].expand(-1, -1, hidden))  # [B, G, E]
-            q_global = self.q_global(x_global).view(batch, -1, heads, dim)  # [B, G, H, D]
-            k_global, v_global = self.kv_global(x).view(batch, length, 2, heads, dim).unbind(2)
-            out_global = band.global_attention(q_global, k_global, v_global, ctx.key_valid)  # [B, G, H, D]
-            attn[layout.rows, layout.positions] = out_global[layout.rows, layout.slots]
-        x = self.attn_norm(x + self.attn_out(attn.reshape(batch, length, hidden)))
-        return self.ffn_norm(x + self.ffn_out(self.act(self.ffn_in(x))))
+            attn = band.local_attention(q, k, v, ctx.plans[self.window], segment=ctx.segment)
+            return attn.reshape(batch, length, hidden)
+        slots = layout.index[:, :, None, None].expand(-1, -1, heads, dim)  # [B, G, H, D]
+        attn = band.local_attention(
+            q, k, v, ctx.plans[self.window], k.gather(1, slots), v.gather(1, slots), ctx.segment
+        ).contiguous()
+        del q, k, v
+        x_global = x.gather(1, layout.index[:, :, None].expand(-1, -1, hidden))  # [B, G, E]
+        q_global = self.q_global(x_global).view(batch, -1, heads, dim)  # [B, G, H, D]
+        k_global, v_global = self.kv_global(x).view(batch, length, 2, heads, dim).unbind(2)
+        out_global = band.global_attention(q_global, k_global, v_global, ctx.key_valid)  # [B, G, H, D]
+        attn[layout.rows, layout.positions] = out_global[layout.rows, layout.slots]
+        return attn.reshape(batch, length, hidden)
+
+    def feed_forward(self, x: torch.Tensor, segment: int | None) -> torch.Tensor:
+        """Position-wise FFN, in row segments so the 4x-wide intermediate exists for one at a time."""
+        rows = x.reshape(-1, x.shape[-1])  # [B*L, E]
+        if segment is None or rows.shape[0] <= segment:
+            return self.ffn_norm(x + self.ffn_out(self.act(self.ffn_in(x))))
+        out = torch.empty_like(rows)
+        for start in range(0, rows.shape[0], segment):
+            part = rows[start : start + segment]
+            out[start : start + segment] = self.ffn_norm(part + self.ffn_out(self.act(self.ffn_in(part))))
+        return out.view_as(x)
 
 
 class Encoder(nn.Module):
@@ -103,6 +119,7 @@ class Encoder(nn.Module):
     def __init__(self, cfg: LongformerConfig):
         super().__init__()
         self.cfg = cfg
+        self.segment_rows: int | None = band.SEGMENT_QUERIES  # memory bound; None for traced exports
         self.embeddings = Embeddings(cfg)
         self.layers = nn.ModuleList(Layer(cfg, w) for w in cfg.attention_window)
 
@@ -119,7 +136,9 @@ class Encoder(nn.Module):
         if global_attention_mask is None:
             global_attention_mask = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids)  # [B, L, E]
-        ctx = AttentionContext.build(attention_mask, global_attention_mask, self.cfg.attention_window, x.dtype)
+        ctx = AttentionContext.build(
+            attention_mask, global_attention_mask, self.cfg.attention_window, x.dtype, self.segment_rows
+        )
         for layer in self.layers:
             x = layer(x, ctx)
         return x
