@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .annotation import Annotation
+from .annotators.annotator_types import check_pipeline_chain
 
 
 class LightPipeline:
@@ -19,12 +20,15 @@ class LightPipeline:
                 raise ValueError(f"LightPipeline: stage {type(stage).__name__} cannot run without Spark")
         self.parse_embeddings = parse_embeddings
         self.input_col = self._input_col()
+        check_pipeline_chain(self.stages, self.input_col)  # wrong or missing inputCols fail here
 
     def _input_col(self) -> str:
         first = self.stages[0]
         return first.getInputCol() if hasattr(first, "getInputCol") else "text"
 
     def _run(self, text: str | None) -> dict[str, Any]:
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"LightPipeline: expected a string or a list of strings, got {type(text).__name__}")
         row: dict[str, Any] = {self.input_col: text}
         for stage in self.stages:
             stage.light_transform(row)

@@ -132,7 +132,7 @@ def test_bad_input_columns_fail_before_any_job(spark):
     model = Tokenizer().fit(df)
     with pytest.raises(ValueError, match="'document' is not in the DataFrame"):
         model.transform(df)
-    with pytest.raises(ValueError, match="'text' has type string, expected DOCUMENT"):
+    with pytest.raises(ValueError, match="'text' has type string, expected an annotation column of DOCUMENT"):
         model.setInputCols("text").transform(df)
     tokens = Tokenizer().fit(None).transform(DocumentAssembler().setInputCol("text").transform(df))
     with pytest.raises(ValueError, match="holds token annotations"):

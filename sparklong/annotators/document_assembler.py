@@ -20,6 +20,7 @@ from pyspark.sql.types import ArrayType, FloatType, MapType, StringType
 
 from ..annotation import DOCUMENT, Annotation, annotation_array_type
 from ..params import HasInputAnnotationCols, HasOutputAnnotationCol, _columns, check_choice, set_params
+from .annotator_types import AnnotatorTypes
 
 CLEANUP_MODES = ("disabled", "inplace", "inplace_full", "shrink", "shrink_full", "each", "each_full", "delete_full")
 
@@ -38,14 +39,17 @@ _CLEANUP: dict[str, tuple[bool, str | None, str]] = {
     "delete_full": (True, rf"{_STR_NL}|{_STR_TAB}", ""),
 }
 _JAVA_TRIM_CHARS = "".join(map(chr, range(0x21)))
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _JAVA_TRIM_REGEX = r"^[\x00-\x20]+|[\x00-\x20]+$"
 
 
 # -- pure core -------------------------------------------------------------------------------------
 def clean(text: str | None, mode: str = "disabled") -> str:
-    """Spark NLP's cleanupMode applied to one text; null becomes ""."""
+    """Spark NLP's cleanupMode applied to one text; null becomes "". Lone surrogates (bytes that were not
+    UTF-8, decoded with errors="surrogateescape") become U+FFFD one for one, so offsets do not move; the
+    Spark side replaces invalid UTF-8 with U+FFFD too (make_valid_utf8)."""
     check_choice("cleanupMode", mode, CLEANUP_MODES)
-    text = "" if text is None else text
+    text = "" if text is None else _LONE_SURROGATE.sub("\ufffd", text)
     trim, pattern, replacement = _CLEANUP[mode]
     if trim:
         text = text.strip(_JAVA_TRIM_CHARS)
@@ -76,7 +80,9 @@ def assemble_value(value, cleanup_mode: str = "disabled", id_value=None, has_id:
 # -- Spark layer -----------------------------------------------------------------------------------
 def _clean_column(text, mode: str):
     trim, pattern, replacement = _CLEANUP[mode]
-    text = F.coalesce(text, F.lit(""))
+    # invalid UTF-8 (e.g. read from files) becomes U+FFFD here, before lengths are taken and before
+    # Arrow hands the text to Python workers, which would fail on it
+    text = F.coalesce(F.make_valid_utf8(text), F.lit(""))
     if trim:
         text = F.regexp_replace(text, _JAVA_TRIM_REGEX, "")
     return F.regexp_replace(text, pattern, replacement) if pattern else text
@@ -183,8 +189,10 @@ class _AssemblerParams(Params):
 
 
 class DocumentAssembler(Transformer, _AssemblerParams, HasOutputAnnotationCol, DefaultParamsReadable,
-                        DefaultParamsWritable):
+                        DefaultParamsWritable, AnnotatorTypes):
     """Entry point of every pipeline: a string (or array<string>) column -> DOCUMENT annotations."""
+
+    outputAnnotatorType = DOCUMENT
 
     inputCol = Param(Params._dummy(), "inputCol", "input text column", TypeConverters.toString)
 
@@ -216,8 +224,10 @@ class DocumentAssembler(Transformer, _AssemblerParams, HasOutputAnnotationCol, D
 
 
 class MultiDocumentAssembler(Transformer, _AssemblerParams, HasInputAnnotationCols, DefaultParamsReadable,
-                             DefaultParamsWritable):
+                             DefaultParamsWritable, AnnotatorTypes):
     """Several text columns -> one DOCUMENT column each (e.g. question and context for QA)."""
+
+    outputAnnotatorType = DOCUMENT
 
     outputCols = Param(Params._dummy(), "outputCols", "output annotation columns, one per input column",
                        TypeConverters.toListString)
@@ -248,6 +258,9 @@ class MultiDocumentAssembler(Transformer, _AssemblerParams, HasInputAnnotationCo
             raise ValueError(f"MultiDocumentAssembler: inputCols ({len(inputs)}) and outputCols ({len(outputs)}) "
                              "must have the same length")
         return list(zip(inputs, outputs))
+
+    def output_types(self) -> dict[str, str]:
+        return {out: DOCUMENT for out in self.getOutputCols()}
 
     def annotate_local(self, *texts) -> list[list[Annotation]]:
         """One DOCUMENT annotation list per input text, in inputCols order."""

@@ -8,12 +8,15 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import functions as F
 
-from ..annotation import is_annotation_column
+from ..annotation import SENTENCE_EMBEDDINGS, WORD_EMBEDDINGS, is_annotation_column
 from ..params import HasInputAnnotationCols, set_params
-from .model_stage import require_annotation_columns
+from .annotator_types import AnnotatorTypes
 
 
-class EmbeddingsFinisher(Transformer, HasInputAnnotationCols, DefaultParamsReadable, DefaultParamsWritable):
+class EmbeddingsFinisher(Transformer, HasInputAnnotationCols, DefaultParamsReadable, DefaultParamsWritable,
+                         AnnotatorTypes):
+    inputAnnotatorTypes = ((WORD_EMBEDDINGS, SENTENCE_EMBEDDINGS),)
+    variadicInputs = True
     outputCols = Param(Params._dummy(), "outputCols", "one output column per input", TypeConverters.toListString)
     outputAsVector = Param(
         Params._dummy(), "outputAsVector", "Spark ML vectors instead of array<float>", TypeConverters.toBoolean
@@ -49,13 +52,16 @@ class EmbeddingsFinisher(Transformer, HasInputAnnotationCols, DefaultParamsReada
     def getCleanAnnotations(self) -> bool:
         return self.getOrDefault(self.cleanAnnotations)
 
+    def output_types(self) -> dict[str, str]:
+        return {}  # vectors, not annotations
+
     def light_transform(self, row: dict) -> None:
         for source, target in zip(self.getInputCols(), self.getOutputCols()):
             row[target] = [list(a.embeddings) for a in row.get(source) or []]
 
     def _transform(self, dataset):
         inputs, outputs = self.getInputCols(), self.getOutputCols()
-        require_annotation_columns(dataset, inputs, type(self).__name__)
+        self.check_input_types(dataset)
         if len(inputs) != len(outputs):
             raise ValueError(f"EmbeddingsFinisher: {len(inputs)} inputCols but {len(outputs)} outputCols")
         as_vector = self.getOutputAsVector()

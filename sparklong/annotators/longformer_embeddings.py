@@ -9,6 +9,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.sql import SparkSession
 from pyspark.sql.functions import col
 
+from ..annotation import DOCUMENT, TOKEN, WORD_EMBEDDINGS
 from ..models import LongformerConfig
 from ..models import pretrained as registry
 from ..models.tokenizer import LongformerTokenizer
@@ -28,7 +29,8 @@ from ..params import (
 from ..udfs.embeddings_udf import word_embeddings_udf
 from ..udfs.model_cache import get_model, get_tokenizer
 from ..udfs.word_embeddings import GLOBAL_ATTENTION, EmbeddingSettings, embed_rows
-from .model_stage import HasModelFolder, ModelStagePersistence, require_annotation_columns, ship_to_executors
+from .annotator_types import AnnotatorTypes
+from .model_stage import HasModelFolder, ModelStagePersistence, ship_to_executors
 
 # Arrow batches of long documents carry one vector per token; keep them small.
 MAX_ARROW_RECORDS = 64
@@ -46,7 +48,10 @@ class LongformerEmbeddings(
     HasEngine,
     HasModelFolder,
     ModelStagePersistence,
+    AnnotatorTypes,
 ):
+    inputAnnotatorTypes = (DOCUMENT, TOKEN)
+    outputAnnotatorType = WORD_EMBEDDINGS
     globalAttention = Param(
         Params._dummy(), "globalAttention", "global attention on: none, cls or sentences", TypeConverters.toString
     )
@@ -120,18 +125,17 @@ class LongformerEmbeddings(
         row[self.getOutputCol()] = embed_rows(model, tokenizer, [(row[document], row[token])], self.settings())[0]
 
     def _transform(self, dataset):
-        require_annotation_columns(dataset, self.getInputCols(), type(self).__name__)
-        if len(self.getInputCols()) != 2:
-            raise ValueError("LongformerEmbeddings: inputCols must be [document column, token column]")
+        self.check_input_types(dataset)  # [DOCUMENT, TOKEN] columns, before any Spark job
         folder = self.getModelFolder()
         spark = dataset.sparkSession
-        ship_to_executors(spark, folder)
+        shipped = ship_to_executors(spark, folder)
         current = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000"))
         if current > MAX_ARROW_RECORDS:
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(MAX_ARROW_RECORDS))
         udf = word_embeddings_udf(
-            folder, os.path.basename(folder.rstrip("/")), self.settings(), self.getCaseSensitive(),
-            self.getEngine(), self.getDevice(),
+            folder, shipped, self.settings(), self.getCaseSensitive(), self.getEngine(), self.getDevice()
         )
         document, token = self.getInputCols()
-        return dataset.withColumn(self.getOutputCol(), udf(col(document), col(token)))
+        out = self.getOutputCol()
+        vectors = udf(col(document), col(token)).alias(out, metadata={"annotatorType": WORD_EMBEDDINGS})
+        return dataset.withColumn(out, vectors)

@@ -9,7 +9,8 @@ from urllib.parse import urlparse
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
-from ..annotation import is_annotation_column
+from ..udfs.model_shipping import ship_to_executors  # noqa: F401 (model annotators import these from here)
+from .annotator_types import require_annotation_columns  # noqa: F401
 
 MODEL_SUBDIR = "model"
 
@@ -24,31 +25,6 @@ class HasModelFolder(Params):
                 f".loadSavedModel(folder, spark)"
             )
         return self.getOrDefault(self.modelFolder)
-
-
-def ship_to_executors(spark, folder: str) -> None:
-    """Make the folder reachable by executors that do not share this filesystem (not needed locally)."""
-    sc = spark.sparkContext
-    if sc.master.startswith("local"):
-        return
-    shipped = getattr(sc, "_sparklong_shipped", set())
-    if folder not in shipped:
-        sc.addFile(folder, recursive=True)
-        shipped.add(folder)
-        sc._sparklong_shipped = shipped
-
-
-def require_annotation_columns(dataset, columns: list[str], stage: str) -> None:
-    """Fail before any Spark job when an input column is missing or is not an annotation column."""
-    fields = {f.name: f.dataType for f in dataset.schema.fields}
-    for col in columns:
-        if col not in fields:
-            raise ValueError(f"{stage}: input column '{col}' is not in the DataFrame (has {', '.join(fields)})")
-        if not is_annotation_column(fields[col]):
-            raise ValueError(
-                f"{stage}: input column '{col}' has type {fields[col].simpleString()}, expected an annotation "
-                "column (array<struct<annotatorType,begin,end,result,metadata,embeddings>>)"
-            )
 
 
 def _hadoop_fs(spark, path: str):

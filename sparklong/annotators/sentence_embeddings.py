@@ -8,10 +8,10 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql.functions import col
 
-from ..annotation import SENTENCE_EMBEDDINGS, Annotation
+from ..annotation import DOCUMENT, SENTENCE_EMBEDDINGS, WORD_EMBEDDINGS, Annotation
 from ..params import HasInputAnnotationCols, HasOutputAnnotationCol, HasStorageRef, check_choice, set_params
 from ..udfs.annotation_udf import annotation_udf
-from .model_stage import require_annotation_columns
+from .annotator_types import AnnotatorTypes
 
 POOLING = ("AVERAGE", "SUM")
 
@@ -33,8 +33,10 @@ def pool_sentences(documents: list[Annotation], words: list[Annotation], strateg
 
 class SentenceEmbeddings(
     Transformer, HasInputAnnotationCols, HasOutputAnnotationCol, HasStorageRef,
-    DefaultParamsReadable, DefaultParamsWritable,
+    DefaultParamsReadable, DefaultParamsWritable, AnnotatorTypes,
 ):
+    inputAnnotatorTypes = (DOCUMENT, WORD_EMBEDDINGS)
+    outputAnnotatorType = SENTENCE_EMBEDDINGS
     poolingStrategy = Param(Params._dummy(), "poolingStrategy", "AVERAGE or SUM", TypeConverters.toString)
 
     @keyword_only
@@ -56,7 +58,9 @@ class SentenceEmbeddings(
         row[self.getOutputCol()] = pool_sentences(documents, words, self.getPoolingStrategy())
 
     def _transform(self, dataset):
-        require_annotation_columns(dataset, self.getInputCols(), type(self).__name__)
+        self.check_input_types(dataset)
         strategy = self.getPoolingStrategy()
         udf = annotation_udf(lambda docs, words: pool_sentences(docs, words, strategy))
-        return dataset.withColumn(self.getOutputCol(), udf(*[col(c) for c in self.getInputCols()]))
+        out = self.getOutputCol()
+        pooled = udf(*[col(c) for c in self.getInputCols()]).alias(out, metadata={"annotatorType": SENTENCE_EMBEDDINGS})
+        return dataset.withColumn(out, pooled)

@@ -29,8 +29,9 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql.functions import col
 
-from ..annotation import DOCUMENT, TOKEN, Annotation, is_annotation_column
+from ..annotation import DOCUMENT, TOKEN, Annotation
 from ..params import HasInputAnnotationCols, HasOutputAnnotationCol, check_range, set_params
+from .annotator_types import AnnotatorTypes
 
 DEFAULT_CONTEXT_CHARS = (".", ",", ";", ":", "!", "?", "*", "-", "(", ")", '"', "'")
 _FLAGS = re.ASCII  # Java's default character classes and case folding
@@ -301,7 +302,11 @@ def _list(value) -> list[str]:
     return TypeConverters.toListString(list(value) if isinstance(value, tuple) else value)
 
 
-class _TokenizerParams(HasInputAnnotationCols, HasOutputAnnotationCol):
+class _TokenizerParams(HasInputAnnotationCols, HasOutputAnnotationCol, AnnotatorTypes):
+    inputAnnotatorTypes = (DOCUMENT,)
+    variadicInputs = True  # every input column holds DOCUMENT annotations (documents or sentences)
+    outputAnnotatorType = TOKEN
+
     targetPattern = Param(Params._dummy(), "targetPattern", "pattern to grab from text as token candidates",
                           TypeConverters.toString)
     prefixPattern = Param(Params._dummy(), "prefixPattern", "regex with groups, begins with \\A: token prefixes",
@@ -490,27 +495,10 @@ class TokenizerModel(Model, _TokenizerParams, DefaultParamsReadable, DefaultPara
         columns = [row.get(c) or [] for c in self.getInputCols()]
         row[self.getOutputCol()] = _tokenize_columns(self.getRules(), *columns)
 
-    def _check_inputs(self, dataset) -> None:
-        """Before any Spark job: each input column exists, has the annotation schema and (where its
-        metadata says) holds DOCUMENT annotations."""
-        fields = {f.name: f for f in dataset.schema.fields}
-        for name in self.getInputCols():
-            if name not in fields:
-                raise ValueError(f"TokenizerModel: input column '{name}' is not in the DataFrame "
-                                 f"(has {', '.join(fields)})")
-            field = fields[name]
-            if not is_annotation_column(field.dataType):
-                raise ValueError(f"TokenizerModel: input column '{name}' has type {field.dataType.simpleString()}, "
-                                 "expected DOCUMENT annotations (array<struct<annotatorType,begin,end,result,"
-                                 "metadata,embeddings>>) from a DocumentAssembler")
-            kind = (field.metadata or {}).get("annotatorType")
-            if kind is not None and kind != DOCUMENT:
-                raise ValueError(f"TokenizerModel: input column '{name}' holds {kind} annotations, expected {DOCUMENT}")
-
     def _transform(self, dataset):
         from ..udfs.annotation_udf import annotation_udf
 
-        self._check_inputs(dataset)
+        self.check_input_types(dataset)  # DOCUMENT columns, before any Spark job
         rules = self.getRules()
         rules.compiled()  # fail here, not in an executor
         udf = annotation_udf(partial(_tokenize_columns, rules))

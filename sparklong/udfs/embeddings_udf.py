@@ -1,27 +1,15 @@
 """The scalar-iterator pandas UDF of LongformerEmbeddings: Arrow batch -> WORD_EMBEDDINGS column."""
 from __future__ import annotations
 
-import os
 from typing import Iterator, Tuple
 
 import pandas as pd
 
 from ..annotation import annotation_array_type, from_column, to_dicts
+from .fault_injection import kill_worker_if_asked
 from .model_cache import get_model, get_tokenizer
+from .model_shipping import resolve_model_folder
 from .word_embeddings import EmbeddingSettings, embed_rows
-
-
-def resolve_model_folder(path: str, shipped_name: str) -> str:
-    """The model folder on this worker: the path itself when visible (local mode, shared or saved
-    pipeline path), else the copy SparkContext.addFile shipped under shipped_name."""
-    if os.path.isdir(path):
-        return path
-    from pyspark import SparkFiles
-
-    shipped = SparkFiles.get(shipped_name)
-    if os.path.isdir(shipped):
-        return shipped
-    raise FileNotFoundError(f"model folder {path} is not visible on this worker and was not shipped")
 
 
 def word_embeddings_udf(
@@ -42,5 +30,6 @@ def word_embeddings_udf(
         for documents, tokens in batches:
             rows = [(from_column(d), from_column(t)) for d, t in zip(documents, tokens)]
             yield pd.Series([to_dicts(r) for r in embed_rows(model, tokenizer, rows, settings)])
+            kill_worker_if_asked()  # test hook, off unless a driver set its local property
 
     return longformer_embeddings

@@ -1,0 +1,158 @@
+"""Driver program the cluster tests run in a subprocess (its own SparkSession against the cluster's
+master, apart from the test run's shared local session):
+
+    python tests/cluster_driver.py --master spark://127.0.0.1:PORT --model FOLDER --out DIR [CASE ...]
+
+Each case runs the embeddings pipeline on the same rows and writes DIR/<case>.json: every output
+row with the executor that computed it, or {"error": traceback}. Cases:
+  embeddings       the plain run
+  worker_crash     each task's first attempt kills its Python worker mid-task (sparklong's test hook)
+  executor_kill    the first attempt of partition 0 SIGKILLs its own executor JVM mid-task
+The pipeline and the rows are importable, so a test builds the same thing in local mode.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+
+from pyspark import cloudpickle
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tiny_models
+if __name__ != "__main__":  # imported by a test: workers cannot import this module, ship its functions
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+PARTITIONS = 6
+MAX_SENTENCE_LENGTH = 128  # the long rows need several windows
+
+
+def texts() -> list[str | None]:
+    """Corpus passages of varied length, a long one, and the blank rows that must come back empty."""
+    from tiny_models import corpus_texts
+
+    corpus = corpus_texts()
+    passages = [corpus[i % len(corpus)][200 * i: 200 * i + 120 + 40 * i] for i in range(20)]
+    return passages + [corpus[0][:6000], None, "", "  \t "]
+
+
+def frame(spark, rows: list[str | None], partitions: int = PARTITIONS):
+    """(id, text) rows in a fixed partitioning, identical in local and cluster mode."""
+    data = spark.sparkContext.parallelize([(str(i), t) for i, t in enumerate(rows)], partitions)
+    return spark.createDataFrame(data, "id string, text string")
+
+
+def pipeline_model(folder: str):
+    from pyspark.ml import PipelineModel
+
+    from sparklong import DocumentAssembler, EmbeddingsFinisher, LongformerEmbeddings, SentenceEmbeddings, Tokenizer
+
+    return PipelineModel([
+        DocumentAssembler().setInputCol("text").setOutputCol("document"),
+        Tokenizer().setInputCols("document").setOutputCol("token").fit(None),
+        LongformerEmbeddings.loadSavedModel(folder).setInputCols("document", "token").setOutputCol("embeddings")
+        .setMaxSentenceLength(MAX_SENTENCE_LENGTH).setBatchSize(4),
+        SentenceEmbeddings().setInputCols("document", "embeddings").setOutputCol("sentence_embeddings"),
+        EmbeddingsFinisher().setInputCols("sentence_embeddings").setOutputCols("vector"),
+    ])
+
+
+def executor_jvm_pid() -> int:
+    """The JVM above this Python worker (worker -> daemon -> executor JVM); 0 when there is none."""
+    pid = os.getpid()
+    while pid > 1:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            stat = fh.read()
+        if stat[stat.index("(") + 1: stat.rindex(")")] == "java":
+            return pid
+        pid = int(stat[stat.rindex(")") + 2:].split()[1])
+    return 0
+
+
+def executor_tag(kill_marker_dir: str | None = None):
+    """A column naming the executor that ran the row's task: '<executor id>@<JVM pid>' (the executor id
+    is the name of its work dir). With kill_marker_dir, partition 0's first attempt kills that JVM."""
+    from pyspark import TaskContext
+    from pyspark.sql import functions as F
+
+    @F.udf("string")
+    def executor(_):
+        jvm = executor_jvm_pid()
+        context = TaskContext.get()
+        if kill_marker_dir and context.partitionId() == 0 and context.attemptNumber() == 0:
+            open(os.path.join(kill_marker_dir, f"killed-{jvm}"), "w").close()
+            os.kill(jvm, signal.SIGKILL)
+            os._exit(1)  # this worker's JVM is gone; do not linger
+        return f"{os.path.basename(os.getcwd())}@{jvm}"
+
+    return executor(F.col("id"))
+
+
+def run(spark, folder: str, kill_marker_dir: str | None = None) -> dict:
+    """Embed texts() and return {id: row as JSON-able dict}."""
+    out = pipeline_model(folder).transform(frame(spark, texts()).withColumn("executor", executor_tag(kill_marker_dir)))
+    rows = {}
+    for r in out.select("id", "executor", "embeddings", "vector").collect():
+        rows.setdefault(r["id"], []).append({
+            "executor": r["executor"],
+            "tokens": [[a.begin, a.end, a.result] for a in r["embeddings"]],
+            "word_vectors": [list(a.embeddings) for a in r["embeddings"]],
+            "vector": [list(v) for v in r["vector"]],
+        })
+    return rows
+
+
+def run_case(spark, case: str, folder: str, out_dir: str) -> dict:
+    from sparklong.udfs.fault_injection import KILL_WORKER_PROPERTY
+
+    sc = spark.sparkContext
+    markers = os.path.join(out_dir, f"{case}_markers")
+    os.makedirs(markers, exist_ok=True)
+    if case == "embeddings":
+        rows = run(spark, folder)
+    elif case == "worker_crash":
+        sc.setLocalProperty(KILL_WORKER_PROPERTY, markers)
+        try:
+            rows = run(spark, folder)
+        finally:
+            sc.setLocalProperty(KILL_WORKER_PROPERTY, None)
+    elif case == "executor_kill":
+        rows = run(spark, folder, kill_marker_dir=markers)
+    else:
+        raise ValueError(f"unknown case {case!r}")
+    return {"rows": rows, "markers": sorted(os.listdir(markers))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--master", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("cases", nargs="+")
+    args = parser.parse_args()
+    import sparklong
+
+    spark = sparklong.start(args.master, memory="1g", extra_conf={
+        "spark.executor.memory": "1g",
+        "spark.scheduler.minRegisteredResourcesRatio": "1.0",  # wait for both executors
+        "spark.scheduler.maxRegisteredResourcesWaitingTime": "120s",
+        "spark.task.maxFailures": "4",
+    })
+    spark.sparkContext.setLogLevel("ERROR")
+    for case in args.cases:
+        started = time.monotonic()
+        try:
+            result = run_case(spark, case, args.model, args.out)
+        except Exception:  # noqa: BLE001 - reported to the test, which fails with it
+            result = {"error": traceback.format_exc()}
+        result["seconds"] = round(time.monotonic() - started, 1)
+        with open(os.path.join(args.out, f"{case}.json"), "w", encoding="utf-8") as fh:
+            json.dump(result, fh)
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

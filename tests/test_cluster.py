@@ -1,0 +1,95 @@
+"""A real standalone cluster (master + two 1-core workers on 127.0.0.1, from the pip pyspark): the
+embeddings pipeline runs on two executor processes with the same results as local mode, and survives
+a Python worker killed mid-task and an executor JVM killed mid-job with every row exactly once.
+
+One driver subprocess runs every case (cluster_driver.py); a jobs/ entry point is one more test that
+runs against the same `cluster` fixture with `cluster.master_url` and `cluster.env`.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cluster_driver
+from standalone_cluster import StandaloneCluster
+from tiny_models import save_model_folder
+
+pytestmark = pytest.mark.cluster
+CASES = ("embeddings", "worker_crash", "executor_kill")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with StandaloneCluster(str(tmp_path_factory.mktemp("cluster")), workers=2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("cluster_model") / "tiny_longformer")
+    save_model_folder(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cluster_results(cluster, model_folder, tmp_path_factory):
+    """{case: result} from one driver run against the cluster."""
+    out = str(tmp_path_factory.mktemp("cluster_out"))
+    command = [sys.executable, cluster_driver.__file__, "--master", cluster.master_url, "--model", model_folder,
+               "--out", out, *CASES]
+    proc = subprocess.run(command, env=cluster.env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-4000:] + cluster.log_tail()
+    results = {}
+    for case in CASES:
+        with open(os.path.join(out, f"{case}.json"), encoding="utf-8") as fh:
+            results[case] = json.load(fh)
+        assert "error" not in results[case], f"{case}:\n{results[case].get('error')}\n{cluster.log_tail()}"
+    return results
+
+
+@pytest.fixture(scope="module")
+def local_rows(spark, model_folder):
+    return cluster_driver.run(spark, model_folder)
+
+
+def assert_exactly_once_and_equal(rows, expected):
+    assert set(rows) == set(expected) == {str(i) for i in range(len(cluster_driver.texts()))}
+    for key, copies in rows.items():
+        assert len(copies) == 1, f"row {key} came back {len(copies)} times"
+        got, want = copies[0], expected[key][0]
+        assert got["tokens"] == want["tokens"], key
+        np.testing.assert_array_equal(np.array(got["word_vectors"]), np.array(want["word_vectors"]), err_msg=key)
+        np.testing.assert_array_equal(np.array(got["vector"]), np.array(want["vector"]), err_msg=key)
+
+
+def test_two_executor_processes_and_results_identical_to_local_mode(cluster_results, local_rows):
+    rows = cluster_results["embeddings"]["rows"]
+    assert_exactly_once_and_equal(rows, local_rows)
+    executors = {copies[0]["executor"] for copies in rows.values()}
+    jvm_pids = {e.split("@")[1] for e in executors}
+    assert len(executors) == 2 and len(jvm_pids) == 2, executors  # two executor ids, two JVM processes
+    assert all(int(pid) != 0 for pid in jvm_pids)
+    long_row = rows[str(len(cluster_driver.texts()) - 4)][0]  # the 6000-character passage
+    assert len(long_row["tokens"]) > 500 and len(long_row["vector"]) == 1
+    for blank in range(len(cluster_driver.texts()) - 3, len(cluster_driver.texts())):
+        assert rows[str(blank)][0]["tokens"] == [] and rows[str(blank)][0]["vector"] == []
+
+
+def test_python_worker_killed_mid_task_is_retried_with_every_row_once(cluster_results, local_rows):
+    result = cluster_results["worker_crash"]
+    # the hook killed the Python worker of every task's first attempt (one marker per partition)
+    partitions = {m.split("-")[1] for m in result["markers"]}
+    assert partitions == {str(p) for p in range(cluster_driver.PARTITIONS)}, result["markers"]
+    assert_exactly_once_and_equal(result["rows"], local_rows)
+
+
+def test_executor_jvm_killed_mid_job_the_job_finishes(cluster_results, local_rows, cluster):
+    result = cluster_results["executor_kill"]
+    [marker] = result["markers"]
+    killed = int(marker.split("-")[1])
+    assert not os.path.exists(f"/proc/{killed}"), "the executor JVM was not killed"
+    assert_exactly_once_and_equal(result["rows"], local_rows)
+    assert all(not e.endswith(f"@{killed}") for copies in result["rows"].values() for e in [copies[0]["executor"]])
