@@ -76,8 +76,9 @@ def check_pipeline_chain(stages: Sequence, input_col: str) -> None:
                         raise ValueError(f"{name}: input column '{col}' is made by no earlier stage "
                                          f"(columns so far: {', '.join(made)})")
                 elif made[col] not in accepted:
-                    raise ValueError(f"{name}: input column '{col}' holds {made[col] or 'plain text'}, expected "
-                                     f"{_names(accepted)} annotations")
+                    held = f"{made[col]} annotations" if made[col] else "plain text"
+                    raise ValueError(f"{name}: input column '{col}' holds {held}, expected {_names(accepted)} "
+                                     "annotations")
         if isinstance(stage, AnnotatorTypes):
             made.update(stage.output_types())
         else:

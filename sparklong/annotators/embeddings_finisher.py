@@ -1,6 +1,7 @@
 """EmbeddingsFinisher: annotation columns -> arrays of vectors (Spark ML vectors or array<float>)."""
 from __future__ import annotations
 
+import numpy as np
 from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.functions import array_to_vector
@@ -57,7 +58,7 @@ class EmbeddingsFinisher(Transformer, HasInputAnnotationCols, DefaultParamsReada
 
     def light_transform(self, row: dict) -> None:
         for source, target in zip(self.getInputCols(), self.getOutputCols()):
-            row[target] = [list(a.embeddings) for a in row.get(source) or []]
+            row[target] = [np.asarray(a.embeddings, dtype=np.float32).tolist() for a in row.get(source) or []]
 
     def _transform(self, dataset):
         inputs, outputs = self.getInputCols(), self.getOutputCols()

@@ -20,14 +20,14 @@ def pool_sentences(documents: list[Annotation], words: list[Annotation], strateg
     """Average or sum the word vectors inside each document's span; documents without vectors are skipped."""
     out = []
     for s, doc in enumerate(documents):
-        vectors = [w.embeddings for w in words if doc.begin <= w.begin <= doc.end and w.embeddings]
+        vectors = [w.embeddings for w in words if doc.begin <= w.begin <= doc.end and len(w.embeddings)]
         if not vectors:
             continue
         stacked = np.asarray(vectors, dtype=np.float32)  # [T, E]
         pooled = stacked.mean(axis=0) if strategy == "AVERAGE" else stacked.sum(axis=0)
         meta = {"sentence": str(s), "token": doc.result, "pieceId": "-1", "isWordStart": "true",
                 "tokens": str(len(vectors))}
-        out.append(Annotation(SENTENCE_EMBEDDINGS, doc.begin, doc.end, doc.result, meta, tuple(pooled.tolist())))
+        out.append(Annotation(SENTENCE_EMBEDDINGS, doc.begin, doc.end, doc.result, meta, pooled))
     return out
 
 

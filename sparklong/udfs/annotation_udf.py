@@ -19,6 +19,6 @@ def annotation_udf(core: RowCore):
         for columns in batches:
             columns = columns if isinstance(columns, tuple) else (columns,)
             rows = zip(*(c.tolist() for c in columns))
-            yield pd.Series([to_dicts(core(*(from_column(v) for v in row))) for row in rows])
+            yield pd.Series([to_dicts(core(*(from_column(v) for v in row)), arrays=True) for row in rows])
 
     return annotate

@@ -29,7 +29,7 @@ def word_embeddings_udf(
         tokenizer = get_tokenizer(folder, not case_sensitive)
         for documents, tokens in batches:
             rows = [(from_column(d), from_column(t)) for d, t in zip(documents, tokens)]
-            yield pd.Series([to_dicts(r) for r in embed_rows(model, tokenizer, rows, settings)])
+            yield pd.Series([to_dicts(r, arrays=True) for r in embed_rows(model, tokenizer, rows, settings)])
             kill_worker_if_asked()  # test hook, off unless a driver set its local property
 
     return longformer_embeddings

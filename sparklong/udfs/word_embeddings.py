@@ -44,14 +44,32 @@ class _Unit:
 def embed_rows(model, tokenizer, rows, settings: EmbeddingSettings) -> list[list[Annotation]]:
     """rows: list of (document annotations, token annotations) -> WORD_EMBEDDINGS per row."""
     units = _encode(tokenizer, rows)
-    vectors = _run_model(model, tokenizer, units, settings)  # one [P, E] array per unit
-    out: list[list[Annotation]] = [[] for _ in rows]
-    for unit, vecs in zip(units, vectors):
-        docs, tokens = rows[unit.row]
+    tokens = []  # per unit: its tokens by begin, and the piece each takes (-1: none overlaps)
+    for unit in units:
+        docs, row_tokens = rows[unit.row]
         doc = docs[unit.sentence]
-        mine = [t for t in tokens if doc.begin <= t.begin <= doc.end]
-        out[unit.row].extend(_align(unit, vecs, mine))
+        mine = sorted((t for t in row_tokens if doc.begin <= t.begin <= doc.end), key=lambda t: t.begin)
+        tokens.append((mine, first_pieces(unit.spans, mine)))
+    needed = [np.unique(first[first >= 0]) for _, first in tokens]
+    vectors = _run_model(model, tokenizer, units, needed, settings)  # one [len(needed), E] array per unit
+    out: list[list[Annotation]] = [[] for _ in rows]
+    for unit, (mine, first), need, vecs in zip(units, tokens, needed, vectors):
+        out[unit.row].extend(_align(unit, mine, first, vecs, np.searchsorted(need, first)))
     return out
+
+
+def first_pieces(spans: np.ndarray, tokens: list[Annotation]) -> np.ndarray:
+    """Spark NLP's first-piece rule, for tokens sorted by begin: the first non-empty piece whose span
+    [start, stop) overlaps the token's [begin, end], or -1. Piece stops never decrease along a text."""
+    begins = np.fromiter((t.begin for t in tokens), dtype=np.int64, count=len(tokens))
+    ends = np.fromiter((t.end for t in tokens), dtype=np.int64, count=len(tokens))
+    pieces = np.nonzero(spans[:, 0] != spans[:, 1])[0]  # [V] non-empty pieces
+    if not len(pieces):
+        return np.full(len(tokens), -1, dtype=np.int64)
+    after = np.searchsorted(np.maximum.accumulate(spans[pieces, 1]), begins, side="right")  # first stop > begin
+    candidate = pieces[np.minimum(after, len(pieces) - 1)]
+    hit = (after < len(pieces)) & (spans[candidate, 0] <= ends)
+    return np.where(hit, candidate, -1)
 
 
 def _encode(tokenizer, rows) -> list[_Unit]:
@@ -71,29 +89,28 @@ def _encode(tokenizer, rows) -> list[_Unit]:
     return units
 
 
-def _run_model(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings) -> list[np.ndarray]:
+def _run_model(model, tokenizer, units: list[_Unit], needed: list[np.ndarray],
+               settings: EmbeddingSettings) -> list[np.ndarray]:
+    """The vectors of each unit's needed pieces ([len(needed), E]); windows that own none of them are
+    not run (a 1 MB string without spaces is one token: one window, not thousands)."""
     window = min(settings.max_sentence_length, model.config.max_tokens)  # never past the positions
     max_content = max(1, window - 2)
-    inputs = []  # (unit index, window, ids with specials)
+    inputs = []  # (unit index, window, ids with specials, needed pieces it owns, their rows in the result)
     for u, unit in enumerate(units):
         unit.windows = split_windows(len(unit.ids), max_content)
-        for w in unit.windows:
-            ids = np.concatenate([[tokenizer.bos_id], unit.ids[w.start : w.stop], [tokenizer.eos_id]])
-            inputs.append((u, w, ids))
-    hidden: list[np.ndarray | None] = [None] * len(inputs)
+        owners = owner_windows(unit.windows, len(unit.ids))[needed[u]]
+        for k, w in enumerate(unit.windows):
+            rows = np.nonzero(owners == k)[0]
+            if len(rows):
+                ids = np.concatenate([[tokenizer.bos_id], unit.ids[w.start : w.stop], [tokenizer.eos_id]])
+                inputs.append((u, w, ids, needed[u][rows], rows))
+    # each batch's rows go straight into the result: no window's hidden states outlive its batch
+    vectors = [np.zeros((len(n), model.config.hidden_size), dtype=np.float32) for n in needed]
     for batch in pack_batches([len(x[2]) for x in inputs], settings.batch_size, settings.max_batch_tokens):
-        outputs = _forward(model, tokenizer, [inputs[i] for i in batch], units, settings)
+        outputs = _forward(model, tokenizer, [inputs[i][:3] for i in batch], units, settings)
         for i, h in zip(batch, outputs):
-            hidden[i] = h
-    vectors = [np.zeros((len(u.ids), model.config.hidden_size), dtype=np.float32) for u in units]
-    by_unit: dict[int, list[tuple[Window, np.ndarray]]] = {}
-    for (u, w, _), h in zip(inputs, hidden):
-        by_unit.setdefault(u, []).append((w, h))
-    for u, parts in by_unit.items():
-        owners = owner_windows([w for w, _ in parts], len(units[u].ids))
-        for k, (w, h) in enumerate(parts):
-            pieces = np.nonzero(owners == k)[0]
-            vectors[u][pieces] = h[pieces - w.start + 1]  # +1: skip <s>
+            u, w, _, pieces, rows = inputs[i]
+            vectors[u][rows] = h[pieces - w.start + 1]  # +1: skip <s>
     return vectors
 
 
@@ -135,27 +152,25 @@ def _sentence_starts(unit: _Unit) -> list[int]:
     return sorted({int(p) for p in pieces if p < len(unit.ids)})
 
 
-def _align(unit: _Unit, vectors: np.ndarray, tokens: list[Annotation]) -> list[Annotation]:
-    """First-piece rule: each token takes the first piece whose span overlaps [begin, end]."""
+def _align(unit: _Unit, tokens: list[Annotation], first: np.ndarray, vectors: np.ndarray,
+           rows: np.ndarray) -> list[Annotation]:
+    """One WORD_EMBEDDINGS annotation per token: vectors[row] for its first piece (a view, not a copy),
+    zeros when no piece overlaps it."""
     out = []
-    spans = unit.spans
-    p = 0
     multi = len(unit.windows) > 1
     owners = owner_windows(unit.windows, len(unit.ids)) if multi else None
-    for tok in sorted(tokens, key=lambda t: t.begin):
-        while p < len(spans) and (spans[p, 1] <= tok.begin or spans[p, 0] == spans[p, 1]):
-            p += 1
-        hit = p < len(spans) and spans[p, 0] <= tok.end
+    zeros = np.zeros(vectors.shape[1], dtype=np.float32)
+    for tok, p, row in zip(tokens, first.tolist(), rows.tolist()):
+        hit = p >= 0
         meta = {
             "sentence": str(unit.sentence),
             "token": tok.result,
             "pieceId": str(int(unit.ids[p])) if hit else "-1",
-            "isWordStart": "true" if hit and spans[p, 0] == tok.begin else "false",
+            "isWordStart": "true" if hit and unit.spans[p, 0] == tok.begin else "false",
             "isOOV": "false" if hit else "true",
         }
         if multi:
             meta["window"] = str(int(owners[p])) if hit else "-1"
             meta["windows"] = str(len(unit.windows))
-        vector = vectors[p] if hit else np.zeros(vectors.shape[1], dtype=np.float32)
-        out.append(Annotation(WORD_EMBEDDINGS, tok.begin, tok.end, tok.result, meta, tuple(vector.tolist())))
+        out.append(Annotation(WORD_EMBEDDINGS, tok.begin, tok.end, tok.result, meta, vectors[row] if hit else zeros))
     return out
