@@ -2,10 +2,13 @@
 import json
 import os
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from sparklong import LongformerEmbeddings
 from sparklong.models import CheckpointError, ConfigError, load
 from tiny_models import save_longformer
 
@@ -100,8 +103,15 @@ def test_malicious_pickle_is_refused(folder, tmp_path, monkeypatch, legacy):
             pickle.dump(payload, fh)
     else:
         torch.save(payload, path)
+    # the file really runs code: an unsafe unpickler does (in a throwaway process, same folder)
+    unsafe = "import sys, torch; torch.load(sys.argv[1], weights_only=False)"
+    subprocess.run([sys.executable, "-c", unsafe, path], cwd=tmp_path, capture_output=True, timeout=120)
+    assert os.path.exists(tmp_path / "pwned")
+    os.remove(tmp_path / "pwned")
     with pytest.raises(CheckpointError, match="refusing to load"):
         load(folder)
+    with pytest.raises(CheckpointError, match="refusing to load"):  # on the driver, before any Spark job
+        LongformerEmbeddings.loadSavedModel(folder)
     assert not os.path.exists(tmp_path / "pwned")
 
 

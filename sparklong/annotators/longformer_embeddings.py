@@ -12,6 +12,7 @@ from pyspark.sql.functions import col
 from ..annotation import DOCUMENT, TOKEN, WORD_EMBEDDINGS
 from ..models import LongformerConfig
 from ..models import pretrained as registry
+from ..models.checkpoint import check_weights
 from ..models.tokenizer import LongformerTokenizer
 from ..params import (
     HasBatchSize,
@@ -104,6 +105,7 @@ class LongformerEmbeddings(
         """Import a Hugging Face Longformer folder (config.json, weights, tokenizer files)."""
         folder = os.path.abspath(folder)
         config = LongformerConfig.from_folder(folder)  # validates before any Spark job
+        check_weights(folder)  # unreadable or unsafe (code-running pickle) weights fail here
         LongformerTokenizer.from_folder(folder)
         stage = cls()
         stage._set(modelFolder=folder)

@@ -3,6 +3,7 @@ path (self-contained, any Hadoop-compatible path), and how executors find it."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from urllib.parse import urlparse
 
@@ -13,6 +14,7 @@ from ..udfs.model_shipping import ship_to_executors  # noqa: F401 (model annotat
 from .annotator_types import require_annotation_columns  # noqa: F401
 
 MODEL_SUBDIR = "model"
+_UID = re.compile(r"\w+")
 
 
 class HasModelFolder(Params):
@@ -57,18 +59,38 @@ class ModelStageReader(MLReader):
 
     def load(self, path: str):
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession.sparkContext)
+        uid = metadata.get("uid")
+        if not isinstance(uid, str) or not _UID.fullmatch(uid):  # uids name folders when saved again
+            raise ValueError(f"{path}: stage uid {uid!r} is not a plain identifier; refusing a tampered stage")
         instance = self.cls()
-        instance._resetUid(metadata["uid"])
+        instance._resetUid(uid)
         DefaultParamsReader.getAndSetParams(instance, metadata)
         source = path.rstrip("/") + "/" + MODEL_SUBDIR
         if _is_local(source):
             folder = urlparse(source).path if source.startswith("file:") else source
-        else:  # remote: copy next to the driver; executors get it through addFile
-            folder = os.path.join(tempfile.mkdtemp(prefix="sparklong-"), MODEL_SUBDIR)
+            stage_root = os.path.dirname(folder)
+        else:  # remote: copy next to the driver; executors get it shipped
+            stage_root = tempfile.mkdtemp(prefix="sparklong-")
+            folder = os.path.join(stage_root, MODEL_SUBDIR)
             fs, src, jvm = _hadoop_fs(self.sparkSession, source)
             fs.copyToLocalFile(False, src, jvm.org.apache.hadoop.fs.Path(folder), True)
-        instance._set(modelFolder=os.path.abspath(folder))
+        require_inside(folder, stage_root)
+        instance._set(modelFolder=os.path.abspath(folder))  # never the path recorded in the metadata
         return instance
+
+
+def require_inside(folder: str, root: str) -> None:
+    """A saved stage's model folder, and everything in it, must resolve inside the stage's folder:
+    a symlink out of it (to another model, or any file) is refused."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(folder)
+    if not os.path.isdir(real) or os.path.commonpath([real, real_root]) != real_root:
+        raise ValueError(f"{folder} is not a folder inside the saved stage {root}")
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            target = os.path.realpath(os.path.join(parent, name))
+            if os.path.commonpath([target, real]) != real:
+                raise ValueError(f"{os.path.join(parent, name)} points outside the saved model folder ({target})")
 
 
 class ModelStagePersistence(MLReadable, MLWritable):

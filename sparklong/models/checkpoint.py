@@ -38,10 +38,31 @@ def read_state_dict(folder: str) -> dict[str, torch.Tensor]:
     """All tensors of the folder's checkpoint under their original (HF) names."""
     path = weights_file(folder)
     if path.endswith(".json"):
-        return _read_sharded_safetensors(folder, path)
+        state: dict[str, torch.Tensor] = {}
+        for shard in _shard_paths(folder, path):
+            state.update(_read_safetensors(shard))
+        return state
     if path.endswith(".safetensors"):
         return _read_safetensors(path)
     return _read_torch_bin(path)
+
+
+def check_weights(folder: str) -> None:
+    """Refuse missing, unreadable or unsafe weights up front (on the driver, before any Spark job)
+    at little cost: safetensors headers only; a .bin through the same weights_only loader (zip
+    checkpoints memory-mapped), so a pickle that would run code is refused here."""
+    path = weights_file(folder)
+    if path.endswith(".bin"):
+        _read_torch_bin(path)
+        return
+    from safetensors import SafetensorError, safe_open
+
+    for file in _shard_paths(folder, path) if path.endswith(".json") else [path]:
+        try:
+            with safe_open(file, framework="pt", device="cpu") as fh:
+                fh.keys()
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"cannot read {file}: {exc}") from exc
 
 
 def _read_safetensors(path: str) -> dict[str, torch.Tensor]:
@@ -54,16 +75,20 @@ def _read_safetensors(path: str) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"cannot read {path}: {exc}") from exc
 
 
-def _read_sharded_safetensors(folder: str, index_path: str) -> dict[str, torch.Tensor]:
-    with open(index_path, encoding="utf-8") as fh:
-        shards = sorted(set(json.load(fh).get("weight_map", {}).values()))
-    state: dict[str, torch.Tensor] = {}
+def _shard_paths(folder: str, index_path: str) -> list[str]:
+    """The shards a safetensors index names, each checked to lie inside the model folder."""
+    try:
+        with open(index_path, encoding="utf-8") as fh:
+            shards = sorted(set(json.load(fh).get("weight_map", {}).values()))
+    except (ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{index_path} is not a safetensors index: {exc}") from exc
+    paths = []
     for shard in shards:
-        shard_path = os.path.realpath(os.path.join(folder, shard))
+        shard_path = os.path.realpath(os.path.join(folder, str(shard)))
         if os.path.dirname(shard_path) != os.path.realpath(folder):
             raise CheckpointError(f"shard '{shard}' in {index_path} points outside the model folder")
-        state.update(_read_safetensors(shard_path))
-    return state
+        paths.append(shard_path)
+    return paths
 
 
 def _read_torch_bin(path: str) -> dict[str, torch.Tensor]:

@@ -59,9 +59,9 @@ class LongformerConfig:
         act = raw.get("hidden_act", "gelu")
         if act not in ACTIVATIONS:
             raise ConfigError(f"hidden_act '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
-        id2label = {int(k): str(v) for k, v in (raw.get("id2label") or {}).items()}
+        id2label = _id2label(raw.get("id2label"))
         if not id2label and raw.get("num_labels"):
-            id2label = {i: f"LABEL_{i}" for i in range(int(raw["num_labels"]))}
+            id2label = {i: f"LABEL_{i}" for i in range(_positive_int(raw["num_labels"], "num_labels"))}
         cfg = cls(
             vocab_size=_positive_int(need("vocab_size"), "vocab_size"),
             hidden_size=hidden,
@@ -72,7 +72,7 @@ class LongformerConfig:
             max_position_embeddings=_positive_int(need("max_position_embeddings"), "max_position_embeddings"),
             type_vocab_size=_positive_int(raw.get("type_vocab_size", 2), "type_vocab_size"),
             hidden_act=act,
-            layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
+            layer_norm_eps=_positive_float(raw.get("layer_norm_eps", 1e-12), "layer_norm_eps"),
             pad_token_id=_token_id(raw.get("pad_token_id", 1), "pad_token_id"),
             bos_token_id=_token_id(raw.get("bos_token_id", 0), "bos_token_id"),
             eos_token_id=_token_id(raw.get("eos_token_id", 2), "eos_token_id"),
@@ -108,6 +108,23 @@ def _positive_int(value, name: str) -> int:
     return value
 
 
+def _positive_float(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _id2label(value) -> dict[int, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"id2label must be an object of label id -> name, got {value!r}")
+    try:
+        return {int(k): str(v) for k, v in value.items()}
+    except ValueError as exc:
+        raise ConfigError(f"id2label keys must be integers, got {list(value)!r}") from exc
+
+
 def _token_id(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
@@ -115,7 +132,9 @@ def _token_id(value, name: str) -> int:
 
 
 def _windows(value, layers: int) -> tuple[int, ...]:
-    windows = [value] * layers if isinstance(value, int) else list(value)
+    if not isinstance(value, (int, list)) or isinstance(value, bool):
+        raise ConfigError(f"attention_window must be an even integer or a list of them, got {value!r}")
+    windows = [value] * layers if isinstance(value, int) else value
     if len(windows) != layers:
         raise ConfigError(f"attention_window lists {len(windows)} windows for {layers} layers")
     for i, w in enumerate(windows):

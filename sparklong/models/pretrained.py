@@ -1,14 +1,26 @@
 """Pretrained names -> Hugging Face hub repos, resolved through a local cache folder.
 
 `$SPARKLONG_CACHE` (default ~/.cache/sparklong)/<name>_<lang>/ is an HF-layout folder; when absent,
-the mapped hub repo is downloaded into it (atomically: a temp folder renamed into place).
+the mapped hub repo is downloaded into it:
+- the file list and hashes come from the hub's API (`/api/models/<repo>/revision/main?blobs=true`),
+  and files are fetched at that commit, so list and content belong together;
+- every file is checked while it streams in: sha256 for LFS files (the weights), the git blob sha1
+  for the others, and the size; a mismatch or a cut-off transfer fails the download;
+- files land in a temporary folder next to the cache entry, renamed into place only when complete
+  (atomic): a failed or concurrent download never leaves a half-written model behind.
+`HF_ENDPOINT` (a mirror, or a local hub in tests) and `HF_TOKEN` are honoured as by huggingface_hub.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
+import http.client
+import json
 import os
 import shutil
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 
 HUB_REPOS = {
@@ -16,11 +28,16 @@ HUB_REPOS = {
     "longformer_large_4096": "allenai/longformer-large-4096",
     "longformer_large_4096_finetuned_triviaqa": "allenai/longformer-large-4096-finetuned-triviaqa",
 }
-HUB_URL = "https://huggingface.co/{repo}/resolve/main/{file}"
-_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")  # first found wins
 _TOKENIZER = (
     "tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
 )
+_CHUNK = 1 << 20
+
+
+class DownloadError(OSError):
+    """A hub file did not arrive intact (hash or size mismatch, cut-off transfer, bad listing)."""
 
 
 def cache_root() -> str:
@@ -43,34 +60,105 @@ def resolve(name: str, lang: str = "en", remote_loc: str | None = None) -> str:
     except (urllib.error.URLError, OSError) as exc:
         raise RuntimeError(
             f"pretrained model '{name}' is not in the cache ({folder}) and could not be downloaded from "
-            f"huggingface.co/{repo} ({exc}). Either copy an HF-layout folder of it to {folder} "
+            f"{_endpoint()}/{repo} ({exc}). Either copy an HF-layout folder of it to {folder} "
             f"(or set SPARKLONG_CACHE to a folder holding {name}_{lang}/), or use "
             f"loadSavedModel(folder, spark) on a local copy."
         ) from exc
 
 
+def _endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
 def _download(repo: str, folder: str) -> str:
+    listing = _get_json(f"{_endpoint()}/api/models/{repo}/revision/main?blobs=true")
+    commit = listing.get("sha")
+    files = {s.get("rfilename"): s for s in listing.get("siblings") or []}
+    if not commit or "config.json" not in files:
+        raise DownloadError(f"the hub's listing of {repo} has no commit or no config.json")
     os.makedirs(os.path.dirname(folder), exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".download-", dir=os.path.dirname(folder))
     try:
-        _fetch(repo, "config.json", staging, required=True)
-        if not any(_fetch(repo, f, staging) for f in _WEIGHTS):
-            raise OSError(f"{repo} has neither {' nor '.join(_WEIGHTS)}")
+        fetch = lambda name: _fetch_verified(repo, commit, files[name], staging)  # noqa: E731
+        fetch("config.json")
+        weights = next((w for w in _WEIGHTS if w in files), None)
+        if weights is None:
+            raise DownloadError(f"{repo} has none of {', '.join(_WEIGHTS)}")
+        fetch(weights)
+        for shard in _shards(os.path.join(staging, weights)) if weights.endswith(".json") else ():
+            if shard not in files:
+                raise DownloadError(f"{weights} of {repo} names '{shard}', which the repo does not hold")
+            fetch(shard)
         for name in _TOKENIZER:
-            _fetch(repo, name, staging)
-        os.replace(staging, folder)
+            if name in files:
+                fetch(name)
+        _install(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
-def _fetch(repo: str, name: str, folder: str, required: bool = False) -> bool:
+def _shards(index_path: str) -> list[str]:
+    """Shard file names of a safetensors index; each must be a plain name inside the model folder."""
+    with open(index_path, encoding="utf-8") as fh:
+        shards = sorted(set((json.load(fh).get("weight_map") or {}).values()))
+    for shard in shards:
+        if not isinstance(shard, str) or os.path.basename(shard) != shard or shard in ("", ".", ".."):
+            raise DownloadError(f"shard name {shard!r} in {os.path.basename(index_path)} is not a plain file name")
+    return shards
+
+
+def _install(staging: str, folder: str) -> None:
+    """Rename the complete download into place; a folder another process finished first is kept."""
     try:
-        with urllib.request.urlopen(HUB_URL.format(repo=repo, file=name), timeout=60) as resp:
-            with open(os.path.join(folder, name), "wb") as out:
-                shutil.copyfileobj(resp, out, 1 << 20)
-        return True
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404 and not required:
-            return False
-        raise
+        os.replace(staging, folder)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        if not os.path.isfile(os.path.join(folder, "config.json")):
+            raise DownloadError(f"{folder} exists but holds no config.json; remove it and retry") from exc
+
+
+def _request(url: str):
+    headers = {"User-Agent": "sparklong"}
+    token = os.environ.get("HF_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60)
+
+
+def _get_json(url: str) -> dict:
+    with _request(url) as resp:
+        try:
+            listing = json.loads(resp.read().decode("utf-8"))
+        except (ValueError, http.client.HTTPException) as exc:
+            raise DownloadError(f"unreadable listing from {url}: {exc}") from exc
+    if not isinstance(listing, dict):
+        raise DownloadError(f"unexpected listing from {url}")
+    return listing
+
+
+def _fetch_verified(repo: str, commit: str, sibling: dict, folder: str) -> None:
+    """Stream one file into folder, hashing as it arrives; raise DownloadError unless size and hash
+    are the hub's (sha256 for LFS files, git blob sha1 for the others)."""
+    name, lfs = sibling["rfilename"], sibling.get("lfs") or {}
+    size = lfs.get("size", sibling.get("size"))
+    expected = lfs.get("sha256") or sibling.get("blobId")
+    if not isinstance(size, int) or not isinstance(expected, str):
+        raise DownloadError(f"the hub lists no size and hash for {name}; refusing an unverifiable file")
+    digest = hashlib.sha256() if lfs else hashlib.sha1(f"blob {size}\0".encode())  # git's blob id
+    url = f"{_endpoint()}/{repo}/resolve/{commit}/{urllib.parse.quote(name)}"
+    received = 0
+    try:
+        with _request(url) as resp, open(os.path.join(folder, name), "wb") as out:
+            while chunk := resp.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                received += len(chunk)
+    except http.client.HTTPException as exc:  # e.g. the connection closed mid-file
+        raise DownloadError(f"{name}: transfer cut off after {received} bytes ({exc!r})") from exc
+    if received != size:
+        raise DownloadError(f"{name}: received {received} bytes, the hub lists {size}")
+    if digest.hexdigest() != expected.lower():
+        kind = "sha256" if lfs else "git blob sha1"
+        raise DownloadError(f"{name}: {kind} {digest.hexdigest()} does not match the hub's {expected}")
