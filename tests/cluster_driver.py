@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tiny_models
 if __name__ != "__main__":  # imported by a test: workers cannot import this module, ship its functions
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-PARTITIONS = 6
+PARTITIONS = 4
 MAX_SENTENCE_LENGTH = 128  # the long rows need several windows
 
 

@@ -15,7 +15,7 @@ from pyspark.ml import Pipeline, PipelineModel
 
 from fake_hub import FakeHub
 from sparklong import LightPipeline, LongformerEmbeddings
-from sparklong.models import CheckpointError, ConfigError, load
+from sparklong.models import ConfigError, load
 from sparklong.models import pretrained
 from tiny_models import save_model_folder
 

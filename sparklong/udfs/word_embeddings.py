@@ -98,9 +98,10 @@ def _run_model(model, tokenizer, units: list[_Unit], needed: list[np.ndarray],
     inputs = []  # (unit index, window, ids with specials, needed pieces it owns, their rows in the result)
     for u, unit in enumerate(units):
         unit.windows = split_windows(len(unit.ids), max_content)
-        owners = owner_windows(unit.windows, len(unit.ids))[needed[u]]
+        owners = owner_windows(unit.windows, len(unit.ids))[needed[u]]  # non-decreasing: needed is sorted
+        bounds = np.searchsorted(owners, np.arange(len(unit.windows) + 1))  # rows of window k: bounds[k:k+2]
         for k, w in enumerate(unit.windows):
-            rows = np.nonzero(owners == k)[0]
+            rows = np.arange(bounds[k], bounds[k + 1])
             if len(rows):
                 ids = np.concatenate([[tokenizer.bos_id], unit.ids[w.start : w.stop], [tokenizer.eos_id]])
                 inputs.append((u, w, ids, needed[u][rows], rows))
