@@ -7,7 +7,7 @@ LongformerEmbeddings' token budget (maxBatchTokens). Prints one JSON object; pro
 Model: longformer-base shape, random weights, BPE trained on the corpus (spark_embed.build_model).
 Each configuration runs in a fresh subprocess that does what the UDF does for one Arrow batch
 (spark.sql.execution.arrow.maxRecordsPerBatch is 64): DocumentAssembler + Tokenizer cores, then
-embed_rows, to_dicts and the Arrow conversion of the result column. Reported: peak RSS (VmHWM) and
+the UDF's embed_batch and the Arrow conversion of the result column. Reported: peak RSS (VmHWM) and
 the peak minus the RSS after loading (weights touched first), i.e. what the batch itself costs.
 
 Configurations:
@@ -36,23 +36,25 @@ def child(folder: str, documents: list[str], batch_size: int, budget: int) -> di
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_type
 
-    from sparklong.annotation import annotation_array_type, to_dicts
+    from sparklong.annotation import annotation_array_type
     from sparklong.annotators.document_assembler import assemble
     from sparklong.annotators.tokenizer import tokenize
+    from sparklong.udfs.embeddings_udf import embed_batch
     from sparklong.udfs.model_cache import get_model, get_tokenizer
-    from sparklong.udfs.word_embeddings import EmbeddingSettings, embed_rows
+    from sparklong.udfs.word_embeddings import EmbeddingSettings
 
     model = get_model(folder, "embeddings", device="cpu")
     tokenizer = get_tokenizer(folder, False)
     for tensor in model.module.state_dict().values():  # weights resident before the baseline
         float(tensor.float().sum())
-    rows = [(docs, tokenize(docs)) for docs in (assemble(text) for text in documents)]
+    docs = [assemble(text) for text in documents]
+    doc_cells, token_cells = pd.Series(docs), pd.Series([tokenize(d) for d in docs])
     settings = EmbeddingSettings(max_sentence_length=4096, batch_size=batch_size, max_batch_tokens=budget)
     arrow_type = to_arrow_type(annotation_array_type())
     after_load = proc_status_mb("VmRSS")
     reset = reset_peak_rss()
     start = time.perf_counter()
-    column = pd.Series([to_dicts(r) for r in embed_rows(model, tokenizer, rows, settings)])
+    column = embed_batch(model, tokenizer, doc_cells, token_cells, settings)  # the UDF's body
     arrow = pa.Array.from_pandas(column, type=arrow_type)
     seconds = time.perf_counter() - start
     peak = proc_status_mb("VmHWM")

@@ -12,6 +12,13 @@ from .model_shipping import resolve_model_folder
 from .word_embeddings import EmbeddingSettings, embed_rows
 
 
+def embed_batch(model, tokenizer, documents: pd.Series, tokens: pd.Series, settings: EmbeddingSettings) -> pd.Series:
+    """One Arrow batch: DOCUMENT and TOKEN cells in, the WORD_EMBEDDINGS column out; vectors stay
+    float32 numpy arrays until Arrow copies them."""
+    rows = [(from_column(d), from_column(t)) for d, t in zip(documents, tokens)]
+    return pd.Series([to_dicts(r, arrays=True) for r in embed_rows(model, tokenizer, rows, settings)])
+
+
 def word_embeddings_udf(
     model_path: str,
     shipped_name: str,
@@ -28,8 +35,7 @@ def word_embeddings_udf(
         model = get_model(folder, "embeddings", engine, device)  # cached per worker
         tokenizer = get_tokenizer(folder, not case_sensitive)
         for documents, tokens in batches:
-            rows = [(from_column(d), from_column(t)) for d, t in zip(documents, tokens)]
-            yield pd.Series([to_dicts(r, arrays=True) for r in embed_rows(model, tokenizer, rows, settings)])
+            yield embed_batch(model, tokenizer, documents, tokens, settings)
             kill_worker_if_asked()  # test hook, off unless a driver set its local property
 
     return longformer_embeddings
