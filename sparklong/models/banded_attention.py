@@ -7,8 +7,13 @@ Semantics (equal to Hugging Face's LongformerSelfAttention):
 
 Cost is linear in L: queries are cut into blocks of `c` rows and each block sees only its own and
 `r = ceil(w / c)` neighbouring key blocks per side, (2r + 1) * c keys instead of L, and no L x L
-matrix exists. The neighbour blocks are gathered by slicing a padded tensor (no as_strided), so
-one traced graph serves every length. Softmax runs fused inside scaled_dot_product_attention.
+matrix exists. Softmax runs fused inside scaled_dot_product_attention. Two ways to give each block
+its keys:
+- eager CPU, no global tokens: an overlapping strided view of the padded keys (no copy; the fused CPU
+  kernel reads the windows in place);
+- otherwise (global keys to prepend, GPU, or a traced export): the neighbour blocks are gathered by
+  slicing and concatenating a padded tensor, so no stride is baked into a traced graph and one
+  graph serves every length.
 """
 from __future__ import annotations
 
@@ -115,6 +120,8 @@ def local_attention(
     Queries run in segments of about `segment` rows, so the (2r + 1)-fold key windows exist for one
     segment at a time (None: one segment, e.g. for a traced export).
     """
+    if global_k is None and q.device.type == "cpu" and not _tracing():
+        return _strided_local_attention(q, k, v, plan)
     batch, length, heads, dim = q.shape
     c, r, nb = plan.block, plan.reach, plan.num_blocks
     step = nb if segment is None else max(1, segment // c)  # blocks per segment
@@ -134,6 +141,30 @@ def local_attention(
         mask = plan.mask[:, b0:b1].reshape(batch * n, 1, c, -1)  # [B*n, 1, c, G + S]
         seg = F.scaled_dot_product_attention(q_blocks, windows(k, global_k), windows(v, global_v), attn_mask=mask)
         out[:, b0 * c : b1 * c] = seg.view(batch, n, heads, c, dim).transpose(2, 3).reshape(batch, n * c, heads, dim)
+    return out[:, :length]
+
+
+def _tracing() -> bool:
+    """True while torch.jit / torch.onnx / torch.export record a graph (strides must not be baked in)."""
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
+
+
+def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: BandPlan) -> torch.Tensor:
+    """local_attention without global keys, reading each block's key window from an overlapping
+    strided view instead of a (2r + 1)-fold copy; q, k, v: [B, L, H, D] -> [B, L, H, D]."""
+    batch, length, heads, dim = q.shape
+    c, r, nb = plan.block, plan.reach, plan.num_blocks
+    span = (2 * r + 1) * c
+    out = q.new_empty(batch, nb * c, heads, dim)
+    for row in range(batch):  # a view cannot merge rows and blocks into SDPA's one batch axis
+
+        def windows(x: torch.Tensor) -> torch.Tensor:  # [L, H, D] -> [nb, H, S, D], overlapping, no copy
+            padded = F.pad(x[row], (0, 0, 0, 0, r * c, (nb + r) * c - length))  # [(nb + 2r) c, H, D]
+            return padded.as_strided((nb, heads, span, dim), (c * heads * dim, dim, heads * dim, 1))
+
+        q_blocks = F.pad(q[row], (0, 0, 0, 0, 0, nb * c - length)).view(nb, c, heads, dim).transpose(1, 2)
+        attn = F.scaled_dot_product_attention(q_blocks, windows(k), windows(v), attn_mask=plan.mask[row])
+        out[row] = attn.transpose(1, 2).reshape(nb * c, heads, dim)  # [nb, H, c, D] -> [nb c, H, D]
     return out[:, :length]
 
 
