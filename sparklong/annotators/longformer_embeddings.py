@@ -39,12 +39,7 @@ class LongformerEmbeddings(LongformerModelStage, HasDimension, HasStorageRef):
         return self.getOrDefault(self.globalAttention)
 
     def settings(self) -> EmbeddingSettings:
-        return EmbeddingSettings(
-            max_sentence_length=self.window_length(),
-            batch_size=self.getBatchSize(),
-            max_batch_tokens=self.getMaxBatchTokens(),
-            global_attention=self.getGlobalAttention(),
-        )
+        return EmbeddingSettings(**self.batching(), global_attention=self.getGlobalAttention())
 
     def _on_load(self, config: LongformerConfig, name: str) -> None:
         self._set(dimension=config.hidden_size, storageRef=name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from pyspark.ml import Model
+from pyspark.ml.param import Params
 from pyspark.sql import SparkSession
 from pyspark.sql.functions import col
 
@@ -54,6 +55,11 @@ class LongformerModelStage(
     def window_length(self) -> int:
         """Tokens per model window: maxSentenceLength, at most what the model's positions allow."""
         return min(self.getMaxSentenceLength(), self.max_positions())
+
+    def batching(self) -> dict:
+        """The settings every core takes: window length and the forward-pass budget."""
+        return dict(max_sentence_length=self.window_length(), batch_size=self.getBatchSize(),
+                    max_batch_tokens=self.getMaxBatchTokens())
 
     def max_positions(self) -> int:
         if self.isDefined(self.modelFolder):
@@ -113,3 +119,11 @@ class LongformerModelStage(
         udf = model_udf(folder, os.path.basename(folder.rstrip("/")), self.task, self.core(),
                         self.getCaseSensitive(), self.getEngine(), self.getDevice())
         return dataset.withColumn(self.getOutputCol(), udf(*[col(c) for c in self.getInputCols()]))
+
+
+class HasClasses(Params):
+    """Classifier stages: the labels of the model's head, as Spark NLP's getClasses()."""
+
+    def getClasses(self) -> list[str]:
+        config = LongformerConfig.from_folder(self.getModelFolder())
+        return [config.label(i) for i in range(config.num_labels)]

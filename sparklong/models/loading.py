@@ -70,7 +70,11 @@ def check_task_weights(folder: str, task: str) -> None:
     checkpoint cannot serve `task`; reads tensor names only."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    _check_head(TASKS[task], tensor_names(folder), folder, task)
+    names = tensor_names(folder)
+    _check_head(TASKS[task], names, folder, task)
+    weight = TASKS[task].labels_weight
+    if weight and weight not in names:  # e.g. a sequence head's classifier.out_proj is no token head
+        raise CheckpointError(f"{folder} has no '{weight}' weights, needed for task '{task}'")
 
 
 def _check_head(module_cls, head_state, folder: str, task: str) -> None:

@@ -43,12 +43,18 @@ class _Unit:
 
 def embed_rows(model, tokenizer, rows, settings: EmbeddingSettings) -> list[list[Annotation]]:
     """rows: list of (document annotations, token annotations) -> WORD_EMBEDDINGS per row."""
+    return per_token_rows(model, tokenizer, rows, settings, _align)
+
+
+def per_token_rows(model, tokenizer, rows, settings: EmbeddingSettings, annotate) -> list[list[Annotation]]:
+    """rows: (DOCUMENT annotations, TOKEN annotations) per row -> annotations per row, where
+    annotate(unit, outputs [P, ...], tokens of the unit, model config) makes those of one document."""
     units = encode_units(tokenizer, [docs for docs, _ in rows])
-    vectors = piece_outputs(model, tokenizer, units, settings)  # one [P, E] array per unit
+    outputs = piece_outputs(model, tokenizer, units, settings)  # one [P, ...] array per unit
     out: list[list[Annotation]] = [[] for _ in rows]
-    for unit, vecs in zip(units, vectors):
+    for unit, unit_outputs in zip(units, outputs):
         docs, tokens = rows[unit.row]
-        out[unit.row].extend(_align(unit, vecs, tokens_of(docs[unit.sentence], tokens)))
+        out[unit.row].extend(annotate(unit, unit_outputs, tokens_of(docs[unit.sentence], tokens), model.config))
     return out
 
 
@@ -75,17 +81,21 @@ def encode_units(tokenizer, rows: list[list[Annotation]]) -> list[_Unit]:
     return units
 
 
+def window_inputs(tokenizer, units: list[_Unit], window: int) -> list[tuple[int, Window, np.ndarray]]:
+    """(unit index, window, `<s> pieces </s>` ids) for every window of every unit: each unit is split
+    into half-overlapping windows of at most `window` tokens (set on unit.windows)."""
+    inputs = []
+    for u, unit in enumerate(units):
+        unit.windows = split_windows(len(unit.ids), max(1, window - 2))
+        for w in unit.windows:
+            inputs.append((u, w, np.concatenate([[tokenizer.bos_id], unit.ids[w.start : w.stop], [tokenizer.eos_id]])))
+    return inputs
+
+
 def piece_outputs(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings) -> list[np.ndarray]:
     """The model's per-token output ([P, E] hidden states, or [P, C] logits) for every content piece
     of every unit, each piece read from the window where it is most central."""
-    window = min(settings.max_sentence_length, model.config.max_tokens)  # never past the positions
-    max_content = max(1, window - 2)
-    inputs = []  # (unit index, window, ids with specials)
-    for u, unit in enumerate(units):
-        unit.windows = split_windows(len(unit.ids), max_content)
-        for w in unit.windows:
-            ids = np.concatenate([[tokenizer.bos_id], unit.ids[w.start : w.stop], [tokenizer.eos_id]])
-            inputs.append((u, w, ids))
+    inputs = window_inputs(tokenizer, units, min(settings.max_sentence_length, model.config.max_tokens))
     global_positions = None
     if settings.global_attention != "none":
         global_positions = [_global_positions(units[u], w, settings.global_attention) for u, w, _ in inputs]
@@ -145,7 +155,7 @@ def window_metadata(unit: _Unit):
     return lambda piece: {"window": str(int(owners[piece])) if piece >= 0 else "-1", "windows": count}
 
 
-def _align(unit: _Unit, vectors: np.ndarray, tokens: list[Annotation]) -> list[Annotation]:
+def _align(unit: _Unit, vectors: np.ndarray, tokens: list[Annotation], config=None) -> list[Annotation]:
     out = []
     windows = window_metadata(unit)
     for tok, p in first_pieces(unit, tokens):
