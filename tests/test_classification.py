@@ -147,7 +147,7 @@ def test_token_labels_come_from_the_first_piece_of_each_token(token_folder):
 
 def test_spark_rows_kept_and_equal_lightpipeline(spark, sequence_folder, token_folder):
     texts = [TEXTS[0], None, "", "  ", TEXTS[1], TEXTS[2]]
-    df = spark.createDataFrame([(str(i), t) for i, t in enumerate(texts)], "id string, text string").repartition(2)
+    df = spark.createDataFrame([(str(i), t) for i, t in enumerate(texts)], "id string, text string").coalesce(1)
     stages = [
         DocumentAssembler().setInputCol("text").setOutputCol("document"),
         Tokenizer().setInputCols(["document"]).setOutputCol("token"),
@@ -155,9 +155,12 @@ def test_spark_rows_kept_and_equal_lightpipeline(spark, sequence_folder, token_f
         .setInputCols(["document", "token"]).setOutputCol("class"),
         LongformerForTokenClassification.loadSavedModel(token_folder[0]).setMaxSentenceLength(128)
         .setInputCols(["document", "token"]).setOutputCol("ner"),
+        LongformerForSequenceClassification.loadSavedModel(sequence_folder[0]).setMaxSentenceLength(128)
+        .setInputCols(["document"]).setOutputCol("class_from_document"),  # the TOKEN column is optional
     ]
     model = Pipeline(stages=stages).fit(df)
-    out = {r["id"]: r for r in model.transform(df).select("id", "class", "ner", "token").collect()}
+    out = {r["id"]: r for r in model.transform(df).select("id", "class", "ner", "token", "class_from_document")
+           .collect()}
     assert sorted(out) == [str(i) for i in range(len(texts))]
     light = LightPipeline(model)
     for i, text in enumerate(texts):
@@ -167,6 +170,7 @@ def test_spark_rows_kept_and_equal_lightpipeline(spark, sequence_folder, token_f
             assert got == [(a.begin, a.end, a.result) for a in expected[column]]
         blank = not (text and text.strip())
         assert (len(out[str(i)]["class"]) == 0) == blank
+        assert [a.result for a in out[str(i)]["class_from_document"]] == [a.result for a in out[str(i)]["class"]]
         assert len(out[str(i)]["ner"]) == len(out[str(i)]["token"])
     assert out["5"]["class"][0].metadata["windows"] != "1"
 
