@@ -169,6 +169,20 @@ def test_a_question_longer_than_a_window_is_cut_not_dropped(folder):
     assert answer.metadata["question_truncated"] == "true" and context[answer.begin : answer.end + 1] == answer.result
 
 
+def test_a_long_question_is_kept_whole_when_the_pair_fits_one_window(folder, oracle):
+    model = get_model(folder, "question_answering", "torch", "cpu")
+    tokenizer = LongformerTokenizer.from_folder(folder)
+    question, context = corpus_texts()[2][:58], "The Senate met."
+    enc = tokenizer.encode_pairs([question], [context])[0]
+    pieces = sum(s == 1 for s in enc.sequence_ids)
+    assert len(enc.ids) <= 64 and len(enc.ids) - pieces + 16 >= 64  # one window, though no room for a stride
+    [[answer]] = answer_rows(model, tokenizer, [(doc(question), doc(context))],
+                             QASettings(max_sentence_length=64, doc_stride=16))
+    want = oracle(question, context, (64, 16, 30, False))
+    assert "question_truncated" not in answer.metadata
+    assert (answer.begin, answer.end + 1, answer.result) == (want["start"], want["end"], want["answer"])
+
+
 def test_doc_stride_that_leaves_no_room_is_a_clear_error(folder):
     model = get_model(folder, "question_answering", "torch", "cpu")
     tokenizer = LongformerTokenizer.from_folder(folder)

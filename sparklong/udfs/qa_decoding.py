@@ -60,10 +60,6 @@ class Answer:
     end_piece: int
     window: int  # the window the span was read from (first seen), -1 for no answer
 
-    @property
-    def is_empty(self) -> bool:
-        return self.start_piece < 0
-
 
 def max_doc_stride(window: int, specials: int) -> int:
     """The largest docStride leaving each window one question piece and one new context piece."""
@@ -73,9 +69,9 @@ def max_doc_stride(window: int, specials: int) -> int:
 def layout_pair(enc: Encoded, window: int, doc_stride: int, sep_id: int) -> PairLayout | None:
     """Cut an encoded pair around its context; None when the context has no pieces.
 
-    A question so long that a window would hold no more than doc_stride context pieces (the
-    tokenizer would refuse to split it) keeps only its first (window - specials - doc_stride) // 2
-    pieces."""
+    When the pair needs several windows but the question is so long that a window would hold no
+    more than doc_stride context pieces (the tokenizer would refuse to split it), the question keeps
+    only its first (window - specials - doc_stride) // 2 pieces."""
     seq = np.array([-1 if s is None else s for s in enc.sequence_ids])
     in_context = np.nonzero(seq == 1)[0]
     if len(in_context) == 0:
@@ -83,7 +79,7 @@ def layout_pair(enc: Encoded, window: int, doc_stride: int, sep_id: int) -> Pair
     first, last = int(in_context[0]), int(in_context[-1]) + 1
     ids = np.asarray(enc.ids, dtype=np.int64)
     prefix, suffix = ids[:first], ids[last:]
-    truncated = len(prefix) + len(suffix) + doc_stride >= window
+    truncated = len(ids) > window and len(prefix) + len(suffix) + doc_stride >= window
     if truncated:
         question = np.nonzero(seq[:first] == 0)[0]
         specials = len(prefix) + len(suffix) - len(question)
