@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 
 _ANNOTATORS = {
     "LongformerEmbeddings": ".annotators.longformer_embeddings",
+    "LongformerSentenceEmbeddings": ".annotators.longformer_sentence_embeddings",
     "SentenceEmbeddings": ".annotators.sentence_embeddings",
     "EmbeddingsFinisher": ".annotators.embeddings_finisher",
     "DocumentAssembler": ".annotators.document_assembler",

@@ -53,6 +53,7 @@ class LongformerEmbeddings(
     maxBatchTokens = Param(
         Params._dummy(), "maxBatchTokens", "padded tokens per forward pass, at most", TypeConverters.toInt
     )
+    INPUT_KINDS = ("document column", "token column")
 
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
@@ -119,16 +120,21 @@ class LongformerEmbeddings(
         document, token = self.getInputCols()
         row[self.getOutputCol()] = embed_rows(model, tokenizer, [(row[document], row[token])], self.settings())[0]
 
-    def _transform(self, dataset):
+    def _prepare(self, dataset) -> str:
+        """Before any Spark job: inputs checked, model shipped, Arrow batches kept small; the model folder."""
         require_annotation_columns(dataset, self.getInputCols(), type(self).__name__)
-        if len(self.getInputCols()) != 2:
-            raise ValueError("LongformerEmbeddings: inputCols must be [document column, token column]")
+        if len(self.getInputCols()) != len(self.INPUT_KINDS):
+            raise ValueError(f"{type(self).__name__}: inputCols must be [{', '.join(self.INPUT_KINDS)}]")
         folder = self.getModelFolder()
         spark = dataset.sparkSession
         ship_to_executors(spark, folder)
         current = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000"))
         if current > MAX_ARROW_RECORDS:
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(MAX_ARROW_RECORDS))
+        return folder
+
+    def _transform(self, dataset):
+        folder = self._prepare(dataset)
         udf = word_embeddings_udf(
             folder, os.path.basename(folder.rstrip("/")), self.settings(), self.getCaseSensitive(),
             self.getEngine(), self.getDevice(),

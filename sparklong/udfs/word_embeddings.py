@@ -43,21 +43,22 @@ class _Unit:
 
 def embed_rows(model, tokenizer, rows, settings: EmbeddingSettings) -> list[list[Annotation]]:
     """rows: list of (document annotations, token annotations) -> WORD_EMBEDDINGS per row."""
-    units = _encode(tokenizer, rows)
-    vectors = _run_model(model, tokenizer, units, settings)  # one [P, E] array per unit
+    units = encode_units(tokenizer, [docs for docs, _ in rows])
+    hidden = run_model(model, tokenizer, units, settings)
     out: list[list[Annotation]] = [[] for _ in rows]
-    for unit, vecs in zip(units, vectors):
+    for unit, states in zip(units, hidden):
         docs, tokens = rows[unit.row]
         doc = docs[unit.sentence]
         mine = [t for t in tokens if doc.begin <= t.begin <= doc.end]
-        out[unit.row].extend(_align(unit, vecs, mine))
+        out[unit.row].extend(_align(unit, states.pieces, mine))
     return out
 
 
-def _encode(tokenizer, rows) -> list[_Unit]:
+def encode_units(tokenizer, rows: list[list[Annotation]]) -> list[_Unit]:
+    """Each non-blank DOCUMENT annotation of each row, encoded (rows: DOCUMENT annotation lists)."""
     found = [
         (r, s, doc)
-        for r, (docs, _) in enumerate(rows)
+        for r, docs in enumerate(rows)
         for s, doc in enumerate(docs)
         if doc.result and doc.result.strip()
     ]
@@ -71,7 +72,16 @@ def _encode(tokenizer, rows) -> list[_Unit]:
     return units
 
 
-def _run_model(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class UnitStates:
+    """A unit's last hidden states: content pieces (each from its owner window) and the special tokens."""
+
+    pieces: np.ndarray  # [P, E]
+    first: np.ndarray  # [E] <s> / [CLS] of the first window
+    last: np.ndarray  # [E] </s> / [SEP] of the last window
+
+
+def run_model(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings) -> list[UnitStates]:
     window = min(settings.max_sentence_length, model.config.max_tokens)  # never past the positions
     max_content = max(1, window - 2)
     inputs = []  # (unit index, window, ids with specials)
@@ -85,16 +95,18 @@ def _run_model(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings
         outputs = _forward(model, tokenizer, [inputs[i] for i in batch], units, settings)
         for i, h in zip(batch, outputs):
             hidden[i] = h
-    vectors = [np.zeros((len(u.ids), model.config.hidden_size), dtype=np.float32) for u in units]
     by_unit: dict[int, list[tuple[Window, np.ndarray]]] = {}
     for (u, w, _), h in zip(inputs, hidden):
-        by_unit.setdefault(u, []).append((w, h))
-    for u, parts in by_unit.items():
+        by_unit.setdefault(u, []).append((w, h))  # windows in document order
+    states = []
+    for u, parts in sorted(by_unit.items()):
+        pieces = np.zeros((len(units[u].ids), model.config.hidden_size), dtype=np.float32)
         owners = owner_windows([w for w, _ in parts], len(units[u].ids))
         for k, (w, h) in enumerate(parts):
-            pieces = np.nonzero(owners == k)[0]
-            vectors[u][pieces] = h[pieces - w.start + 1]  # +1: skip <s>
-    return vectors
+            mine = np.nonzero(owners == k)[0]
+            pieces[mine] = h[mine - w.start + 1]  # +1: skip <s>
+        states.append(UnitStates(pieces, parts[0][1][0], parts[-1][1][-1]))
+    return states
 
 
 def _forward(model, tokenizer, batch, units, settings) -> list[np.ndarray]:
