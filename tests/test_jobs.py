@@ -23,7 +23,7 @@ from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbedd
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.inputs import decode_text
 from sparklong.jobs.runner import main
-from tiny_models import corpus_texts, save_model_folder
+from tiny_models import CORPUS_DIR as CORPUS_TXT, corpus_texts, save_model_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WINDOW = "128"  # --max-sentence-length: the longer documents need several windows
@@ -246,3 +246,47 @@ def test_sigkill_mid_run_then_spark_submit_rerun_gives_every_id_once(corpus, ref
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{len(committed)} already committed" in done.stdout
     assert_same_vectors(read(output), read(reference))  # every id once, values independent of the sharding
+
+
+def _qa_annotator():
+    import sparklong
+
+    try:
+        return sparklong.LongformerForQuestionAnswering
+    except AttributeError:
+        return None
+
+
+@pytest.mark.skipif(_qa_annotator() is None, reason="sparklong.LongformerForQuestionAnswering is not importable yet")
+def test_answer_questions_job(spark, corpus, tmp_path, capsys):
+    import pandas as pd
+
+    from sparklong.jobs.answer_questions import SPEC as QA
+
+    model = str(tmp_path / "qa_model")
+    save_model_folder(model, task="question_answering")
+    context = corpus_texts()[0][:1500]
+    rows = [{"id": i, "question": q, "context": c} for i, (q, c) in enumerate([
+        ("Who is addressed?", context), ("What filled him with anxieties?", context[200:]),
+        (None, context), ("Why?", None), ("  ", context), ("When?", context[:300]),
+    ])]
+    pd.DataFrame(rows).to_parquet(tmp_path / "qa.parquet")
+    args = ["--input", str(tmp_path / "qa.parquet"), "--output", str(tmp_path / "out"), "--model", model,
+            "--shard-rows", "2"]
+    code, out, err = run(capsys, *args, spark=spark, spec=QA)
+    assert code == 0, err
+    result = read(tmp_path / "out")
+    assert sorted(result) == [r["id"] for r in rows]  # every id exactly once
+    for row in rows:
+        got = result[row["id"]]
+        if row["question"] is None or not row["question"].strip() or row["context"] is None:
+            assert got["answer"] is None and got["score"] is None
+        else:
+            assert got["answer"] == row["context"][got["begin"]:got["end"] + 1]
+            assert isinstance(got["score"], float)
+    code, out, _ = run(capsys, *args, spark=spark, spec=QA)
+    assert code == 0 and "nothing to do" in out
+
+    code, _, err = run(capsys, "--input", str(CORPUS_TXT), "--output", str(tmp_path / "txt"), "--model", model,
+                       spark=spark, spec=QA)
+    assert code == 1 and "this job needs columns question, context" in err and len(err.strip().splitlines()) == 1
