@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.ml import PipelineModel
 
-from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbeddings
+from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbeddings, Tokenizer
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.inputs import decode_text
 from sparklong.jobs.runner import main
@@ -120,19 +120,21 @@ def test_progress_lines_and_rerun_changes_nothing(spark, corpus, tmp_path, capsy
     assert code == 0 and "nothing to do" in out
     assert {p: os.stat(p).st_mtime_ns for p in glob.glob(str(tmp_path / "out" / "*"))} == stamps
 
-    code, _, err = run(capsys, *args, "--pooling", "cls", spark=spark)  # other settings, same output folder
+    code, _, err = run(capsys, *args, "--pooling", "average", spark=spark)  # other settings, same output
     assert code == 1 and len(err.strip().splitlines()) == 1 and "--overwrite" in err
-    code, _, _ = run(capsys, *args, "--pooling", "cls", "--overwrite", spark=spark)
-    assert code == 0 and json.loads((tmp_path / "out" / "_sparklong_job.json").read_text())["settings"]["pooling"] \
-        == "cls"
+    code, _, _ = run(capsys, *args, "--pooling", "average", "--overwrite", spark=spark)
+    assert code == 0
+    rows, doc = read(tmp_path / "out"), corpus["docs"][0]
+    words = Tokenizer().fit(None).annotate_local(doc["text"])  # Spark NLP's pooling over word tokens
+    assert rows[doc["id"]]["n_tokens"] == len(words) and len(rows[doc["id"]]["embedding"]) == 32
 
 
 def test_jsonl_with_a_saved_pipeline_equals_parquet(spark, corpus, reference, tmp_path, capsys):
     saved = str(tmp_path / "pipeline")
     stage = LongformerSentenceEmbeddings.loadSavedModel(corpus["model"]).setMaxSentenceLength(int(WINDOW))
     PipelineModel([DocumentAssembler().setInputCol("body").setOutputCol("document"), stage]).write().save(saved)
-    code, _, err = run(capsys, "--input", str(corpus["root"] / "docs.jsonl"), "--output", str(tmp_path / "out"),
-                       "--model", saved, spark=spark)
+    code, _, err = run(capsys, "--input", "file:" + str(corpus["root"] / "docs.jsonl"),
+                       "--output", str(tmp_path / "out"), "--model", saved, spark=spark)
     assert code == 0, err
     assert_same_vectors(read(tmp_path / "out"), read(reference))
 

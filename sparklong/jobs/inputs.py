@@ -6,7 +6,7 @@ import os
 
 import pandas as pd
 
-from .storage import Storage, is_local, qualify
+from .storage import Storage, qualify
 
 FORMATS = ("auto", "parquet", "json", "text")
 _EXTENSIONS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".txt": "text"}
@@ -45,19 +45,16 @@ def detect_format(spark, path: str, fmt: str = "auto") -> str:
     """parquet, json or text, from --format or the path: a file's extension, or a folder's files."""
     if fmt != "auto":
         return fmt
-    storage = Storage(spark, path) if not is_local(path) else None
-    local = qualify(path)
-    exists = os.path.exists(local) if storage is None else storage.exists()
-    if not exists:
+    storage = Storage(spark, path)
+    if not storage.exists():
         raise JobError(f"input {path} does not exist")
-    is_dir = os.path.isdir(local) if storage is None else storage.is_dir()
-    if not is_dir:
+    if not storage.is_dir():
         kind = _EXTENSIONS.get(os.path.splitext(path)[1].lower())
         if kind is None or kind == "text":
             raise JobError(f"cannot tell the format of {path} from its name: use --format parquet or json "
                            "(a folder of .txt files is read with one document per file)")
         return kind
-    names = os.listdir(local) if storage is None else storage.list()
+    names = storage.list()
     kinds = {_EXTENSIONS.get(os.path.splitext(n)[1].lower()) for n in names if not n.startswith(("_", "."))}
     kinds.discard(None)
     for kind in ("parquet", "json", "text"):

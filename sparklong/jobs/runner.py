@@ -30,7 +30,7 @@ from typing import Callable
 from .inputs import FORMATS, JobError, detect_format, first_line, read_input
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
 from .progress import Progress
-from .storage import Storage, is_local, qualify
+from .storage import Storage, local_path, qualify
 
 MANIFEST = "_sparklong_job.json"
 STAGING = "_staging"
@@ -84,7 +84,8 @@ def main(spec: JobSpec, argv: list[str] | None = None, spark=None) -> int:
     args = parser(spec).parse_args(argv)
     own_session = spark is None
     try:
-        if is_local(args.input) and not os.path.exists(qualify(args.input)):
+        local = local_path(args.input)
+        if local is not None and not os.path.exists(local):
             raise JobError(f"input {args.input} does not exist")  # before a JVM starts
         model = None if is_saved_pipeline(args.model) else resolve_folder(args.model)
         if spark is None:

@@ -15,6 +15,14 @@ def is_local(path: str) -> bool:
     return urlparse(path).scheme in ("", "file")
 
 
+def local_path(path: str) -> str | None:
+    """The file system path of a local path or file: URI; None for other schemes."""
+    parsed = urlparse(path)
+    if parsed.scheme == "":
+        return os.path.abspath(path)
+    return parsed.path if parsed.scheme == "file" else None
+
+
 def qualify(path: str) -> str:
     """Absolute for local paths (relative ones are taken from the current folder); URIs as given."""
     if urlparse(path).scheme == "":
