@@ -65,6 +65,19 @@ class HasBatchSize(Params):
         return self.getOrDefault(self.batchSize)
 
 
+class HasMaxBatchTokens(Params):
+    maxBatchTokens = Param(
+        Params._dummy(), "maxBatchTokens", "padded tokens per forward pass, at most", TypeConverters.toInt
+    )
+
+    def setMaxBatchTokens(self, value: int):
+        check_range("maxBatchTokens", int(value), 1, 1 << 24)
+        return self._set(maxBatchTokens=value)
+
+    def getMaxBatchTokens(self) -> int:
+        return self.getOrDefault(self.maxBatchTokens)
+
+
 class HasMaxSentenceLength(Params):
     maxSentenceLength = Param(
         Params._dummy(), "maxSentenceLength", "tokens per model window, special tokens included", TypeConverters.toInt

@@ -21,7 +21,7 @@ from pyspark.ml import PipelineModel
 
 from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbeddings, Tokenizer
 from sparklong.jobs.embed_corpus import SPEC as EMBED
-from sparklong.jobs.inputs import decode_text
+from sparklong.jobs.inputs import decode_text, first_line
 from sparklong.jobs.runner import main
 from tiny_models import CORPUS_DIR as CORPUS_TXT, corpus_texts, save_model_folder
 
@@ -168,6 +168,15 @@ def test_decode_text():
     assert decode_text("\u201cq\u201d".encode("cp1252")) == "\u201cq\u201d"
     assert decode_text(b"\xe9\x81") == "\xe9\x81"  # not UTF-8, not cp1252: ISO-8859-1
     assert decode_text(None) is None
+
+
+def test_spark_failures_reduce_to_their_python_reason():
+    message = ("An error occurred while calling o812.collectToPython.\n: org.apache.spark.SparkException: Job "
+               "aborted due to stage failure: Task 0 in stage 3.0 failed 1 times\nTraceback (most recent call last):"
+               "\n  File \"worker.py\", line 1, in main\nValueError: maxSentenceLength must be between 1 and 4096"
+               "\n\tat org.apache.spark.api.python.BasePythonRunner.handlePythonException(PythonRunner.scala:612)")
+    assert first_line(RuntimeError(message)) == "ValueError: maxSentenceLength must be between 1 and 4096"
+    assert first_line(RuntimeError("plain reason\nmore")) == "plain reason"
 
 
 def test_crash_between_upload_and_rename_is_finished_by_a_rerun(spark, corpus, reference, tmp_path, capsys):

@@ -44,6 +44,23 @@ def read_state_dict(folder: str) -> dict[str, torch.Tensor]:
     return _read_torch_bin(path)
 
 
+def tensor_names(folder: str) -> set[str]:
+    """The tensor names of the folder's checkpoint, without reading the tensors (as far as the format allows)."""
+    path = weights_file(folder)
+    if path.endswith(".json"):
+        with open(path, encoding="utf-8") as fh:
+            return set(json.load(fh).get("weight_map", {}))
+    if path.endswith(".safetensors"):
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(path, framework="pt", device="cpu") as fh:
+                return set(fh.keys())
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"cannot read {path}: {exc}") from exc
+    return set(_read_torch_bin(path))  # memory-mapped: tensors are not read
+
+
 def _read_safetensors(path: str) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError, safe_open
 

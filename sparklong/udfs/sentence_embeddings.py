@@ -14,26 +14,27 @@ from __future__ import annotations
 import numpy as np
 
 from ..annotation import SENTENCE_EMBEDDINGS, Annotation
-from .word_embeddings import EmbeddingSettings, encode_units, run_model
+from .word_embeddings import EmbeddingSettings, encode_units, owned_pieces, window_outputs
 
 SENTENCE_POOLING = ("MEAN", "CLS")
 
 
-def pool_states(states, strategy: str) -> np.ndarray:
-    """One [E] vector from a unit's UnitStates."""
+def pool_windows(unit, parts, strategy: str) -> np.ndarray:
+    """One [E] vector from a unit's windows ((Window, [len, E] hidden states) in document order)."""
+    first = parts[0][1][0]  # [E] <s> / [CLS] of the first window
     if strategy == "CLS":
-        return states.first
-    total = states.first + states.pieces.sum(axis=0, dtype=np.float64) + states.last  # [E]
-    return (total / (len(states.pieces) + 2)).astype(np.float32)
+        return first
+    last = parts[-1][1][-1]  # [E] </s> / [SEP] of the last window
+    total = first + owned_pieces(unit, parts).sum(axis=0, dtype=np.float64) + last  # [E]
+    return (total / (len(unit.ids) + 2)).astype(np.float32)
 
 
-def embed_documents(model, tokenizer, rows: list[list[Annotation]], settings: EmbeddingSettings,
-                    strategy: str = "MEAN") -> list[list[Annotation]]:
-    """rows: DOCUMENT annotation lists -> one SENTENCE_EMBEDDINGS annotation per non-blank document."""
-    units = encode_units(tokenizer, rows)
+def embed_documents(model, tokenizer, rows, settings: EmbeddingSettings, strategy: str = "MEAN") -> list[list[Annotation]]:
+    """rows: (DOCUMENT annotations,) per row -> one SENTENCE_EMBEDDINGS annotation per non-blank document."""
+    units = encode_units(tokenizer, [docs for docs, *_ in rows])
     out: list[list[Annotation]] = [[] for _ in rows]
-    for unit, states in zip(units, run_model(model, tokenizer, units, settings)):
-        doc = rows[unit.row][unit.sentence]
+    for unit, parts in zip(units, window_outputs(model, tokenizer, units, settings)):
+        doc = rows[unit.row][0][unit.sentence]
         meta = {
             "sentence": str(unit.sentence),
             "token": doc.result,
@@ -42,7 +43,7 @@ def embed_documents(model, tokenizer, rows: list[list[Annotation]], settings: Em
             "pieces": str(len(unit.ids) + 2),  # what the model read, special tokens included once
             "windows": str(len(unit.windows)),
         }
-        vector = pool_states(states, strategy)
+        vector = pool_windows(unit, parts, strategy)
         out[unit.row].append(Annotation(SENTENCE_EMBEDDINGS, doc.begin, doc.end, doc.result, meta,
                                         tuple(vector.tolist())))
     return out

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..annotation import WORD_EMBEDDINGS, Annotation
-from .batching import Window, owner_windows, pack_batches, split_windows
+from .batching import Window, owner_windows, split_windows
+from .forward import run_sequences
 
 GLOBAL_ATTENTION = ("none", "cls", "sentences")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+")
@@ -43,15 +43,24 @@ class _Unit:
 
 def embed_rows(model, tokenizer, rows, settings: EmbeddingSettings) -> list[list[Annotation]]:
     """rows: list of (document annotations, token annotations) -> WORD_EMBEDDINGS per row."""
+    return per_token_rows(model, tokenizer, rows, settings, _align)
+
+
+def per_token_rows(model, tokenizer, rows, settings: EmbeddingSettings, annotate) -> list[list[Annotation]]:
+    """rows: (DOCUMENT annotations, TOKEN annotations) per row -> annotations per row, where
+    annotate(unit, outputs [P, ...], tokens of the unit, model config) makes those of one document."""
     units = encode_units(tokenizer, [docs for docs, _ in rows])
-    hidden = run_model(model, tokenizer, units, settings)
+    outputs = piece_outputs(model, tokenizer, units, settings)  # one [P, ...] array per unit
     out: list[list[Annotation]] = [[] for _ in rows]
-    for unit, states in zip(units, hidden):
+    for unit, unit_outputs in zip(units, outputs):
         docs, tokens = rows[unit.row]
-        doc = docs[unit.sentence]
-        mine = [t for t in tokens if doc.begin <= t.begin <= doc.end]
-        out[unit.row].extend(_align(unit, states.pieces, mine))
+        out[unit.row].extend(annotate(unit, unit_outputs, tokens_of(docs[unit.sentence], tokens), model.config))
     return out
+
+
+def tokens_of(doc: Annotation, tokens: list[Annotation]) -> list[Annotation]:
+    """The TOKEN annotations that start inside a DOCUMENT annotation."""
+    return [t for t in tokens if doc.begin <= t.begin <= doc.end]
 
 
 def encode_units(tokenizer, rows: list[list[Annotation]]) -> list[_Unit]:
@@ -72,62 +81,46 @@ def encode_units(tokenizer, rows: list[list[Annotation]]) -> list[_Unit]:
     return units
 
 
-@dataclass(frozen=True)
-class UnitStates:
-    """A unit's last hidden states: content pieces (each from its owner window) and the special tokens."""
-
-    pieces: np.ndarray  # [P, E]
-    first: np.ndarray  # [E] <s> / [CLS] of the first window
-    last: np.ndarray  # [E] </s> / [SEP] of the last window
-
-
-def run_model(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings) -> list[UnitStates]:
-    window = min(settings.max_sentence_length, model.config.max_tokens)  # never past the positions
-    max_content = max(1, window - 2)
-    inputs = []  # (unit index, window, ids with specials)
+def window_inputs(tokenizer, units: list[_Unit], window: int) -> list[tuple[int, Window, np.ndarray]]:
+    """(unit index, window, `<s> pieces </s>` ids) for every window of every unit: each unit is split
+    into half-overlapping windows of at most `window` tokens (set on unit.windows)."""
+    inputs = []
     for u, unit in enumerate(units):
-        unit.windows = split_windows(len(unit.ids), max_content)
+        unit.windows = split_windows(len(unit.ids), max(1, window - 2))
         for w in unit.windows:
-            ids = np.concatenate([[tokenizer.bos_id], unit.ids[w.start : w.stop], [tokenizer.eos_id]])
-            inputs.append((u, w, ids))
-    hidden: list[np.ndarray | None] = [None] * len(inputs)
-    for batch in pack_batches([len(x[2]) for x in inputs], settings.batch_size, settings.max_batch_tokens):
-        outputs = _forward(model, tokenizer, [inputs[i] for i in batch], units, settings)
-        for i, h in zip(batch, outputs):
-            hidden[i] = h
-    by_unit: dict[int, list[tuple[Window, np.ndarray]]] = {}
-    for (u, w, _), h in zip(inputs, hidden):
-        by_unit.setdefault(u, []).append((w, h))  # windows in document order
-    states = []
-    for u, parts in sorted(by_unit.items()):
-        pieces = np.zeros((len(units[u].ids), model.config.hidden_size), dtype=np.float32)
-        owners = owner_windows([w for w, _ in parts], len(units[u].ids))
-        for k, (w, h) in enumerate(parts):
-            mine = np.nonzero(owners == k)[0]
-            pieces[mine] = h[mine - w.start + 1]  # +1: skip <s>
-        states.append(UnitStates(pieces, parts[0][1][0], parts[-1][1][-1]))
-    return states
+            inputs.append((u, w, np.concatenate([[tokenizer.bos_id], unit.ids[w.start : w.stop], [tokenizer.eos_id]])))
+    return inputs
 
 
-def _forward(model, tokenizer, batch, units, settings) -> list[np.ndarray]:
-    """One padded forward pass; returns each window's hidden states [len, E] as float32 numpy."""
-    longest = max(len(ids) for _, _, ids in batch)
-    input_ids = torch.full((len(batch), longest), tokenizer.pad_id, dtype=torch.long)
-    attention = torch.zeros((len(batch), longest), dtype=torch.long)
-    global_mask = torch.zeros((len(batch), longest), dtype=torch.long)
-    for row, (u, w, ids) in enumerate(batch):
-        input_ids[row, : len(ids)] = torch.from_numpy(ids)
-        attention[row, : len(ids)] = 1
-        for pos in _global_positions(units[u], w, settings.global_attention):
-            global_mask[row, pos] = 1
-    device = model.device
-    hidden = model.module(
-        input_ids.to(device),
-        attention.to(device),
-        global_mask.to(device) if settings.global_attention != "none" else None,
-    )  # [B, L, E]
-    hidden = hidden.float().cpu().numpy()
-    return [hidden[row, : len(ids)] for row, (_, _, ids) in enumerate(batch)]
+def piece_outputs(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings) -> list[np.ndarray]:
+    """The model's per-token output ([P, E] hidden states, or [P, C] logits) for every content piece
+    of every unit, each piece read from the window where it is most central."""
+    return [owned_pieces(unit, parts) for unit, parts in zip(units, window_outputs(model, tokenizer, units, settings))]
+
+
+def window_outputs(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings):
+    """Per unit, its windows in document order, each with the model's per-token output for
+    `<s> pieces </s>` ([len, ...], padding cut off)."""
+    inputs = window_inputs(tokenizer, units, min(settings.max_sentence_length, model.config.max_tokens))
+    global_positions = None
+    if settings.global_attention != "none":
+        global_positions = [_global_positions(units[u], w, settings.global_attention) for u, w, _ in inputs]
+    outputs = run_sequences(model, tokenizer.pad_id, [ids for _, _, ids in inputs], global_positions,
+                            settings.batch_size, settings.max_batch_tokens)
+    by_unit: list[list[tuple[Window, np.ndarray]]] = [[] for _ in units]
+    for (u, w, ids), (h, *_) in zip(inputs, outputs):
+        by_unit[u].append((w, h[: len(ids)]))  # h: [L, E], padded row
+    return by_unit
+
+
+def owned_pieces(unit: _Unit, parts: list[tuple[Window, np.ndarray]]) -> np.ndarray:
+    """[P, ...]: each content piece's output from the window that owns it (where it is most central)."""
+    pieces = np.zeros((len(unit.ids), parts[0][1].shape[-1]), dtype=np.float32)  # [P, E]
+    owners = owner_windows([w for w, _ in parts], len(unit.ids))
+    for k, (w, h) in enumerate(parts):
+        mine = np.nonzero(owners == k)[0]
+        pieces[mine] = h[mine - w.start + 1]  # +1: skip <s>
+    return pieces
 
 
 def _global_positions(unit: _Unit, window: Window, mode: str) -> list[int]:
@@ -147,27 +140,41 @@ def _sentence_starts(unit: _Unit) -> list[int]:
     return sorted({int(p) for p in pieces if p < len(unit.ids)})
 
 
-def _align(unit: _Unit, vectors: np.ndarray, tokens: list[Annotation]) -> list[Annotation]:
-    """First-piece rule: each token takes the first piece whose span overlaps [begin, end]."""
+def first_pieces(unit: _Unit, tokens: list[Annotation]) -> list[tuple[Annotation, int]]:
+    """First-piece rule: each token (in text order) with the first piece whose span overlaps
+    [begin, end], or -1 when none does."""
     out = []
     spans = unit.spans
     p = 0
-    multi = len(unit.windows) > 1
-    owners = owner_windows(unit.windows, len(unit.ids)) if multi else None
     for tok in sorted(tokens, key=lambda t: t.begin):
         while p < len(spans) and (spans[p, 1] <= tok.begin or spans[p, 0] == spans[p, 1]):
             p += 1
-        hit = p < len(spans) and spans[p, 0] <= tok.end
+        out.append((tok, p if p < len(spans) and spans[p, 0] <= tok.end else -1))
+    return out
+
+
+def window_metadata(unit: _Unit):
+    """piece -> `window` (the piece's owner window) and `windows` (count) metadata; {} for one window."""
+    if len(unit.windows) <= 1:
+        return lambda piece: {}
+    owners = owner_windows(unit.windows, len(unit.ids))
+    count = str(len(unit.windows))
+    return lambda piece: {"window": str(int(owners[piece])) if piece >= 0 else "-1", "windows": count}
+
+
+def _align(unit: _Unit, vectors: np.ndarray, tokens: list[Annotation], config=None) -> list[Annotation]:
+    out = []
+    windows = window_metadata(unit)
+    for tok, p in first_pieces(unit, tokens):
+        hit = p >= 0
         meta = {
             "sentence": str(unit.sentence),
             "token": tok.result,
             "pieceId": str(int(unit.ids[p])) if hit else "-1",
-            "isWordStart": "true" if hit and spans[p, 0] == tok.begin else "false",
+            "isWordStart": "true" if hit and unit.spans[p, 0] == tok.begin else "false",
             "isOOV": "false" if hit else "true",
+            **windows(p),
         }
-        if multi:
-            meta["window"] = str(int(owners[p])) if hit else "-1"
-            meta["windows"] = str(len(unit.windows))
         vector = vectors[p] if hit else np.zeros(vectors.shape[1], dtype=np.float32)
         out.append(Annotation(WORD_EMBEDDINGS, tok.begin, tok.end, tok.result, meta, tuple(vector.tolist())))
     return out
