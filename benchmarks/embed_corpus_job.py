@@ -40,7 +40,7 @@ def engine_alone(folder: str, texts: list[str]) -> tuple[float, int]:
     from sparklong.udfs.word_embeddings import EmbeddingSettings
 
     model, tokenizer = get_model(folder, "embeddings", "torch", "cpu"), get_tokenizer(folder, False)
-    rows = [[Annotation(DOCUMENT, 0, len(t) - 1, t, {"sentence": "0"})] for t in texts]
+    rows = [([Annotation(DOCUMENT, 0, len(t) - 1, t, {"sentence": "0"})],) for t in texts]  # (documents,) per row
     start = time.perf_counter()
     out = embed_documents(model, tokenizer, rows, EmbeddingSettings(max_sentence_length=4096, batch_size=4))
     seconds = time.perf_counter() - start
