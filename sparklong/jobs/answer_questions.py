@@ -18,12 +18,13 @@ ANSWER = "answer"
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-sentence-length", type=int, default=4096, help="tokens per model window (default 4096)")
+    p.add_argument("--doc-stride", type=int, default=128, help="context pieces shared by consecutive windows (128)")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass, at most (default 4)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
 def _settings(args) -> dict:
-    return {"max_sentence_length": args.max_sentence_length}
+    return {"max_sentence_length": args.max_sentence_length, "doc_stride": args.doc_stride}
 
 
 def _stages(args, model: ModelRef) -> tuple[list, list[str], str]:
@@ -42,7 +43,8 @@ def _stages(args, model: ModelRef) -> tuple[list, list[str], str]:
     try:
         qa = LongformerForQuestionAnswering.loadSavedModel(model.folder) \
             .setInputCols(["document_question", "document_context"]).setOutputCol(ANSWER) \
-            .setMaxSentenceLength(args.max_sentence_length).setBatchSize(args.batch_size).setDevice(args.device)
+            .setMaxSentenceLength(args.max_sentence_length).setDocStride(args.doc_stride) \
+            .setBatchSize(args.batch_size).setDevice(args.device)
     except ValueError as exc:
         raise JobError(str(exc)) from exc
     return [documents, qa], ["question", "context"], ANSWER
