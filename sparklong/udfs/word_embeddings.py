@@ -95,25 +95,32 @@ def window_inputs(tokenizer, units: list[_Unit], window: int) -> list[tuple[int,
 def piece_outputs(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings) -> list[np.ndarray]:
     """The model's per-token output ([P, E] hidden states, or [P, C] logits) for every content piece
     of every unit, each piece read from the window where it is most central."""
+    return [owned_pieces(unit, parts) for unit, parts in zip(units, window_outputs(model, tokenizer, units, settings))]
+
+
+def window_outputs(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings):
+    """Per unit, its windows in document order, each with the model's per-token output for
+    `<s> pieces </s>` ([len, ...], padding cut off)."""
     inputs = window_inputs(tokenizer, units, min(settings.max_sentence_length, model.config.max_tokens))
     global_positions = None
     if settings.global_attention != "none":
         global_positions = [_global_positions(units[u], w, settings.global_attention) for u, w, _ in inputs]
     outputs = run_sequences(model, tokenizer.pad_id, [ids for _, _, ids in inputs], global_positions,
                             settings.batch_size, settings.max_batch_tokens)
-    by_unit: dict[int, list[tuple[Window, np.ndarray]]] = {}
-    for (u, w, _), (h, *_) in zip(inputs, outputs):
-        by_unit.setdefault(u, []).append((w, h))  # h: [L, E], padded row
-    vectors = []
-    for u, unit in enumerate(units):
-        parts = by_unit[u]
-        pieces = np.zeros((len(unit.ids), parts[0][1].shape[-1]), dtype=np.float32)  # [P, E]
-        owners = owner_windows([w for w, _ in parts], len(unit.ids))
-        for k, (w, h) in enumerate(parts):
-            mine = np.nonzero(owners == k)[0]
-            pieces[mine] = h[mine - w.start + 1]  # +1: skip <s>
-        vectors.append(pieces)
-    return vectors
+    by_unit: list[list[tuple[Window, np.ndarray]]] = [[] for _ in units]
+    for (u, w, ids), (h, *_) in zip(inputs, outputs):
+        by_unit[u].append((w, h[: len(ids)]))  # h: [L, E], padded row
+    return by_unit
+
+
+def owned_pieces(unit: _Unit, parts: list[tuple[Window, np.ndarray]]) -> np.ndarray:
+    """[P, ...]: each content piece's output from the window that owns it (where it is most central)."""
+    pieces = np.zeros((len(unit.ids), parts[0][1].shape[-1]), dtype=np.float32)  # [P, E]
+    owners = owner_windows([w for w, _ in parts], len(unit.ids))
+    for k, (w, h) in enumerate(parts):
+        mine = np.nonzero(owners == k)[0]
+        pieces[mine] = h[mine - w.start + 1]  # +1: skip <s>
+    return pieces
 
 
 def _global_positions(unit: _Unit, window: Window, mode: str) -> list[int]:
