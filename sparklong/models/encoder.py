@@ -36,7 +36,8 @@ class AttentionContext:
     def build(cls, attention_mask, global_attention_mask, windows, dtype, segment) -> "AttentionContext":
         key_valid = attention_mask.bool()
         is_global = global_attention_mask.bool() & key_valid  # HF: a padded global token is padding
-        layout = band.global_layout(is_global) if bool(is_global.any()) else None
+        # A traced graph must serve any number of global tokens, 0 included: no data-dependent branch.
+        layout = band.global_layout(is_global) if band.tracing() or bool(is_global.any()) else None
         plans = {w: band.plan_band(key_valid, is_global, layout, w, dtype) for w in sorted(set(windows))}
         return cls(key_valid, is_global, layout, plans, segment)
 
@@ -126,7 +127,7 @@ class Encoder(nn.Module):
     def forward(self, input_ids, attention_mask=None, global_attention_mask=None) -> torch.Tensor:
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
-        if input_ids.shape[1] > self.cfg.max_tokens:
+        if not band.tracing() and input_ids.shape[1] > self.cfg.max_tokens:  # an exported graph checks outside
             raise ValueError(
                 f"input has {input_ids.shape[1]} tokens; this model's positions allow at most "
                 f"{self.cfg.max_tokens} (convert_to_long can extend them)"
