@@ -116,13 +116,22 @@ class HasStorageRef(Params):
         return self.getOrDefault(self.storageRef)
 
 
-ENGINES = ("torch",)
+ENGINES = ("torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
+QUANTIZE = ("none", "int8")
 
 
 class HasEngine(Params):
-    engine = Param(Params._dummy(), "engine", "inference engine: torch", TypeConverters.toString)
+    engine = Param(Params._dummy(), "engine", "inference engine: torch or onnx (onnxruntime)", TypeConverters.toString)
     device = Param(Params._dummy(), "device", "auto, cpu or cuda", TypeConverters.toString)
+    quantize = Param(
+        Params._dummy(), "quantize", "none, or int8: dynamic int8 linear layers (engine onnx, CPU)",
+        TypeConverters.toString,
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._setDefault(quantize="none")
 
     def setEngine(self, value: str):
         check_choice("engine", value, ENGINES)
@@ -137,6 +146,13 @@ class HasEngine(Params):
 
     def getDevice(self) -> str:
         return self.getOrDefault(self.device)
+
+    def setQuantize(self, value: str):
+        check_choice("quantize", value, QUANTIZE)
+        return self._set(quantize=value)
+
+    def getQuantize(self) -> str:
+        return self.getOrDefault(self.quantize)
 
 
 def set_params(stage: Params, kwargs: dict) -> Params:

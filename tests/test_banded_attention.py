@@ -17,7 +17,7 @@ def test_strided_windows_equal_gathered_windows(monkeypatch, length, window):
     plan = band.plan_band(valid, torch.zeros_like(valid), None, window, torch.float32)
 
     strided = band.local_attention(q, k, v, plan)
-    monkeypatch.setattr(band, "_tracing", lambda: True)
+    monkeypatch.setattr(band, "tracing", lambda: True)
     gathered = band.local_attention(q, k, v, plan, segment=64)
 
     assert strided.shape == (batch, length, heads, dim)

@@ -21,7 +21,7 @@ class LongformerEmbeddings(LongformerModelStage, HasDimension, HasStorageRef):
 
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
-                 batchSize=None, globalAttention=None, engine=None, device=None, maxBatchTokens=None):
+                 batchSize=None, globalAttention=None, engine=None, device=None, quantize=None, maxBatchTokens=None):
         super().__init__()
         self._setDefault(
             inputCols=["document", "token"], outputCol="embeddings", caseSensitive=True, maxSentenceLength=4096,

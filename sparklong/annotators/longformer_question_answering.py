@@ -30,7 +30,7 @@ class LongformerForQuestionAnswering(LongformerModelStage):
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
                  docStride=None, maxAnswerLength=None, handleImpossibleAnswer=None, batchSize=None,
-                 maxBatchTokens=None, engine=None, device=None):
+                 maxBatchTokens=None, engine=None, device=None, quantize=None):
         super().__init__()
         self._setDefault(
             inputCols=["document_question", "document_context"], outputCol="answer", caseSensitive=True,

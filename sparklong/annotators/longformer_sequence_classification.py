@@ -31,7 +31,7 @@ class LongformerForSequenceClassification(LongformerModelStage, HasClasses):
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
                  batchSize=None, maxBatchTokens=None, activation=None, threshold=None, coalesceSentences=None,
-                 engine=None, device=None):
+                 engine=None, device=None, quantize=None):
         super().__init__()
         self._setDefault(
             inputCols=["document", "token"], outputCol="class", caseSensitive=True, maxSentenceLength=4096,

@@ -25,7 +25,13 @@ from ..params import (
 )
 from ..udfs.model_cache import get_model, get_tokenizer
 from ..udfs.model_udf import ModelCore, model_udf
-from .model_stage import HasModelFolder, ModelStagePersistence, require_annotation_columns, ship_to_executors
+from .model_stage import (
+    HasModelFolder,
+    ModelStagePersistence,
+    prepare_engine,
+    require_annotation_columns,
+    ship_to_executors,
+)
 
 # Arrow batches of long documents are large (embeddings carry one vector per token); keep them small.
 MAX_ARROW_RECORDS = 64
@@ -93,13 +99,14 @@ class LongformerModelStage(
     def light_transform(self, row: dict) -> None:
         """LightPipeline: the same core as the UDF, in this process."""
         folder = self.getModelFolder()
-        model = get_model(folder, self.task, self.getEngine(), self.getDevice())
+        model = get_model(folder, self.task, self.getEngine(), self.getDevice(), quantize=self.getQuantize())
         tokenizer = get_tokenizer(folder, not self.getCaseSensitive())
         inputs = tuple(row.get(c) or [] for c in self.getInputCols())
         row[self.getOutputCol()] = list(self.core()(model, tokenizer, [inputs])[0])
 
     def _prepare(self, dataset) -> str:
-        """Before any Spark job: input columns checked, model shipped, Arrow batches kept small."""
+        """Before any Spark job: input columns checked, engine checked (and for engine 'onnx' the graph
+        exported into the model folder, once), model shipped, Arrow batches kept small."""
         name = type(self).__name__
         inputs = self.getInputCols()
         least = len(self.input_kinds) - self.optional_inputs
@@ -108,6 +115,7 @@ class LongformerModelStage(
         require_annotation_columns(dataset, inputs, name)
         folder = self.getModelFolder()
         spark = dataset.sparkSession
+        prepare_engine(self)
         ship_to_executors(spark, folder)
         current = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000"))
         if current > MAX_ARROW_RECORDS:
@@ -117,7 +125,7 @@ class LongformerModelStage(
     def _transform(self, dataset):
         folder = self._prepare(dataset)
         udf = model_udf(folder, os.path.basename(folder.rstrip("/")), self.task, self.core(),
-                        self.getCaseSensitive(), self.getEngine(), self.getDevice())
+                        self.getCaseSensitive(), self.getEngine(), self.getDevice(), self.getQuantize())
         return dataset.withColumn(self.getOutputCol(), udf(*[col(c) for c in self.getInputCols()]))
 
 

@@ -21,7 +21,7 @@ class LongformerForTokenClassification(LongformerModelStage, HasClasses):
 
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
-                 batchSize=None, maxBatchTokens=None, engine=None, device=None):
+                 batchSize=None, maxBatchTokens=None, engine=None, device=None, quantize=None):
         super().__init__()
         self._setDefault(
             inputCols=["document", "token"], outputCol="ner", caseSensitive=True, maxSentenceLength=4096,

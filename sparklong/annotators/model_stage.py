@@ -10,6 +10,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
 from ..annotation import is_annotation_column
+from ..models.onnx_files import ensure_onnx
 
 MODEL_SUBDIR = "model"
 
@@ -38,6 +39,17 @@ def ship_to_executors(spark, folder: str) -> None:
         sc._sparklong_shipped = shipped
 
 
+def prepare_engine(stage) -> None:
+    """On the driver, before any Spark job or save: check engine and quantize, and for engine 'onnx'
+    export the graph of `stage.task` into the model folder once, so that executors and a saved pipeline
+    find it there and never export it themselves."""
+    from ..udfs.model_cache import check_engine
+
+    check_engine(stage.getEngine(), stage.getQuantize())
+    if stage.getEngine() == "onnx":
+        ensure_onnx(stage.getModelFolder(), stage.task, stage.getQuantize())
+
+
 def require_annotation_columns(dataset, columns: list[str], stage: str) -> None:
     """Fail before any Spark job when an input column is missing or is not an annotation column."""
     fields = {f.name: f.dataType for f in dataset.schema.fields}
@@ -62,13 +74,15 @@ def _is_local(path: str) -> bool:
 
 
 class ModelStageWriter(MLWriter):
-    """Params as Spark's DefaultParamsWriter writes them, plus the model folder under path/model."""
+    """Params as Spark's DefaultParamsWriter writes them, plus the model folder under path/model
+    (with its exported ONNX graph when the engine is 'onnx')."""
 
     def __init__(self, instance):
         super().__init__()
         self.instance = instance
 
     def saveImpl(self, path: str) -> None:
+        prepare_engine(self.instance)
         DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession.sparkContext)
         fs, target, jvm = _hadoop_fs(self.sparkSession, path.rstrip("/") + "/" + MODEL_SUBDIR)
         fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(self.instance.getModelFolder()), target)

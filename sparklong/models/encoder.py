@@ -22,6 +22,17 @@ _ACTIVATIONS = {
 }
 
 
+def check_input_ids(input_ids, cfg: LongformerConfig) -> None:
+    """input_ids must be [batch, length] and fit the position table."""
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
+    if input_ids.shape[1] > cfg.max_tokens:
+        raise ValueError(
+            f"input has {input_ids.shape[1]} tokens; this model's positions allow at most "
+            f"{cfg.max_tokens} (convert_to_long can extend them)"
+        )
+
+
 @dataclass
 class AttentionContext:
     """Per-forward facts shared by all layers: masks, global slots, one band plan per window size."""
@@ -125,13 +136,8 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList(Layer(cfg, w) for w in cfg.attention_window)
 
     def forward(self, input_ids, attention_mask=None, global_attention_mask=None) -> torch.Tensor:
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
-        if not band.tracing() and input_ids.shape[1] > self.cfg.max_tokens:  # an exported graph checks outside
-            raise ValueError(
-                f"input has {input_ids.shape[1]} tokens; this model's positions allow at most "
-                f"{self.cfg.max_tokens} (convert_to_long can extend them)"
-            )
+        if not band.tracing():  # an exported graph is checked by its runtime (onnx_runtime.py)
+            check_input_ids(input_ids, self.cfg)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if global_attention_mask is None:

@@ -28,7 +28,7 @@ def resolve_model_folder(path: str, shipped_name: str) -> str:
 
 
 def model_udf(model_path: str, shipped_name: str, task: str, core: ModelCore, case_sensitive: bool,
-              engine: str, device: str):
+              engine: str, device: str, quantize: str = "none"):
     """A pandas UDF over annotation columns running `core` on the model for `task` (loaded once per
     worker by model_cache.get_model)."""
     from pyspark.sql.functions import pandas_udf
@@ -36,7 +36,7 @@ def model_udf(model_path: str, shipped_name: str, task: str, core: ModelCore, ca
     @pandas_udf(annotation_array_type())
     def longformer_model(batches: Iterator[Tuple[pd.Series, ...]]) -> Iterator[pd.Series]:
         folder = resolve_model_folder(model_path, shipped_name)
-        model = get_model(folder, task, engine, device)  # cached per worker
+        model = get_model(folder, task, engine, device, quantize=quantize)  # cached per worker
         tokenizer = get_tokenizer(folder, not case_sensitive)
         for columns in batches:
             columns = (columns,) if isinstance(columns, pd.Series) else columns

@@ -1,0 +1,105 @@
+"""export_onnx: the engine traced into one ONNX graph that serves every batch size, length and
+number of global tokens (0 included), optionally with int8 linear layers. No custom ops.
+
+The graph comes from torch's TorchScript exporter (`dynamo=False`): the banded attention slices one
+padded tensor (no as_strided) and reads no Python number from the data, so the trace records shapes
+symbolically (checked at lengths, batch sizes and global counts never traced, in tests/test_onnx_*).
+torch.export (the dynamo exporter) refuses the data-dependent number of global slots.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+
+import torch
+
+from .heads import TASKS
+from .loading import load
+
+INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")
+_BL = {0: "batch", 1: "length"}
+# Per task: output name -> its dynamic axes (sequence logits have no length axis).
+OUTPUTS = {
+    "embeddings": {"last_hidden_state": _BL},
+    "question_answering": {"start_logits": _BL, "end_logits": _BL},
+    "sequence_classification": {"logits": {0: "batch"}},
+    "token_classification": {"logits": _BL},
+}
+QUANTIZE = ("none", "int8")
+ONNX_DTYPES = ("float32", "float16")
+OPSET = 17
+
+
+def export_onnx(
+    folder: str | os.PathLike,
+    path: str | os.PathLike,
+    task: str = "embeddings",
+    quantize: str = "none",
+    dtype: str = "float32",
+    opset: int = OPSET,
+) -> str:
+    """Write the model of an HF Longformer folder as one ONNX graph to `path` (atomically); returns path.
+
+    Inputs input_ids, attention_mask, global_attention_mask: int64 [batch, length], both axes dynamic.
+    Outputs as OUTPUTS[task]. quantize="int8": dynamic int8 quantization of the linear layers'
+    MatMuls (weights int8 per channel, activations quantized at run time), for the CPU.
+    dtype="float16": a half-precision graph for onnxruntime's CUDA provider.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if quantize not in QUANTIZE:
+        raise ValueError(f"quantize must be one of {', '.join(map(repr, QUANTIZE))}, got {quantize!r}")
+    if dtype not in ONNX_DTYPES:
+        raise ValueError(f"dtype for ONNX must be one of {', '.join(ONNX_DTYPES)}, got {dtype!r}")
+    if quantize == "int8" and dtype != "float32":
+        raise ValueError("quantize='int8' quantizes a float32 graph; use dtype='float32'")
+    module = load(folder, task=task, device="cpu", dtype=dtype, fast_cpu=False)  # plain nn.Linear -> MatMul
+    module.encoder.segment_rows = None  # one segment: no Python loop over the length
+    path = os.path.abspath(os.fspath(path))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=os.path.dirname(path)) as tmp:  # same filesystem
+        traced = os.path.join(tmp, "model.onnx")
+        _trace(module, task, traced, opset)
+        if quantize == "int8":
+            quantized = os.path.join(tmp, "model.int8.onnx")
+            quantize_int8(traced, quantized)
+            traced = quantized
+        os.replace(traced, path)  # readers never see a half-written file
+    return path
+
+
+def _trace(module: torch.nn.Module, task: str, path: str, opset: int) -> None:
+    axes = {**{name: _BL for name in INPUT_NAMES}, **OUTPUTS[task]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice; index-export notes
+        torch.onnx.export(
+            module, sample_inputs(module.config), path, dynamo=False, opset_version=opset,
+            input_names=list(INPUT_NAMES), output_names=list(OUTPUTS[task]), dynamic_axes=axes,
+        )
+
+
+def sample_inputs(cfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Trace inputs [2, L]: the second row padded, global tokens in the first row only. The graph does
+    not depend on them: tests check it at other lengths, batch sizes and global counts."""
+    length = min(cfg.max_tokens, 23)
+    ids = torch.randint(3, cfg.vocab_size, (2, length), generator=torch.Generator().manual_seed(0))
+    ids[:, 0] = cfg.bos_token_id
+    mask = torch.ones_like(ids)
+    mask[1, length // 2 :] = 0
+    ids[1, length // 2 :] = cfg.pad_token_id
+    glob = torch.zeros_like(ids)
+    glob[0, :: max(1, length // 3)] = 1
+    return ids, mask, glob
+
+
+def quantize_int8(src: str, dst: str) -> None:
+    """Dynamic int8 quantization of the MatMuls with constant weights (the linear layers); attention's
+    activation-by-activation MatMuls and the embeddings stay float32."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        src, dst, op_types_to_quantize=["MatMul"], per_channel=True, weight_type=QuantType.QInt8,
+        extra_options={"MatMulConstBOnly": True},
+    )
+
