@@ -1,15 +1,17 @@
 """export_onnx + onnxruntime: equal to transformers at lengths, batch sizes and global-token counts the
 trace never saw; int8 close to fp32; the graph cache in the model folder; bad .onnx files."""
+import json
 import os
 import shutil
+import sys
 
 import pytest
 import torch
 
-from sparklong.models.onnx_export import export_onnx, sample_inputs
+from sparklong.models import LongformerConfig, export_onnx
+from sparklong.models.onnx_export import sample_inputs
 from sparklong.models.onnx_files import ensure_onnx, onnx_path
 from sparklong.models.onnx_runtime import OnnxModelError, OnnxModule, place
-from sparklong.models import LongformerConfig
 from sparklong.udfs.model_cache import get_model
 from tiny_models import random_batch, save_longformer
 
@@ -106,6 +108,10 @@ def test_graph_cached_in_the_model_folder_and_reexported_only_when_weights_chang
     assert open(copied, "rb").read() == open(graph, "rb").read()
     save_longformer(folder, "embeddings", seed=1, attention_window=WINDOWS)  # new weights, same sizes
     assert ensure_onnx(folder, "embeddings") == graph and os.stat(graph).st_mtime_ns != stamp
+    stamp = os.stat(graph).st_mtime_ns
+    manifest = json.load(open(graph + ".json"))
+    json.dump({**manifest, "exporter": "sparklong-graph-0"}, open(graph + ".json", "w"))  # an older exporter's
+    assert ensure_onnx(folder, "embeddings") == graph and os.stat(graph).st_mtime_ns != stamp
 
 
 def test_corrupt_or_truncated_onnx_gives_a_clear_error(embeddings_model, tmp_path):
@@ -145,6 +151,12 @@ def test_model_cache_serves_onnx_like_torch(embeddings_model):
     assert (onnx.module(ids, mask) - torch_model.module(ids, mask)).abs()[mask.bool()].max().item() <= 1e-4
 
 
+def test_missing_onnxruntime_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'sparklong\[onnx\]'"):
+        place("auto", "float32", "none")
+
+
 def test_bad_arguments_are_named(embeddings_model, tmp_path):
     folder, _, onnx = embeddings_model
     with pytest.raises(ValueError, match="quantize='int8' needs engine='onnx'"):
@@ -159,3 +171,23 @@ def test_bad_arguments_are_named(embeddings_model, tmp_path):
         with pytest.raises(ValueError, match="no CUDAExecutionProvider"):
             place("cuda", "float16", "none")
         assert place("auto", "float16", "none").dtype == "float32"  # CPU: float32, said in the log
+
+
+def test_unprojected_global_attention_equals_the_projected_one():
+    # the traced graph's global attention (cost per global token) against the eager one (projects all rows)
+    from sparklong.models import banded_attention as band
+
+    torch.manual_seed(0)
+    batch, length, heads, dim = 2, 40, 4, 8
+    x = torch.randn(batch, length, heads * dim)
+    kv = torch.nn.Linear(heads * dim, 2 * heads * dim)
+    valid = torch.ones(batch, length, dtype=torch.bool)
+    valid[1, 25:] = False
+    for count in (0, 3):
+        q = torch.randn(batch, count, heads, dim)
+        k, v = kv(x).view(batch, length, 2, heads, dim).unbind(2)
+        with torch.no_grad():
+            want = band.global_attention(q, k, v, valid)
+            got = band.global_attention_unprojected(q, x, kv.weight, kv.bias, valid)
+        assert got.shape == (batch, count, heads, dim)
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)

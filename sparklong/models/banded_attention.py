@@ -179,7 +179,10 @@ def _segment(q, k, v, plan: BandPlan, global_k, global_v, b0, b1) -> torch.Tenso
         return torch.cat(parts, dim=3).view(batch * n, heads, -1, dim)  # [B*n, H, G + S, D]
 
     mask = plan.mask[:, b0:b1].reshape(batch * n, 1, c, -1)  # [B*n, 1, c, G + S]
-    out = F.scaled_dot_product_attention(q_blocks, windows(k, global_k), windows(v, global_v), attn_mask=mask)
+    # scale as a constant: an exported graph then folds it and the key transpose into one fused MatMul
+    out = F.scaled_dot_product_attention(
+        q_blocks, windows(k, global_k), windows(v, global_v), attn_mask=mask, scale=dim**-0.5
+    )
     return out.view(batch, n, heads, c, dim).transpose(2, 3).reshape(batch, n * c, heads, dim)
 
 
@@ -187,9 +190,33 @@ def global_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_valid: torch.Tensor
 ) -> torch.Tensor:
     """Global queries over all keys; q: [B, G, H, D], k, v: [B, L, H, D], key_valid: [B, L] -> [B, G, H, D]."""
-    visible = key_valid | ~key_valid.any(dim=1, keepdim=True)  # an all-padding row sees all: no NaN
-    mask = torch.zeros(visible.shape, dtype=q.dtype, device=q.device).masked_fill_(~visible, -math.inf)
     out = F.scaled_dot_product_attention(
-        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask[:, None, None, :]
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+        attn_mask=_key_bias(key_valid, q.dtype)[:, None, None, :], scale=q.shape[-1] ** -0.5,
     )  # [B, H, G, D]
     return out.transpose(1, 2)
+
+
+def global_attention_unprojected(
+    q: torch.Tensor, x: torch.Tensor, kv_weight: torch.Tensor, kv_bias: torch.Tensor, key_valid: torch.Tensor
+) -> torch.Tensor:
+    """global_attention without projecting every row to a global key and value: q.(x Wk + bk) = (q Wk).x
+    plus a per-query constant that softmax drops, and sum p (x Wv + bv) = (sum p x) Wv + bv. The cost
+    grows with G and is nothing at G = 0, which a traced graph (it cannot branch on G) needs.
+
+    q: [B, G, H, D]; x: [B, L, E] the layer input; kv_weight [2E, E], kv_bias [2E]: the global key and
+    value projection (keys first); key_valid: [B, L] -> [B, G, H, D].
+    """
+    heads, dim = q.shape[2], q.shape[3]
+    w_k, w_v = kv_weight.view(2, heads, dim, -1).unbind(0)  # each [H, D, E]
+    rows = x[:, None]  # [B, 1, L, E], shared by every head
+    scores = (q.transpose(1, 2) @ w_k) @ rows.transpose(2, 3) * dim**-0.5  # [B, H, G, L]
+    probs = torch.softmax(scores + _key_bias(key_valid, q.dtype)[:, None, None, :], dim=-1)
+    out = (probs @ rows) @ w_v.transpose(1, 2) + kv_bias.view(2, heads, 1, dim)[1]  # [B, H, G, D]
+    return out.transpose(1, 2)
+
+
+def _key_bias(key_valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[B, L] additive mask: 0 for real keys, -inf for padding; an all-padding row sees all (no NaN)."""
+    visible = key_valid | ~key_valid.any(dim=1, keepdim=True)
+    return torch.zeros(visible.shape, dtype=dtype, device=key_valid.device).masked_fill_(~visible, -math.inf)

@@ -108,8 +108,13 @@ class Layer(nn.Module):
         del q, k, v
         x_global = x.gather(1, layout.index[:, :, None].expand(-1, -1, hidden))  # [B, G, E]
         q_global = self.q_global(x_global).view(batch, -1, heads, dim)  # [B, G, H, D]
-        k_global, v_global = self.kv_global(x).view(batch, length, 2, heads, dim).unbind(2)
-        out_global = band.global_attention(q_global, k_global, v_global, ctx.key_valid)  # [B, G, H, D]
+        if band.tracing():  # the graph serves G = 0 too: no global key/value projection of every row
+            out_global = band.global_attention_unprojected(
+                q_global, x, self.kv_global.weight, self.kv_global.bias, ctx.key_valid
+            )
+        else:
+            k_global, v_global = self.kv_global(x).view(batch, length, 2, heads, dim).unbind(2)
+            out_global = band.global_attention(q_global, k_global, v_global, ctx.key_valid)  # [B, G, H, D]
         attn[layout.rows, layout.positions] = out_global[layout.rows, layout.slots]
         return attn.reshape(batch, length, hidden)
 

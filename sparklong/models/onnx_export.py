@@ -8,6 +8,7 @@ torch.export (the dynamo exporter) refuses the data-dependent number of global s
 """
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
 import warnings
@@ -27,8 +28,26 @@ OUTPUTS = {
     "token_classification": {"logits": _BL},
 }
 QUANTIZE = ("none", "int8")
+# Bump when the exported graph changes: graphs cached in model folders by an older version are re-exported.
+GRAPH_VERSION = 1
 ONNX_DTYPES = ("float32", "float16")
 OPSET = 17
+
+
+def exporter_id() -> str:
+    """What made a graph: this graph version, the torch that traced it, the opset."""
+    return f"sparklong-graph-{GRAPH_VERSION} torch-{torch.__version__} opset-{OPSET}"
+
+
+def require(module: str):
+    """Import an optional dependency of engine 'onnx', naming the extra that brings it when missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"engine 'onnx' needs the '{module.split('.')[0]}' package: pip install 'sparklong[onnx]' "
+            "(CPU) or 'sparklong[gpu]' (CUDA)"
+        ) from exc
 
 
 def export_onnx(
@@ -54,6 +73,7 @@ def export_onnx(
         raise ValueError(f"dtype for ONNX must be one of {', '.join(ONNX_DTYPES)}, got {dtype!r}")
     if quantize == "int8" and dtype != "float32":
         raise ValueError("quantize='int8' quantizes a float32 graph; use dtype='float32'")
+    require("onnx")  # torch's exporter writes through it
     module = load(folder, task=task, device="cpu", dtype=dtype, fast_cpu=False)  # plain nn.Linear -> MatMul
     module.encoder.segment_rows = None  # one segment: no Python loop over the length
     path = os.path.abspath(os.fspath(path))
@@ -96,10 +116,9 @@ def sample_inputs(cfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def quantize_int8(src: str, dst: str) -> None:
     """Dynamic int8 quantization of the MatMuls with constant weights (the linear layers); attention's
     activation-by-activation MatMuls and the embeddings stay float32."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(
-        src, dst, op_types_to_quantize=["MatMul"], per_channel=True, weight_type=QuantType.QInt8,
+    quantization = require("onnxruntime.quantization")
+    quantization.quantize_dynamic(
+        src, dst, op_types_to_quantize=["MatMul"], per_channel=True, weight_type=quantization.QuantType.QInt8,
         extra_options={"MatMulConstBOnly": True},
     )
 

@@ -4,8 +4,8 @@ manifest naming the model files it was exported from.
 Inside the model folder, so a saved pipeline (which copies that folder) carries the graph and
 executors never export. Exported once per folder: under a file lock (concurrent local workers wait
 for one exporter) and atomically (a temp file renamed into place). A graph is current while the
-folder's config and weights are those it was exported from: same sizes and mtimes, or, after a
-copy changed the mtimes, the same SHA-256.
+folder's config and weights are those it was exported from (same sizes and mtimes, or, after a
+copy changed the mtimes, the same SHA-256) and this sparklong and torch would export the same graph.
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import hashlib
 import json
 import os
 import tempfile
+
+from .onnx_export import export_onnx, exporter_id
 
 ONNX_DIR = "onnx"
 MANIFEST_FORMAT = 1
@@ -59,18 +61,18 @@ def ensure_onnx(folder: str, task: str, quantize: str = "none", dtype: str = "fl
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be exporting this very graph
         if not _is_current(folder, graph):
-            from .onnx_export import export_onnx
-
             export_onnx(folder, graph, task=task, quantize=quantize, dtype=dtype)
-            _write_manifest(graph, {"format": MANIFEST_FORMAT, "task": task, "quantize": quantize, "dtype": dtype,
-                                    "bytes": os.path.getsize(graph), "files": _stamps(folder),
-                                    "sha256": _hashes(folder)})
+            _write_manifest(graph, {"format": MANIFEST_FORMAT, "exporter": exporter_id(), "task": task,
+                                    "quantize": quantize, "dtype": dtype, "bytes": os.path.getsize(graph),
+                                    "files": _stamps(folder), "sha256": _hashes(folder)})
     return graph
 
 
 def _is_current(folder: str, graph: str) -> bool:
     manifest = read_manifest(graph)
     if manifest is None or manifest.get("format") != MANIFEST_FORMAT or not os.path.isfile(graph):
+        return False
+    if manifest.get("exporter") != exporter_id():  # made by another graph version or torch: export again
         return False
     if manifest["files"] == _stamps(folder):
         return True

@@ -11,7 +11,7 @@ import torch
 from .config import LongformerConfig
 from .encoder import check_input_ids
 from .heads import TASKS
-from .onnx_export import INPUT_NAMES, OUTPUTS
+from .onnx_export import INPUT_NAMES, OUTPUTS, require
 from .onnx_files import read_manifest
 
 log = logging.getLogger("sparklong")
@@ -42,7 +42,7 @@ def place(device: str, dtype: str, quantize: str) -> OnnxPlacement:
     """CUDA when asked for (or 'auto') and onnxruntime has its CUDA provider, half precision as float16
     there; float32 on the CPU; int8 only on the CPU. An explicit 'cuda' that cannot be served is an
     error, not a silent CPU run."""
-    import onnxruntime as ort
+    ort = require("onnxruntime")
 
     has_cuda = CUDA_EP in ort.get_available_providers()
     if str(device).startswith("cuda"):
@@ -66,7 +66,7 @@ def place(device: str, dtype: str, quantize: str) -> OnnxPlacement:
 
 def open_session(path: str, provider: str = CPU_EP, threads: int | None = None):
     """An InferenceSession on `path`; a missing, truncated or corrupt file raises OnnxModelError."""
-    import onnxruntime as ort
+    ort = require("onnxruntime")
 
     if not os.path.isfile(path):
         raise OnnxModelError(f"ONNX model {path} does not exist")
