@@ -191,3 +191,20 @@ def test_unprojected_global_attention_equals_the_projected_one():
             got = band.global_attention_unprojected(q, x, kv.weight, kv.bias, valid)
         assert got.shape == (batch, count, heads, dim)
         torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+
+
+def test_int8_recipe_smooths_ffn_inputs_and_keeps_ffn_out_float(embeddings_model, tmp_path):
+    import onnx
+
+    from sparklong.models.onnx_export import SmoothedLinear
+
+    torch.manual_seed(0)
+    linear, norm = torch.nn.Linear(32, 64), torch.nn.LayerNorm(32)
+    torch.nn.init.normal_(norm.weight, std=3.0)  # outlier channels, as trained LayerNorms have
+    x = norm(torch.randn(5, 32))
+    with torch.no_grad():
+        torch.testing.assert_close(SmoothedLinear(linear, norm)(x), linear(x), rtol=1e-5, atol=1e-5)
+    graph = onnx.load(export_onnx(embeddings_model[0], str(tmp_path / "i8.onnx"), quantize="int8")).graph
+    float_matmuls = {n.name for n in graph.node if n.op_type == "MatMul"}
+    assert {f"/encoder/layers.{i}/ffn_out/MatMul" for i in range(2)} <= float_matmuls
+    assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 2 * 4  # qkv, q_global, attn_out, ffn_in
