@@ -11,6 +11,8 @@ from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable
 
 from ..annotation import is_annotation_column
 from ..models.onnx_files import ensure_onnx
+from ..params import HasEngine
+from ..udfs.model_cache import check_engine
 
 MODEL_SUBDIR = "model"
 
@@ -43,8 +45,8 @@ def prepare_engine(stage) -> None:
     """On the driver, before any Spark job or save: check engine and quantize, and for engine 'onnx'
     export the graph of `stage.task` into the model folder once, so that executors and a saved pipeline
     find it there and never export it themselves."""
-    from ..udfs.model_cache import check_engine
-
+    if not isinstance(stage, HasEngine):
+        return
     check_engine(stage.getEngine(), stage.getQuantize())
     if stage.getEngine() == "onnx":
         ensure_onnx(stage.getModelFolder(), stage.task, stage.getQuantize())
