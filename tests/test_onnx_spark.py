@@ -1,5 +1,5 @@
-"""LongformerEmbeddings with setEngine("onnx"): the same rows and vectors as engine torch, int8 close
-to them, the graph exported once on the driver and carried by a saved pipeline, threads per task."""
+"""Model annotators with setEngine("onnx"): the same rows, vectors and answers as engine torch, int8
+close to them, the graph exported once on the driver and carried by a saved pipeline, threads per task."""
 import os
 
 import numpy as np
@@ -8,7 +8,11 @@ from pyspark.ml import Pipeline, PipelineModel
 
 from sparklong import LongformerEmbeddings
 from sparklong.udfs.model_cache import task_cores
+from test_qa_decoding import folder as qa_folder  # noqa: F401 (the tiny QA checkpoint fixture)
 from test_spark_embeddings import TEXTS, by_id, frame, stages
+from test_spark_qa import ROWS, comparable
+from test_spark_qa import frame as qa_frame
+from test_spark_qa import pipeline as qa_pipeline
 from tiny_models import corpus_texts, save_model_folder
 
 pytest.importorskip("onnxruntime")
@@ -89,3 +93,15 @@ def test_quantize_needs_engine_onnx_before_any_job(spark, model_folder):
 def test_onnx_threads_follow_the_task_cores(spark):
     assert spark.sparkContext.parallelize([0], 1).map(lambda _: task_cores()).collect() == [1]  # spark.task.cpus
     assert task_cores() == len(os.sched_getaffinity(0))  # on the driver: this process's cores
+
+
+def test_question_answering_on_onnx_equals_torch(spark, qa_folder):  # noqa: F811
+    df = qa_frame(spark)
+    answers = {}
+    for engine in ("torch", "onnx"):
+        model = qa_pipeline(qa_folder, maxSentenceLength=96, docStride=24, engine=engine).fit(df)
+        answers[engine] = {r["id"]: r["answer"] for r in model.transform(df).select("id", "answer").collect()}
+    assert sorted(answers["onnx"]) == [r[0] for r in ROWS]
+    for key, want in answers["torch"].items():
+        assert [comparable(a) for a in answers["onnx"][key]] == [comparable(a) for a in want]
+    assert os.path.isfile(os.path.join(qa_folder, "onnx", "question_answering.onnx"))
