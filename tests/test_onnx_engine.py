@@ -1,6 +1,7 @@
 """export_onnx + onnxruntime: equal to transformers at lengths, batch sizes and global-token counts the
 trace never saw; int8 close to fp32; the graph cache in the model folder; bad .onnx files."""
 import json
+import logging
 import os
 import shutil
 import sys
@@ -208,3 +209,14 @@ def test_int8_recipe_smooths_ffn_inputs_and_keeps_ffn_out_float(embeddings_model
     float_matmuls = {n.name for n in graph.node if n.op_type == "MatMul"}
     assert {f"/encoder/layers.{i}/ffn_out/MatMul" for i in range(2)} <= float_matmuls
     assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 2 * 4  # qkv, q_global, attn_out, ffn_in
+
+
+def test_placement_is_said_in_the_log(embeddings_model, caplog):
+    from sparklong.udfs import model_cache
+
+    model_cache.clear()
+    with caplog.at_level(logging.INFO, logger="sparklong"):
+        get_model(embeddings_model[0], "embeddings", engine="onnx", device="cpu", dtype="float16")
+    [record] = [r for r in caplog.records if "onnxruntime" in r.getMessage()]
+    assert record.levelno == logging.WARNING  # less than asked: float32 on the CPU for float16
+    assert "CPUExecutionProvider" in record.getMessage() and "float16 asked, float32 used" in record.getMessage()
