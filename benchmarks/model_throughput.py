@@ -1,17 +1,20 @@
-"""Throughput and peak memory: sparklong's Longformer engine vs transformers' LongformerModel.
+"""Throughput and peak memory: sparklong's Longformer engine (torch; onnxruntime fp32 and int8) vs
+transformers' LongformerModel.
 
-Both engines load the same randomly initialised longformer-base-shaped checkpoint (12 layers,
+All engines load the same randomly initialised longformer-base-shaped checkpoint (12 layers,
 hidden 768, 12 heads, window 512, vocab 50265) from one Hugging Face folder, cached under
-benchmarks/out/models/. Prints one JSON object on stdout; progress goes to stderr.
+benchmarks/out/models/ (the ONNX graphs are exported once into its onnx/ subfolder). Prints one
+JSON object on stdout; progress goes to stderr.
 
     .venv/bin/python benchmarks/model_throughput.py                      # full CPU run
     .venv/bin/python benchmarks/model_throughput.py --lengths 512 1024 --batches 1 \
         --repeats 1 --memory-lengths 4096 --plot benchmarks/out/throughput.png
     .venv/bin/python benchmarks/model_throughput.py --device cuda        # bf16 on the GPU
+    .venv/bin/python benchmarks/model_throughput.py --engines sparklong sparklong_onnx --lengths 512
 
-Timing: for each (batch, L) one warm-up call per engine, then `--repeats` calls each, the two
-engines interleaved and alternating which goes first; the median is reported. Memory: every
-(engine, L) runs in a fresh subprocess (this script with --child) so peaks do not mix.
+Timing: for each (batch, L) one warm-up call per engine, then `--repeats` calls each, the engines
+interleaved and alternating the order; the median is reported. Memory: every (engine, L) runs in a
+fresh subprocess (this script with --child) so peaks do not mix.
 """
 from __future__ import annotations
 
@@ -35,7 +38,8 @@ SHAPE = dict(
     intermediate_size=3072, attention_window=512, type_vocab_size=1,
     pad_token_id=1, bos_token_id=0, eos_token_id=2, sep_token_id=2,
 )
-ENGINES = ("sparklong", "transformers")
+# sparklong: the torch engine; sparklong_onnx(_int8): the same model exported, on onnxruntime
+ENGINES = ("sparklong", "transformers", "sparklong_onnx", "sparklong_onnx_int8")
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -78,12 +82,21 @@ class TransformersEmbeddings(torch.nn.Module):
                           global_attention_mask=global_attention_mask).last_hidden_state
 
 
-def load_engine(engine: str, folder: str, device: str, dtype: str) -> torch.nn.Module:
-    """A module (input_ids, attention_mask, global_attention_mask) -> last hidden state."""
+def load_engine(engine: str, folder: str, device: str, dtype: str):
+    """A callable (input_ids, attention_mask, global_attention_mask) -> last hidden state."""
     if engine == "sparklong":
         from sparklong.models import load
 
         return load(folder, task="embeddings", device=device, dtype=dtype)
+    if engine.startswith("sparklong_onnx"):
+        from sparklong.models import LongformerConfig
+        from sparklong.models.onnx_files import ensure_onnx
+        from sparklong.models.onnx_runtime import OnnxModule, place
+
+        placement = place(device, dtype, "int8" if engine.endswith("_int8") else "none")
+        path = ensure_onnx(folder, "embeddings", placement.quantize, placement.dtype)  # exported once, cached
+        config = LongformerConfig.from_folder(folder)
+        return OnnxModule(path, config, "embeddings", placement.provider, threads=torch.get_num_threads())
     from transformers import LongformerModel
 
     model = LongformerModel.from_pretrained(folder, add_pooling_layer=False, dtype=TORCH_DTYPES[dtype])
@@ -92,7 +105,10 @@ def load_engine(engine: str, folder: str, device: str, dtype: str) -> torch.nn.M
 
 def touch_weights(module: torch.nn.Module) -> None:
     """Read every weight once: memory-mapped safetensors pages become resident now, so they count
-    in the after-load RSS, not in the forward pass's increase (both engines mmap)."""
+    in the after-load RSS, not in the forward pass's increase (both engines mmap). onnxruntime
+    reads its graph's weights into memory when the session opens."""
+    if not isinstance(module, torch.nn.Module):
+        return
     with torch.inference_mode():
         for tensor in list(module.parameters()) + list(module.buffers()):
             float(tensor.sum())
@@ -125,37 +141,50 @@ def timed_call(fn, inputs, device: str):
 
 
 def bench_point(engines: dict, batch: int, length: int, repeats: int, device: str, global_first: bool) -> dict:
-    """Warm-up each engine, then `repeats` interleaved timed calls, alternating who goes first."""
+    """Warm-up each engine, then `repeats` interleaved timed calls, rotating which goes first.
+    Each engine's output is compared with transformers' (else the first engine's): max |diff| and
+    per-token cosine similarity (min, mean)."""
     inputs = make_inputs(batch, length, device, global_first)
-    warm = {name: timed_call(fn, inputs, device)[1] for name, fn in engines.items()}
-    diff = (warm["sparklong"].float() - warm["transformers"].float()).abs().max().item()
+    warm = {name: timed_call(fn, inputs, device)[1].float() for name, fn in engines.items()}
+    reference = "transformers" if "transformers" in engines else next(iter(engines))
+    row = {"batch": batch, "length": length, "global_tokens": 1 if global_first else 0, "reference": reference}
+    for name, out in warm.items():
+        ref = warm[reference]
+        cosine = torch.nn.functional.cosine_similarity(out.flatten(0, 1), ref.flatten(0, 1), dim=-1)
+        row[name] = {"max_abs_diff": (out - ref).abs().max().item(),
+                     "cosine_min": round(cosine.min().item(), 6), "cosine_mean": round(cosine.mean().item(), 6)}
     del warm
-    times = {name: [] for name in engines}
+    names = list(engines)
+    times = {name: [] for name in names}
     for r in range(repeats):
-        order = list(engines) if r % 2 == 0 else list(reversed(list(engines)))
-        for name in order:
+        for name in names[r % len(names):] + names[: r % len(names)]:
             times[name].append(timed_call(engines[name], inputs, device)[0])
-    row = {"batch": batch, "length": length, "global_tokens": 1 if global_first else 0,
-           "max_abs_diff_vs_transformers": diff}
-    for name in engines:
+    for name in names:
         median = statistics.median(times[name])
-        row[name] = {"median_s": round(median, 4), "tokens_per_s": round(batch * length / median, 1),
-                     "all_s": [round(t, 4) for t in times[name]]}
-    row["speed_ratio_ours_over_transformers"] = round(
-        row["sparklong"]["tokens_per_s"] / row["transformers"]["tokens_per_s"], 3)
-    log(f"B={batch} L={length} global={row['global_tokens']}: "
-        f"ours {row['sparklong']['median_s']}s, transformers {row['transformers']['median_s']}s, "
-        f"ratio {row['speed_ratio_ours_over_transformers']}, max|diff| {diff:.2e}")
+        row[name].update(median_s=round(median, 4), tokens_per_s=round(batch * length / median, 1),
+                         all_s=[round(t, 4) for t in times[name]])
+    for base in ("transformers", "sparklong"):  # > 1: the engine is faster than `base`
+        if base in engines:
+            row[f"speed_ratio_over_{base}"] = {
+                name: round(row[name]["tokens_per_s"] / row[base]["tokens_per_s"], 3) for name in names if name != base}
+    log(f"B={batch} L={length} global={row['global_tokens']}: " + ", ".join(
+        f"{name} {row[name]['median_s']}s (cos min {row[name]['cosine_min']:.4f})" for name in names))
     return row
 
 
-def run_throughput(args) -> list[dict]:
+def run_throughput(args) -> tuple[list[dict], dict]:
+    """The timed rows, and each engine's load time (ONNX export included on the first run)."""
     folder = model_folder(positions_for(max(args.lengths + [args.global_length])))
-    engines = {name: load_engine(name, folder, args.device, args.dtype) for name in ENGINES}
+    engines, load_s = {}, {}
+    for name in args.engines:
+        start = time.perf_counter()
+        engines[name] = load_engine(name, folder, args.device, args.dtype)
+        load_s[name] = round(time.perf_counter() - start, 2)
+        log(f"loaded {name} in {load_s[name]} s")
     points = [(b, n, False) for b in args.batches for n in args.lengths]
     if not args.no_global_row:
         points.append((1, args.global_length, True))
-    return [bench_point(engines, b, n, args.repeats, args.device, g) for b, n, g in points]
+    return [bench_point(engines, b, n, args.repeats, args.device, g) for b, n, g in points], load_s
 
 
 def proc_status_mb(field: str) -> float:
@@ -227,13 +256,15 @@ def run_memory(args) -> list[dict]:
     rows = []
     for length in args.memory_lengths:
         row = {"batch": 1, "length": length, "max_position_embeddings": positions_for(length)}
-        row.update({name: measure_memory(name, length, args) for name in ENGINES})
-        ours, theirs = row["sparklong"], row["transformers"]
-        if key in ours and key in theirs:
-            row[f"ratio_{key}_ours_over_transformers"] = round(ours[key] / theirs[key], 3)
-            if theirs.get(extra, 0) > 0 and extra in ours:
-                row[f"ratio_{extra}_ours_over_transformers"] = round(ours[extra] / theirs[extra], 3)
-        log(f"memory L={length}: ours {ours.get(key)} MB, transformers {theirs.get(key)} MB")
+        row.update({name: measure_memory(name, length, args) for name in args.engines})
+        theirs = row.get("transformers", {})
+        for name in args.engines:
+            ours = row[name]
+            if name != "transformers" and key in ours and key in theirs:
+                row[f"ratio_{key}_{name}_over_transformers"] = round(ours[key] / theirs[key], 3)
+                if theirs.get(extra, 0) > 0 and extra in ours:
+                    row[f"ratio_{extra}_{name}_over_transformers"] = round(ours[extra] / theirs[extra], 3)
+        log(f"memory L={length}: " + ", ".join(f"{name} {row[name].get(key)} MB" for name in args.engines))
         rows.append(row)
     return rows
 
@@ -242,12 +273,11 @@ def machine_info(device: str) -> dict:
     info = {"python": platform.python_version(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "platform": platform.platform(), "cpu": cpu_name()}
-    try:
-        import transformers
-
-        info["transformers"] = transformers.__version__
-    except ImportError:
-        pass
+    for package in ("transformers", "onnxruntime"):
+        try:
+            info[package] = __import__(package).__version__
+        except ImportError:
+            pass
     if device == "cuda":
         info["device_name"] = torch.cuda.get_device_name()
         info["cuda"] = torch.version.cuda
@@ -280,16 +310,16 @@ def plot(report: dict, path: str) -> None:
     rows = [r for r in report["throughput"] if not r["global_tokens"]]
     for batch in sorted({r["batch"] for r in rows}):
         mine = sorted((r for r in rows if r["batch"] == batch), key=lambda r: r["length"])
-        for engine, style in zip(ENGINES, ("-o", "--s")):
+        for engine, style in zip(report["config"]["engines"], ("-o", "--s", "-.^", ":v")):
             ax_speed.plot([r["length"] for r in mine], [r[engine]["tokens_per_s"] for r in mine],
                           style, label=f"{engine}, batch {batch}")
     ax_speed.set(ylabel="tokens / s", title="Throughput (median)")
     key = "peak_cuda_mb" if report["config"]["device"] == "cuda" else "peak_rss_mb"
     extra = key.replace("peak_", "peak_minus_after_load_")
     mem = report.get("memory") or []
-    for engine, color in zip(ENGINES, ("C0", "C1")):
+    for engine, color in zip(report["config"]["engines"], ("C0", "C1", "C2", "C3")):
         for field, style, what in ((key, "-o", "peak"), (extra, ":^", "peak - after load")):
-            pts = [(r["length"], r[engine][field]) for r in mem if field in r[engine]]
+            pts = [(r["length"], r[engine][field]) for r in mem if field in r.get(engine, {})]
             if pts:
                 ax_mem.plot(*zip(*pts), style, color=color, label=f"{engine}, {what}")
     ax_mem.set(ylabel="MB (RSS)" if key == "peak_rss_mb" else "MB (CUDA allocated)",
@@ -310,6 +340,8 @@ def plot(report: dict, path: str) -> None:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES),
+                   help="which engines to run side by side (default: all four)")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 4])
     p.add_argument("--lengths", type=int, nargs="+", default=[512, 1024, 2048, 4096])
     p.add_argument("--repeats", type=int, default=3)
@@ -339,11 +371,12 @@ def main(argv=None) -> None:
               "config": {"model": {k: SHAPE[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads",
                                                          "intermediate_size", "attention_window", "vocab_size")},
                          "weights": "random (seed 0)", "device": args.device, "dtype": args.dtype,
+                         "engines": args.engines,
                          "batches": args.batches, "lengths": args.lengths, "repeats": args.repeats,
                          "global_row": None if args.no_global_row else {"batch": 1, "length": args.global_length,
                                                                         "global_tokens": "first token"},
-                         "memory_lengths": None if args.skip_memory else args.memory_lengths},
-              "throughput": run_throughput(args)}
+                         "memory_lengths": None if args.skip_memory else args.memory_lengths}}
+    report["throughput"], report["load_s"] = run_throughput(args)
     if not args.skip_memory:
         report["memory"] = run_memory(args)
     report["wall_s"] = round(time.time() - started, 1)

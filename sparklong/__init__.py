@@ -5,6 +5,10 @@ __version__ = "0.1.0"
 
 _ANNOTATORS = {
     "LongformerEmbeddings": ".annotators.longformer_embeddings",
+    "LongformerSentenceEmbeddings": ".annotators.longformer_sentence_embeddings",
+    "LongformerForQuestionAnswering": ".annotators.longformer_question_answering",
+    "LongformerForSequenceClassification": ".annotators.longformer_sequence_classification",
+    "LongformerForTokenClassification": ".annotators.longformer_token_classification",
     "SentenceEmbeddings": ".annotators.sentence_embeddings",
     "EmbeddingsFinisher": ".annotators.embeddings_finisher",
     "DocumentAssembler": ".annotators.document_assembler",

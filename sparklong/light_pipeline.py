@@ -14,6 +14,9 @@ from .annotation import Annotation
 from .annotators.annotator_types import check_pipeline_chain
 
 
+_MISSING = object()
+
+
 class LightPipeline:
     def __init__(self, pipeline_model, parse_embeddings: bool = False):
         self.stages = list(getattr(pipeline_model, "stages", [pipeline_model]))
@@ -21,33 +24,50 @@ class LightPipeline:
             if not hasattr(stage, "light_transform"):
                 raise ValueError(f"LightPipeline: stage {type(stage).__name__} cannot run without Spark")
         self.parse_embeddings = parse_embeddings
-        self.input_col = self._input_col()
-        check_pipeline_chain(self.stages, self.input_col)  # wrong or missing inputCols fail here
+        self.input_cols = self._input_cols()
+        check_pipeline_chain(self.stages, self.input_cols)  # wrong or missing inputCols fail here
 
-    def _input_col(self) -> str:
+    def _input_cols(self) -> list[str]:
+        """The text columns the first stage reads: one (DocumentAssembler), or one per input column
+        of a MultiDocumentAssembler (question and context for QA)."""
+        from .annotators.document_assembler import MultiDocumentAssembler
+
         first = self.stages[0]
-        return first.getInputCol() if hasattr(first, "getInputCol") else "text"
+        if isinstance(first, MultiDocumentAssembler):
+            return list(first.getInputCols())
+        return [first.getInputCol() if hasattr(first, "getInputCol") else "text"]
 
-    def _run(self, text: str | None) -> dict[str, Any]:
-        if text is not None and not isinstance(text, str):
-            raise ValueError(f"LightPipeline: expected a string or a list of strings, got {type(text).__name__}")
-        row: dict[str, Any] = {self.input_col: text}
+    def _run(self, texts: list) -> dict[str, Any]:
+        if len(texts) != len(self.input_cols):
+            raise ValueError(f"LightPipeline: the pipeline reads {len(self.input_cols)} text column(s) "
+                             f"({', '.join(self.input_cols)}), got {len(texts)} text(s)")
+        for text in texts:
+            if text is not None and not isinstance(text, str):
+                raise ValueError(f"LightPipeline: expected a string or a list of strings, got {type(text).__name__}")
+        row: dict[str, Any] = dict(zip(self.input_cols, texts))
         for stage in self.stages:
             stage.light_transform(row)
         return row
 
-    def fullAnnotate(self, target: str | list[str]):
-        """{output column: [Annotation, ...]} for a string; a list of those for a list of strings."""
+    def fullAnnotate(self, target, optional_target=_MISSING):
+        """{output column: [Annotation, ...]} for a string (or a question and a context, for a
+        pipeline that starts with a MultiDocumentAssembler); a list of those for lists of strings."""
+        texts = [target] if optional_target is _MISSING else [target, optional_target]
         if isinstance(target, (list, tuple)):
-            return [self.fullAnnotate(t) for t in target]
-        row = self._run(target)
-        return {k: v for k, v in row.items() if k != self.input_col and _is_annotations(v)}
+            if any(not isinstance(t, (list, tuple)) or len(t) != len(target) for t in texts):
+                raise ValueError("LightPipeline: target and optional_target must be lists of the same length")
+            return [self.fullAnnotate(*row) for row in zip(*texts)]
+        row = self._run(texts)
+        return {k: v for k, v in row.items() if k not in self.input_cols and _is_annotations(v)}
 
-    def annotate(self, target: str | list[str]):
+    def annotate(self, target, optional_target=_MISSING):
         """{output column: [result strings]} (plus vectors when parse_embeddings), as Spark NLP's."""
-        if isinstance(target, (list, tuple)):
-            return [self.annotate(t) for t in target]
-        full = self.fullAnnotate(target)
+        full = self.fullAnnotate(target, optional_target)
+        if isinstance(full, list):
+            return [self._results(f) for f in full]
+        return self._results(full)
+
+    def _results(self, full: dict[str, list[Annotation]]) -> dict[str, list]:
         out: dict[str, list] = {}
         for column, annotations in full.items():
             if self.parse_embeddings and any(len(a.embeddings) for a in annotations):

@@ -65,6 +65,19 @@ class HasBatchSize(Params):
         return self.getOrDefault(self.batchSize)
 
 
+class HasMaxBatchTokens(Params):
+    maxBatchTokens = Param(
+        Params._dummy(), "maxBatchTokens", "padded tokens per forward pass, at most", TypeConverters.toInt
+    )
+
+    def setMaxBatchTokens(self, value: int):
+        check_range("maxBatchTokens", int(value), 1, 1 << 24)
+        return self._set(maxBatchTokens=value)
+
+    def getMaxBatchTokens(self) -> int:
+        return self.getOrDefault(self.maxBatchTokens)
+
+
 class HasMaxSentenceLength(Params):
     maxSentenceLength = Param(
         Params._dummy(), "maxSentenceLength", "tokens per model window, special tokens included", TypeConverters.toInt
@@ -103,13 +116,22 @@ class HasStorageRef(Params):
         return self.getOrDefault(self.storageRef)
 
 
-ENGINES = ("torch",)
+ENGINES = ("torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
+QUANTIZE = ("none", "int8")
 
 
 class HasEngine(Params):
-    engine = Param(Params._dummy(), "engine", "inference engine: torch", TypeConverters.toString)
+    engine = Param(Params._dummy(), "engine", "inference engine: torch or onnx (onnxruntime)", TypeConverters.toString)
     device = Param(Params._dummy(), "device", "auto, cpu or cuda", TypeConverters.toString)
+    quantize = Param(
+        Params._dummy(), "quantize", "none, or int8: dynamic int8 linear layers (engine onnx, CPU)",
+        TypeConverters.toString,
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._setDefault(quantize="none")
 
     def setEngine(self, value: str):
         check_choice("engine", value, ENGINES)
@@ -124,6 +146,13 @@ class HasEngine(Params):
 
     def getDevice(self) -> str:
         return self.getOrDefault(self.device)
+
+    def setQuantize(self, value: str):
+        check_choice("quantize", value, QUANTIZE)
+        return self._set(quantize=value)
+
+    def getQuantize(self) -> str:
+        return self.getOrDefault(self.quantize)
 
 
 def set_params(stage: Params, kwargs: dict) -> Params:

@@ -58,10 +58,10 @@ def require_annotation_columns(dataset, columns: list[str], stage: str,
                              f"(inputCols {columns} must hold {', '.join(_names(t) for t in types)} in this order)")
 
 
-def check_pipeline_chain(stages: Sequence, input_col: str) -> None:
+def check_pipeline_chain(stages: Sequence, input_cols: Sequence[str]) -> None:
     """LightPipeline: every declared input column is made by an earlier stage with an accepted type.
     Stages that declare nothing are trusted, and after one of them missing columns are not reported."""
-    made: dict[str, str | None] = {input_col: None}  # column -> annotator type (None: plain text)
+    made: dict[str, str | None] = dict.fromkeys(input_cols)  # column -> annotator type (None: plain text)
     all_declared = True
     for stage in stages:
         name = type(stage).__name__

@@ -10,6 +10,9 @@ from urllib.parse import urlparse
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
+from ..models.onnx_files import ensure_onnx
+from ..params import HasEngine
+from ..udfs.model_cache import check_engine
 from ..udfs.model_shipping import ship_to_executors  # noqa: F401 (model annotators import these from here)
 from .annotator_types import require_annotation_columns  # noqa: F401
 
@@ -29,6 +32,17 @@ class HasModelFolder(Params):
         return self.getOrDefault(self.modelFolder)
 
 
+def prepare_engine(stage) -> None:
+    """On the driver, before any Spark job or save: check engine and quantize, and for engine 'onnx'
+    export the graph of `stage.task` into the model folder once, so that executors and a saved pipeline
+    find it there and never export it themselves."""
+    if not isinstance(stage, HasEngine):
+        return
+    check_engine(stage.getEngine(), stage.getQuantize())
+    if stage.getEngine() == "onnx":
+        ensure_onnx(stage.getModelFolder(), stage.task, stage.getQuantize())
+
+
 def _hadoop_fs(spark, path: str):
     jvm = spark.sparkContext._jvm
     hpath = jvm.org.apache.hadoop.fs.Path(path)
@@ -40,13 +54,15 @@ def _is_local(path: str) -> bool:
 
 
 class ModelStageWriter(MLWriter):
-    """Params as Spark's DefaultParamsWriter writes them, plus the model folder under path/model."""
+    """Params as Spark's DefaultParamsWriter writes them, plus the model folder under path/model
+    (with its exported ONNX graph when the engine is 'onnx')."""
 
     def __init__(self, instance):
         super().__init__()
         self.instance = instance
 
     def saveImpl(self, path: str) -> None:
+        prepare_engine(self.instance)
         DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession.sparkContext)
         fs, target, jvm = _hadoop_fs(self.sparkSession, path.rstrip("/") + "/" + MODEL_SUBDIR)
         fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(self.instance.getModelFolder()), target)

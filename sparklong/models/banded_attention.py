@@ -7,8 +7,13 @@ Semantics (equal to Hugging Face's LongformerSelfAttention):
 
 Cost is linear in L: queries are cut into blocks of `c` rows and each block sees only its own and
 `r = ceil(w / c)` neighbouring key blocks per side, (2r + 1) * c keys instead of L, and no L x L
-matrix exists. The neighbour blocks are gathered by slicing a padded tensor (no as_strided), so
-one traced graph serves every length. Softmax runs fused inside scaled_dot_product_attention.
+matrix exists. Softmax runs fused inside scaled_dot_product_attention. Two ways to give each block
+its keys:
+- eager CPU, no global tokens: an overlapping strided view of the padded keys (no copy; the fused CPU
+  kernel reads the windows in place);
+- otherwise (global keys to prepend, GPU, or a traced export): the neighbour blocks are gathered by
+  slicing and concatenating a padded tensor, so no stride is baked into a traced graph and one
+  graph serves every length.
 """
 from __future__ import annotations
 
@@ -47,13 +52,21 @@ class BandPlan:
 
 
 def global_layout(is_global: torch.Tensor) -> GlobalLayout:
-    """is_global: [B, L] bool -> slot layout with G = the most global tokens in any row."""
+    """is_global: [B, L] bool -> slot layout with G = the most global tokens in any row.
+
+    No Python ints are read from the data, so a traced graph takes G from its inputs (0 included).
+    """
+    batch, length = is_global.shape
     counts = is_global.sum(dim=1)  # [B]
     # Round up to 8 (aligned key rows for the fused GPU kernels), never past L.
-    width = min(-(-int(counts.max()) // 8) * 8, is_global.shape[1])
-    order = torch.argsort((~is_global).to(torch.int8), dim=1, stable=True)  # global positions first
-    index = order[:, :width]  # [B, G]
-    valid = torch.arange(width, device=is_global.device)[None, :] < counts[:, None]  # [B, G]
+    width = torch.clamp((counts.max() + 7) // 8 * 8, max=length)  # 0-dim
+    positions = torch.arange(length, device=is_global.device)  # [L]
+    slot_ids = positions[positions < width]  # [G]
+    # Global token number k of a row goes to slot k; the others to a spare column G, then dropped.
+    target = torch.where(is_global, torch.cumsum(is_global.long(), dim=1) - 1, width)  # [B, L]
+    index = torch.zeros(batch, slot_ids.shape[0] + 1, dtype=torch.long, device=is_global.device)
+    index = index.scatter(1, target, positions.expand(batch, -1))[:, :-1]  # [B, G]; spare slots hold 0
+    valid = slot_ids[None, :] < counts[:, None]  # [B, G] bool, False for spare slots
     rows, slots = valid.nonzero(as_tuple=True)
     return GlobalLayout(index, valid, rows, slots, index[rows, slots])
 
@@ -70,7 +83,7 @@ def plan_band(
     w = window // 2
     c = min(w, MAX_BLOCK)
     r = -(-w // c)
-    nb = -(-length // c)
+    nb = (length + c - 1) // c  # ceil; not -(-L // c): exported integer division truncates
     span = (2 * r + 1) * c
     # Keys a local query may see inside its window: real, not padding, not global (globals come once,
     # through their own slots in front).
@@ -91,13 +104,11 @@ def plan_band(
     return BandPlan(w, c, r, nb, mask[:, :, None])
 
 
-def _blocks(x: torch.Tensor, start: int, stop: int, block: int) -> torch.Tensor:
-    """Rows [start, stop) of x [B, L, H, D] as blocks [B, n, H, c, D]; rows outside [0, L) are zeros."""
-    length = x.shape[1]
-    inside = x[:, max(start, 0) : min(stop, length)]
-    padded = F.pad(inside, (0, 0, 0, 0, max(-start, 0), max(stop - length, 0)))
-    batch, _, heads, dim = x.shape
-    return padded.view(batch, -1, block, heads, dim).transpose(2, 3)
+def _blocks(x: torch.Tensor, first, last, block: int) -> torch.Tensor:
+    """Blocks [first, last) of x [B, L, H, D] as [B, last - first, H, c, D]; rows outside [0, L) are zeros."""
+    batch, length, heads, dim = x.shape
+    rows = F.pad(x, (0, 0, 0, 0, -first * block, last * block - length))  # negative pads crop
+    return rows.view(batch, -1, block, heads, dim).transpose(2, 3)
 
 
 def local_attention(
@@ -113,37 +124,99 @@ def local_attention(
 
     global_k, global_v: [B, G, H, D] local-projection keys/values of the global slots, seen by all.
     Queries run in segments of about `segment` rows, so the (2r + 1)-fold key windows exist for one
-    segment at a time (None: one segment, e.g. for a traced export).
+    segment at a time (None: one segment and no Python arithmetic on L, for traced exports).
     """
+    if global_k is None and q.device.type == "cpu" and not tracing():
+        return _strided_local_attention(q, k, v, plan)
     batch, length, heads, dim = q.shape
-    c, r, nb = plan.block, plan.reach, plan.num_blocks
-    step = nb if segment is None else max(1, segment // c)  # blocks per segment
+    c, nb = plan.block, plan.num_blocks
+    if segment is None:
+        return _segment(q, k, v, plan, global_k, global_v, 0, nb)[:, :length]
+    step = max(1, segment // c)  # blocks per segment
     out = q.new_empty(batch, nb * c, heads, dim)
     for b0 in range(0, nb, step):
         b1 = min(nb, b0 + step)
-        n = b1 - b0
-        q_blocks = _blocks(q, b0 * c, b1 * c, c).reshape(batch * n, heads, c, dim)  # [B*n, H, c, D]
-
-        def windows(x: torch.Tensor, front: torch.Tensor | None) -> torch.Tensor:
-            blocks = _blocks(x, (b0 - r) * c, (b1 + r) * c, c)  # [B, n + 2r, H, c, D]
-            parts = [blocks[:, i : i + n] for i in range(2 * r + 1)]
-            if front is not None:  # [B, G, H, D] -> [B, n, H, G, D], the same slots for every block
-                parts.insert(0, front.transpose(1, 2)[:, None].expand(batch, n, heads, front.shape[1], dim))
-            return torch.cat(parts, dim=3).view(batch * n, heads, -1, dim)  # [B*n, H, G + S, D]
-
-        mask = plan.mask[:, b0:b1].reshape(batch * n, 1, c, -1)  # [B*n, 1, c, G + S]
-        seg = F.scaled_dot_product_attention(q_blocks, windows(k, global_k), windows(v, global_v), attn_mask=mask)
-        out[:, b0 * c : b1 * c] = seg.view(batch, n, heads, c, dim).transpose(2, 3).reshape(batch, n * c, heads, dim)
+        out[:, b0 * c : b1 * c] = _segment(q, k, v, plan, global_k, global_v, b0, b1)
     return out[:, :length]
+
+
+def tracing() -> bool:
+    """True while torch.jit / torch.onnx / torch.export record a graph: no stride may be baked in and no
+    branch may depend on the data."""
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
+
+
+def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: BandPlan) -> torch.Tensor:
+    """local_attention without global keys, reading each block's key window from an overlapping
+    strided view instead of a (2r + 1)-fold copy; q, k, v: [B, L, H, D] -> [B, L, H, D]."""
+    batch, length, heads, dim = q.shape
+    c, r, nb = plan.block, plan.reach, plan.num_blocks
+    span = (2 * r + 1) * c
+    out = q.new_empty(batch, nb * c, heads, dim)
+    for row in range(batch):  # a view cannot merge rows and blocks into SDPA's one batch axis
+
+        def windows(x: torch.Tensor) -> torch.Tensor:  # [L, H, D] -> [nb, H, S, D], overlapping, no copy
+            padded = F.pad(x[row], (0, 0, 0, 0, r * c, (nb + r) * c - length))  # [(nb + 2r) c, H, D]
+            return padded.as_strided((nb, heads, span, dim), (c * heads * dim, dim, heads * dim, 1))
+
+        q_blocks = F.pad(q[row], (0, 0, 0, 0, 0, nb * c - length)).view(nb, c, heads, dim).transpose(1, 2)
+        attn = F.scaled_dot_product_attention(q_blocks, windows(k), windows(v), attn_mask=plan.mask[row])
+        out[row] = attn.transpose(1, 2).reshape(nb * c, heads, dim)  # [nb, H, c, D] -> [nb c, H, D]
+    return out[:, :length]
+
+
+def _segment(q, k, v, plan: BandPlan, global_k, global_v, b0, b1) -> torch.Tensor:
+    """Attention of query blocks [b0, b1); q, k, v: [B, L, H, D] -> [B, (b1 - b0) c, H, D]."""
+    batch, _, heads, dim = q.shape
+    c, r, n = plan.block, plan.reach, b1 - b0
+    q_blocks = _blocks(q, b0, b1, c).reshape(batch * n, heads, c, dim)  # [B*n, H, c, D]
+
+    def windows(x: torch.Tensor, front: torch.Tensor | None) -> torch.Tensor:
+        blocks = _blocks(x, b0 - r, b1 + r, c)  # [B, n + 2r, H, c, D]
+        parts = [blocks[:, i : i + n] for i in range(2 * r + 1)]
+        if front is not None:  # [B, G, H, D] -> [B, n, H, G, D], the same slots for every block
+            parts.insert(0, front.transpose(1, 2)[:, None].expand(batch, n, heads, front.shape[1], dim))
+        return torch.cat(parts, dim=3).view(batch * n, heads, -1, dim)  # [B*n, H, G + S, D]
+
+    mask = plan.mask[:, b0:b1].reshape(batch * n, 1, c, -1)  # [B*n, 1, c, G + S]
+    # scale as a constant: an exported graph then folds it and the key transpose into one fused MatMul
+    out = F.scaled_dot_product_attention(
+        q_blocks, windows(k, global_k), windows(v, global_v), attn_mask=mask, scale=dim**-0.5
+    )
+    return out.view(batch, n, heads, c, dim).transpose(2, 3).reshape(batch, n * c, heads, dim)
 
 
 def global_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_valid: torch.Tensor
 ) -> torch.Tensor:
     """Global queries over all keys; q: [B, G, H, D], k, v: [B, L, H, D], key_valid: [B, L] -> [B, G, H, D]."""
-    visible = key_valid | ~key_valid.any(dim=1, keepdim=True)  # an all-padding row sees all: no NaN
-    mask = torch.zeros(visible.shape, dtype=q.dtype, device=q.device).masked_fill_(~visible, -math.inf)
     out = F.scaled_dot_product_attention(
-        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask[:, None, None, :]
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+        attn_mask=_key_bias(key_valid, q.dtype)[:, None, None, :], scale=q.shape[-1] ** -0.5,
     )  # [B, H, G, D]
     return out.transpose(1, 2)
+
+
+def global_attention_unprojected(
+    q: torch.Tensor, x: torch.Tensor, kv_weight: torch.Tensor, kv_bias: torch.Tensor, key_valid: torch.Tensor
+) -> torch.Tensor:
+    """global_attention without projecting every row to a global key and value: q.(x Wk + bk) = (q Wk).x
+    plus a per-query constant that softmax drops, and sum p (x Wv + bv) = (sum p x) Wv + bv. The cost
+    grows with G and is nothing at G = 0, which a traced graph (it cannot branch on G) needs.
+
+    q: [B, G, H, D]; x: [B, L, E] the layer input; kv_weight [2E, E], kv_bias [2E]: the global key and
+    value projection (keys first); key_valid: [B, L] -> [B, G, H, D].
+    """
+    heads, dim = q.shape[2], q.shape[3]
+    w_k, w_v = kv_weight.view(2, heads, dim, -1).unbind(0)  # each [H, D, E]
+    rows = x[:, None]  # [B, 1, L, E], shared by every head
+    scores = (q.transpose(1, 2) @ w_k) @ rows.transpose(2, 3) * dim**-0.5  # [B, H, G, L]
+    probs = torch.softmax(scores + _key_bias(key_valid, q.dtype)[:, None, None, :], dim=-1)
+    out = (probs @ rows) @ w_v.transpose(1, 2) + kv_bias.view(2, heads, 1, dim)[1]  # [B, H, G, D]
+    return out.transpose(1, 2)
+
+
+def _key_bias(key_valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[B, L] additive mask: 0 for real keys, -inf for padding; an all-padding row sees all (no NaN)."""
+    visible = key_valid | ~key_valid.any(dim=1, keepdim=True)
+    return torch.zeros(visible.shape, dtype=dtype, device=key_valid.device).masked_fill_(~visible, -math.inf)

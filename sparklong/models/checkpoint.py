@@ -55,14 +55,30 @@ def check_weights(folder: str) -> None:
     if path.endswith(".bin"):
         _read_torch_bin(path)
         return
+    for file in _shard_paths(folder, path) if path.endswith(".json") else [path]:
+        _safetensors_names(file)
+
+
+def tensor_names(folder: str) -> set[str]:
+    """The tensor names of the folder's checkpoint, without reading the tensors (as far as the format allows)."""
+    path = weights_file(folder)
+    if path.endswith(".json"):
+        with open(path, encoding="utf-8") as fh:
+            return set(json.load(fh).get("weight_map", {}))
+    if path.endswith(".safetensors"):
+        return _safetensors_names(path)
+    return set(_read_torch_bin(path))  # memory-mapped: tensors are not read
+
+
+def _safetensors_names(path: str) -> set[str]:
+    """The tensor names in a safetensors file's header (CheckpointError when it is unreadable)."""
     from safetensors import SafetensorError, safe_open
 
-    for file in _shard_paths(folder, path) if path.endswith(".json") else [path]:
-        try:
-            with safe_open(file, framework="pt", device="cpu") as fh:
-                fh.keys()
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(f"cannot read {file}: {exc}") from exc
+    try:
+        with safe_open(path, framework="pt", device="cpu") as fh:
+            return set(fh.keys())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from exc
 
 
 def _read_safetensors(path: str) -> dict[str, torch.Tensor]:

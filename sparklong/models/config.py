@@ -44,6 +44,10 @@ class LongformerConfig:
     def num_labels(self) -> int:
         return len(self.id2label)
 
+    def label(self, index: int) -> str:
+        """The name of a head's output `index` (id2label, else transformers' LABEL_<index>)."""
+        return self.id2label.get(index, f"LABEL_{index}")
+
     @classmethod
     def from_dict(cls, raw: dict) -> "LongformerConfig":
         def need(key):

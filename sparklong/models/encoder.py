@@ -22,6 +22,17 @@ _ACTIVATIONS = {
 }
 
 
+def check_input_ids(input_ids, cfg: LongformerConfig) -> None:
+    """input_ids must be [batch, length] and fit the position table."""
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
+    if input_ids.shape[1] > cfg.max_tokens:
+        raise ValueError(
+            f"input has {input_ids.shape[1]} tokens; this model's positions allow at most "
+            f"{cfg.max_tokens} (convert_to_long can extend them)"
+        )
+
+
 @dataclass
 class AttentionContext:
     """Per-forward facts shared by all layers: masks, global slots, one band plan per window size."""
@@ -36,7 +47,8 @@ class AttentionContext:
     def build(cls, attention_mask, global_attention_mask, windows, dtype, segment) -> "AttentionContext":
         key_valid = attention_mask.bool()
         is_global = global_attention_mask.bool() & key_valid  # HF: a padded global token is padding
-        layout = band.global_layout(is_global) if bool(is_global.any()) else None
+        # A traced graph must serve any number of global tokens, 0 included: no data-dependent branch.
+        layout = band.global_layout(is_global) if band.tracing() or bool(is_global.any()) else None
         plans = {w: band.plan_band(key_valid, is_global, layout, w, dtype) for w in sorted(set(windows))}
         return cls(key_valid, is_global, layout, plans, segment)
 
@@ -96,8 +108,13 @@ class Layer(nn.Module):
         del q, k, v
         x_global = x.gather(1, layout.index[:, :, None].expand(-1, -1, hidden))  # [B, G, E]
         q_global = self.q_global(x_global).view(batch, -1, heads, dim)  # [B, G, H, D]
-        k_global, v_global = self.kv_global(x).view(batch, length, 2, heads, dim).unbind(2)
-        out_global = band.global_attention(q_global, k_global, v_global, ctx.key_valid)  # [B, G, H, D]
+        if band.tracing():  # the graph serves G = 0 too: no global key/value projection of every row
+            out_global = band.global_attention_unprojected(
+                q_global, x, self.kv_global.weight, self.kv_global.bias, ctx.key_valid
+            )
+        else:
+            k_global, v_global = self.kv_global(x).view(batch, length, 2, heads, dim).unbind(2)
+            out_global = band.global_attention(q_global, k_global, v_global, ctx.key_valid)  # [B, G, H, D]
         attn[layout.rows, layout.positions] = out_global[layout.rows, layout.slots]
         return attn.reshape(batch, length, hidden)
 
@@ -124,13 +141,8 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList(Layer(cfg, w) for w in cfg.attention_window)
 
     def forward(self, input_ids, attention_mask=None, global_attention_mask=None) -> torch.Tensor:
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
-        if input_ids.shape[1] > self.cfg.max_tokens:
-            raise ValueError(
-                f"input has {input_ids.shape[1]} tokens; this model's positions allow at most "
-                f"{self.cfg.max_tokens} (convert_to_long can extend them)"
-            )
+        if not band.tracing():  # an exported graph is checked by its runtime (onnx_runtime.py)
+            check_input_ids(input_ids, self.cfg)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if global_attention_mask is None:

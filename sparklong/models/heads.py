@@ -17,12 +17,14 @@ class _Task(nn.Module):
         self.config = cfg
         self.encoder = Encoder(cfg)
 
-    def default_global_mask(self, input_ids: torch.Tensor) -> torch.Tensor | None:
+    @staticmethod
+    def default_global_mask(cfg: LongformerConfig, input_ids: torch.Tensor) -> torch.Tensor | None:
+        """The task's global attention when the caller passes none (also used by the ONNX runtime)."""
         return None
 
     def encode(self, input_ids, attention_mask, global_attention_mask) -> torch.Tensor:
         if global_attention_mask is None:
-            global_attention_mask = self.default_global_mask(input_ids)
+            global_attention_mask = self.default_global_mask(self.config, input_ids)
         return self.encoder(input_ids, attention_mask, global_attention_mask)  # [B, L, E]
 
 
@@ -43,8 +45,9 @@ class ForQuestionAnswering(_Task):
         super().__init__(cfg)
         self.qa_outputs = nn.Linear(cfg.hidden_size, 2)
 
-    def default_global_mask(self, input_ids):
-        is_sep = input_ids.eq(self.config.sep_token_id)  # [B, L]
+    @staticmethod
+    def default_global_mask(cfg, input_ids):
+        is_sep = input_ids.eq(cfg.sep_token_id)  # [B, L]
         if not bool(is_sep.any(dim=1).all()):
             raise ValueError(
                 "question answering needs a </s> after the question in every row to place global attention; "
@@ -81,7 +84,8 @@ class ForSequenceClassification(_Task):
         super().__init__(cfg)
         self.classifier = _ClassificationHead(cfg)
 
-    def default_global_mask(self, input_ids):
+    @staticmethod
+    def default_global_mask(cfg, input_ids):
         mask = torch.zeros_like(input_ids)
         mask[:, 0] = 1
         return mask

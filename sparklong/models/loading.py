@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .checkpoint import CheckpointError, engine_state_dict, read_state_dict
+from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, tensor_names
 from .config import LongformerConfig
 from .encoder import pack_cpu_linears
 from .heads import TASKS
@@ -63,6 +63,18 @@ def load(
     if fast_cpu and target.type == "cpu" and dtype == "float32":
         pack_cpu_linears(module)
     return module
+
+
+def check_task_weights(folder: str, task: str) -> None:
+    """Fail early (CheckpointError naming the folder and the missing head) when the folder's
+    checkpoint cannot serve `task`; reads tensor names only."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    names = tensor_names(folder)
+    _check_head(TASKS[task], names, folder, task)
+    weight = TASKS[task].labels_weight
+    if weight and weight not in names:  # e.g. a sequence head's classifier.out_proj is no token head
+        raise CheckpointError(f"{folder} has no '{weight}' weights, needed for task '{task}'")
 
 
 def _check_head(module_cls, head_state, folder: str, task: str) -> None:

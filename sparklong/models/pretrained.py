@@ -27,6 +27,7 @@ HUB_REPOS = {
     "longformer_base_4096": "allenai/longformer-base-4096",
     "longformer_large_4096": "allenai/longformer-large-4096",
     "longformer_large_4096_finetuned_triviaqa": "allenai/longformer-large-4096-finetuned-triviaqa",
+    "longformer_qa_base_4096_finetuned_squadv2": "mrm8488/longformer-base-4096-finetuned-squadv2",
 }
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")  # first found wins

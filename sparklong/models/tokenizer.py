@@ -37,6 +37,7 @@ class Encoded:
     offsets: list[tuple[int, int]]  # [start, stop) character span in the original text; (0, 0) for specials
     special_mask: list[int]  # 1 for tokens the post-processor added (<s>, </s>, ...)
     sequence_ids: list[Optional[int]]  # 0 = text / question, 1 = context, None = special
+    word_ids: list[Optional[int]]  # the pre-tokenizer word each token comes from, per sequence; None = special
 
 
 class LongformerTokenizer:
@@ -111,7 +112,7 @@ class LongformerTokenizer:
 
 
 def _encoded(e) -> Encoded:
-    return Encoded(e.ids, e.offsets, e.special_tokens_mask, e.sequence_ids)
+    return Encoded(e.ids, e.offsets, e.special_tokens_mask, e.sequence_ids, e.word_ids)
 
 
 def _from_tokenizer_json(data: dict, config: dict) -> Tokenizer:

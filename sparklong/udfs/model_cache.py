@@ -1,10 +1,13 @@
 """Per-Python-worker LRU cache of loaded models: a model loads once per worker, not per task or batch.
 
 Spark reuses Python workers between tasks (spark.python.worker.reuse, on by default), so a module-level
-cache lives as long as the worker. Keyed by model id + task + engine + device + dtype.
+cache lives as long as the worker. Keyed by model id + task + engine + device + dtype + quantize.
+Engine "onnx" caches an onnxruntime session (OnnxModule) with as many intra-op threads as the task
+has cores, behind the same call signature as the torch module.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -15,7 +18,11 @@ import torch
 
 from ..models.config import LongformerConfig
 from ..models.loading import load, resolve_device
+from ..models.onnx_files import source_files
 from ..models.tokenizer import LongformerTokenizer
+from ..params import ENGINES, QUANTIZE, check_choice
+
+log = logging.getLogger("sparklong")
 
 MAX_MODELS = 2
 # Test hook: when set, every load appends "<pid> <model id>" to this file, so a driver can count loads per worker.
@@ -39,25 +46,71 @@ def load_count() -> int:
     return _loads
 
 
-def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto", dtype: str = "float32"):
+def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto", dtype: str = "float32",
+              quantize: str = "none"):
     """The cached model for this key, loading it (and evicting the least recently used) on a miss."""
     global _loads
-    target = resolve_device(device)
-    if target.type == "cpu":
-        dtype = "float32"  # half precision only pays on GPUs
-    key = (model_id(folder), task, engine, str(target), dtype)
+    check_engine(engine, quantize)
+    if engine == "onnx":
+        from ..models.onnx_runtime import place
+
+        placement = place(device, dtype, quantize)
+        key = (model_id(folder), task, engine, placement.device, placement.dtype, quantize)
+    else:
+        target = resolve_device(device)
+        if target.type == "cpu":
+            dtype = "float32"  # half precision only pays on GPUs
+        key = (model_id(folder), task, engine, str(target), dtype, quantize)
     with _lock:
         if key in _models:
             _models.move_to_end(key)
             return _models[key]
-        module = load(folder, task=task, device=str(target), dtype=dtype)
-        loaded = LoadedModel(module, module.config, target)
+        if engine == "onnx":
+            loaded = _load_onnx(folder, task, placement)
+        else:
+            module = load(folder, task=task, device=str(target), dtype=dtype)
+            loaded = LoadedModel(module, module.config, target)
         _models[key] = loaded
         while len(_models) > MAX_MODELS:
             _models.popitem(last=False)
         _loads += 1
         _log_load(key[0])
         return loaded
+
+
+def check_engine(engine: str, quantize: str) -> None:
+    check_choice("engine", engine, ENGINES)
+    check_choice("quantize", quantize, QUANTIZE)
+    if quantize != "none" and engine != "onnx":
+        raise ValueError(
+            f"quantize={quantize!r} needs engine='onnx' (onnxruntime's int8 kernels), got engine={engine!r}"
+        )
+
+
+def _load_onnx(folder: str, task: str, placement) -> LoadedModel:
+    """Export the graph if this folder has none yet (under a file lock), then open a session on it.
+    Inputs and outputs stay torch CPU tensors; onnxruntime moves them to the GPU itself."""
+    from ..models.onnx_files import ensure_onnx
+    from ..models.onnx_runtime import OnnxModule
+
+    path = ensure_onnx(folder, task, placement.quantize, placement.dtype)
+    threads = task_cores()
+    module = OnnxModule(path, LongformerConfig.from_folder(folder), task, placement.provider, threads)
+    (log.warning if placement.fallback else log.info)(
+        "sparklong: onnxruntime %s, %d intra-op thread(s), %s", placement.reason, threads, path
+    )
+    return LoadedModel(module, module.config, torch.device("cpu"))
+
+
+def task_cores() -> int:
+    """Cores this Spark task may use (spark.task.cpus, from TaskContext); outside a task, the cores
+    this process may run on (os.sched_getaffinity)."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    if context is not None:
+        return max(1, context.cpus())
+    return len(os.sched_getaffinity(0))
 
 
 @lru_cache(maxsize=8)
@@ -68,7 +121,7 @@ def get_tokenizer(folder: str, lowercase: bool) -> LongformerTokenizer:
 def model_id(folder: str) -> str:
     """Same folder, same weights file state -> same id."""
     real = os.path.realpath(folder)
-    stamp = max(os.stat(os.path.join(real, f)).st_mtime_ns for f in os.listdir(real))
+    stamp = max(os.stat(os.path.join(real, f)).st_mtime_ns for f in source_files(real))  # exports excluded
     return f"{real}@{stamp}"
 
 

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..annotation import WORD_EMBEDDINGS, Annotation
-from .batching import Window, owner_windows, pack_batches, split_windows
+from .batching import Window, owner_windows, split_windows
+from .forward import run_sequences
 
 GLOBAL_ATTENTION = ("none", "cls", "sentences")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+")
@@ -43,19 +43,34 @@ class _Unit:
 
 def embed_rows(model, tokenizer, rows, settings: EmbeddingSettings) -> list[list[Annotation]]:
     """rows: list of (document annotations, token annotations) -> WORD_EMBEDDINGS per row."""
-    units = _encode(tokenizer, rows)
-    tokens = []  # per unit: its tokens by begin, and the piece each takes (-1: none overlaps)
+    return per_token_rows(model, tokenizer, rows, settings, _align)
+
+
+def per_token_rows(model, tokenizer, rows, settings: EmbeddingSettings, annotate) -> list[list[Annotation]]:
+    """rows: (DOCUMENT annotations, TOKEN annotations) per row -> annotations per row, where
+    annotate(unit, tokens by begin, first piece of each (-1: none), outputs [T, ...] (the token's
+    first piece's row; zeros where none), model config) makes those of one document. Only the windows
+    that own a token's first piece are run (a 1 MB string without spaces is one token: one window)."""
+    units = encode_units(tokenizer, [docs for docs, _ in rows])
+    matched = []  # per unit: its tokens by begin, and the piece each takes
     for unit in units:
-        docs, row_tokens = rows[unit.row]
-        doc = docs[unit.sentence]
-        mine = sorted((t for t in row_tokens if doc.begin <= t.begin <= doc.end), key=lambda t: t.begin)
-        tokens.append((mine, first_pieces(unit.spans, mine)))
-    needed = [np.unique(first[first >= 0]) for _, first in tokens]
-    vectors = _run_model(model, tokenizer, units, needed, settings)  # one [len(needed), E] array per unit
+        docs, tokens = rows[unit.row]
+        mine = sorted(tokens_of(docs[unit.sentence], tokens), key=lambda t: t.begin)
+        matched.append((mine, first_pieces(unit.spans, mine)))
+    needed = [np.unique(first[first >= 0]) for _, first in matched]
+    outputs = piece_outputs(model, tokenizer, units, settings, needed)  # one [len(needed), ...] array per unit
     out: list[list[Annotation]] = [[] for _ in rows]
-    for unit, (mine, first), need, vecs in zip(units, tokens, needed, vectors):
-        out[unit.row].extend(_align(unit, mine, first, vecs, np.searchsorted(need, first)))
+    for unit, (mine, first), need, unit_outputs in zip(units, matched, needed, outputs):
+        per_token = np.zeros((len(mine), unit_outputs.shape[1]), dtype=np.float32)  # [T, ...]
+        hit = first >= 0
+        per_token[hit] = unit_outputs[np.searchsorted(need, first[hit])]
+        out[unit.row].extend(annotate(unit, mine, first, per_token, model.config))
     return out
+
+
+def tokens_of(doc: Annotation, tokens: list[Annotation]) -> list[Annotation]:
+    """The TOKEN annotations that start inside a DOCUMENT annotation."""
+    return [t for t in tokens if doc.begin <= t.begin <= doc.end]
 
 
 def first_pieces(spans: np.ndarray, tokens: list[Annotation]) -> np.ndarray:
@@ -72,10 +87,11 @@ def first_pieces(spans: np.ndarray, tokens: list[Annotation]) -> np.ndarray:
     return np.where(hit, candidate, -1)
 
 
-def _encode(tokenizer, rows) -> list[_Unit]:
+def encode_units(tokenizer, rows: list[list[Annotation]]) -> list[_Unit]:
+    """Each non-blank DOCUMENT annotation of each row, encoded (rows: DOCUMENT annotation lists)."""
     found = [
         (r, s, doc)
-        for r, (docs, _) in enumerate(rows)
+        for r, docs in enumerate(rows)
         for s, doc in enumerate(docs)
         if doc.result and doc.result.strip()
     ]
@@ -89,51 +105,60 @@ def _encode(tokenizer, rows) -> list[_Unit]:
     return units
 
 
-def _run_model(model, tokenizer, units: list[_Unit], needed: list[np.ndarray],
-               settings: EmbeddingSettings) -> list[np.ndarray]:
-    """The vectors of each unit's needed pieces ([len(needed), E]); windows that own none of them are
-    not run (a 1 MB string without spaces is one token: one window, not thousands)."""
-    window = min(settings.max_sentence_length, model.config.max_tokens)  # never past the positions
-    max_content = max(1, window - 2)
-    inputs = []  # (unit index, window, ids with specials, needed pieces it owns, their rows in the result)
+def window_inputs(tokenizer, units: list[_Unit], window: int,
+                  needed: list[np.ndarray] | None = None) -> list[tuple[int, Window, np.ndarray]]:
+    """(unit index, window, `<s> pieces </s>` ids) for the windows of every unit: each unit is split
+    into half-overlapping windows of at most `window` tokens (all set on unit.windows); with `needed`
+    (per unit, sorted piece indices) only the windows that own one of those pieces are returned."""
+    inputs = []
     for u, unit in enumerate(units):
-        unit.windows = split_windows(len(unit.ids), max_content)
-        owners = owner_windows(unit.windows, len(unit.ids))[needed[u]]  # non-decreasing: needed is sorted
-        bounds = np.searchsorted(owners, np.arange(len(unit.windows) + 1))  # rows of window k: bounds[k:k+2]
-        for k, w in enumerate(unit.windows):
-            rows = np.arange(bounds[k], bounds[k + 1])
-            if len(rows):
-                ids = np.concatenate([[tokenizer.bos_id], unit.ids[w.start : w.stop], [tokenizer.eos_id]])
-                inputs.append((u, w, ids, needed[u][rows], rows))
-    # each batch's rows go straight into the result: no window's hidden states outlive its batch
-    vectors = [np.zeros((len(n), model.config.hidden_size), dtype=np.float32) for n in needed]
-    for batch in pack_batches([len(x[2]) for x in inputs], settings.batch_size, settings.max_batch_tokens):
-        outputs = _forward(model, tokenizer, [inputs[i][:3] for i in batch], units, settings)
-        for i, h in zip(batch, outputs):
-            u, w, _, pieces, rows = inputs[i]
-            vectors[u][rows] = h[pieces - w.start + 1]  # +1: skip <s>
-    return vectors
+        unit.windows = split_windows(len(unit.ids), max(1, window - 2))
+        run = range(len(unit.windows))
+        if needed is not None:
+            run = np.unique(owner_windows(unit.windows, len(unit.ids))[needed[u]]).tolist()
+        for k in run:
+            w = unit.windows[k]
+            inputs.append((u, w, np.concatenate([[tokenizer.bos_id], unit.ids[w.start : w.stop], [tokenizer.eos_id]])))
+    return inputs
 
 
-def _forward(model, tokenizer, batch, units, settings) -> list[np.ndarray]:
-    """One padded forward pass; returns each window's hidden states [len, E] as float32 numpy."""
-    longest = max(len(ids) for _, _, ids in batch)
-    input_ids = torch.full((len(batch), longest), tokenizer.pad_id, dtype=torch.long)
-    attention = torch.zeros((len(batch), longest), dtype=torch.long)
-    global_mask = torch.zeros((len(batch), longest), dtype=torch.long)
-    for row, (u, w, ids) in enumerate(batch):
-        input_ids[row, : len(ids)] = torch.from_numpy(ids)
-        attention[row, : len(ids)] = 1
-        for pos in _global_positions(units[u], w, settings.global_attention):
-            global_mask[row, pos] = 1
-    device = model.device
-    hidden = model.module(
-        input_ids.to(device),
-        attention.to(device),
-        global_mask.to(device) if settings.global_attention != "none" else None,
-    )  # [B, L, E]
-    hidden = hidden.float().cpu().numpy()
-    return [hidden[row, : len(ids)] for row, (_, _, ids) in enumerate(batch)]
+def piece_outputs(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings,
+                  needed: list[np.ndarray]) -> list[np.ndarray]:
+    """The model's per-token output ([N, E] hidden states, or [N, C] logits) for the needed content
+    pieces of every unit (sorted indices), each piece read from the window where it is most central."""
+    parts = window_outputs(model, tokenizer, units, settings, needed)
+    return [owned_pieces(unit, p, n) if p else np.zeros((0, model.config.hidden_size), dtype=np.float32)
+            for unit, p, n in zip(units, parts, needed)]
+
+
+def window_outputs(model, tokenizer, units: list[_Unit], settings: EmbeddingSettings,
+                   needed: list[np.ndarray] | None = None):
+    """Per unit, its windows in document order (with `needed`, only those owning a needed piece),
+    each with the model's per-token output for `<s> pieces </s>` ([len, ...], padding cut off)."""
+    window = min(settings.max_sentence_length, model.config.max_tokens)  # never past the positions
+    inputs = window_inputs(tokenizer, units, window, needed)
+    global_positions = None
+    if settings.global_attention != "none":
+        global_positions = [_global_positions(units[u], w, settings.global_attention) for u, w, _ in inputs]
+    outputs = run_sequences(model, tokenizer.pad_id, [ids for _, _, ids in inputs], global_positions,
+                            settings.batch_size, settings.max_batch_tokens)
+    by_unit: list[list[tuple[Window, np.ndarray]]] = [[] for _ in units]
+    for (u, w, ids), (h, *_) in zip(inputs, outputs):
+        by_unit[u].append((w, h[: len(ids)]))  # h: [L, E], padded row
+    return by_unit
+
+
+def owned_pieces(unit: _Unit, parts: list[tuple[Window, np.ndarray]], pieces: np.ndarray | None = None) -> np.ndarray:
+    """[N, ...]: each of `pieces` (sorted; every content piece when None) read from the window that
+    owns it (where it is most central); `parts` holds at least those windows."""
+    pieces = np.arange(len(unit.ids)) if pieces is None else pieces
+    owners = owner_windows(unit.windows, len(unit.ids))[pieces]  # non-decreasing
+    index = {w: k for k, w in enumerate(unit.windows)}
+    out = np.zeros((len(pieces), parts[0][1].shape[-1]), dtype=np.float32)  # [N, E]
+    for w, h in parts:
+        lo, hi = np.searchsorted(owners, [index[w], index[w] + 1])  # rows this window owns
+        out[lo:hi] = h[pieces[lo:hi] - w.start + 1]  # +1: skip <s>
+    return out
 
 
 def _global_positions(unit: _Unit, window: Window, mode: str) -> list[int]:
@@ -153,15 +178,22 @@ def _sentence_starts(unit: _Unit) -> list[int]:
     return sorted({int(p) for p in pieces if p < len(unit.ids)})
 
 
+def window_metadata(unit: _Unit):
+    """piece -> `window` (the piece's owner window) and `windows` (count) metadata; {} for one window."""
+    if len(unit.windows) <= 1:
+        return lambda piece: {}
+    owners = owner_windows(unit.windows, len(unit.ids))
+    count = str(len(unit.windows))
+    return lambda piece: {"window": str(int(owners[piece])) if piece >= 0 else "-1", "windows": count}
+
+
 def _align(unit: _Unit, tokens: list[Annotation], first: np.ndarray, vectors: np.ndarray,
-           rows: np.ndarray) -> list[Annotation]:
-    """One WORD_EMBEDDINGS annotation per token: vectors[row] for its first piece (a view, not a copy),
-    zeros when no piece overlaps it."""
+           config=None) -> list[Annotation]:
+    """One WORD_EMBEDDINGS annotation per token: its row of vectors [T, E] (a view, not a copy;
+    zeros when no piece overlaps it)."""
     out = []
-    multi = len(unit.windows) > 1
-    owners = owner_windows(unit.windows, len(unit.ids)) if multi else None
-    zeros = np.zeros(vectors.shape[1], dtype=np.float32)
-    for tok, p, row in zip(tokens, first.tolist(), rows.tolist()):
+    windows = window_metadata(unit)
+    for tok, p, vector in zip(tokens, first.tolist(), vectors):
         hit = p >= 0
         meta = {
             "sentence": str(unit.sentence),
@@ -169,9 +201,7 @@ def _align(unit: _Unit, tokens: list[Annotation], first: np.ndarray, vectors: np
             "pieceId": str(int(unit.ids[p])) if hit else "-1",
             "isWordStart": "true" if hit and unit.spans[p, 0] == tok.begin else "false",
             "isOOV": "false" if hit else "true",
+            **windows(p),
         }
-        if multi:
-            meta["window"] = str(int(owners[p])) if hit else "-1"
-            meta["windows"] = str(len(unit.windows))
-        out.append(Annotation(WORD_EMBEDDINGS, tok.begin, tok.end, tok.result, meta, vectors[row] if hit else zeros))
+        out.append(Annotation(WORD_EMBEDDINGS, tok.begin, tok.end, tok.result, meta, vector))
     return out

@@ -1,0 +1,143 @@
+"""The base of every Longformer model annotator: model import (loadSavedModel, pretrained), the
+params they all have, the checks before any Spark job, and one pandas UDF / LightPipeline path over
+a pure core `core(model, tokenizer, rows) -> annotations per row`."""
+from __future__ import annotations
+
+import os
+
+from pyspark.ml import Model
+from pyspark.ml.param import Params
+from pyspark.sql import SparkSession
+from pyspark.sql.functions import col
+
+from ..models import LongformerConfig
+from ..models import pretrained as registry
+from ..models.checkpoint import check_weights
+from ..models.loading import check_task_weights
+from ..models.tokenizer import LongformerTokenizer
+from ..params import (
+    HasBatchSize,
+    HasCaseSensitive,
+    HasEngine,
+    HasInputAnnotationCols,
+    HasMaxBatchTokens,
+    HasMaxSentenceLength,
+    HasOutputAnnotationCol,
+)
+from ..udfs.model_cache import get_model, get_tokenizer
+from ..udfs.model_udf import ModelCore, model_udf
+from .annotator_types import AnnotatorTypes
+from .model_stage import HasModelFolder, ModelStagePersistence, prepare_engine, ship_to_executors
+
+# Arrow batches of long documents are large (embeddings carry one vector per token); keep them small.
+MAX_ARROW_RECORDS = 64
+
+
+class LongformerModelStage(
+    Model,
+    HasInputAnnotationCols,
+    HasOutputAnnotationCol,
+    HasCaseSensitive,
+    HasMaxSentenceLength,
+    HasBatchSize,
+    HasMaxBatchTokens,
+    HasEngine,
+    HasModelFolder,
+    ModelStagePersistence,
+    AnnotatorTypes,
+):
+    task = "embeddings"  # the head sparklong.models.load builds
+    input_kinds: tuple[str, ...] = ()  # what each input column holds (arity check and its message)
+    optional_inputs = 0  # trailing input columns that may be left out (also of inputAnnotatorTypes)
+    default_pretrained = "longformer_base_4096"
+
+    def core(self) -> ModelCore:
+        """core(model, tokenizer, rows) -> annotations per row, with this stage's settings bound."""
+        raise NotImplementedError
+
+    def window_length(self) -> int:
+        """Tokens per model window: maxSentenceLength, at most what the model's positions allow."""
+        return min(self.getMaxSentenceLength(), self.max_positions())
+
+    def batching(self) -> dict:
+        """The settings every core takes: window length and the forward-pass budget."""
+        return dict(max_sentence_length=self.window_length(), batch_size=self.getBatchSize(),
+                    max_batch_tokens=self.getMaxBatchTokens())
+
+    def max_positions(self) -> int:
+        if self.isDefined(self.modelFolder):
+            return LongformerConfig.from_folder(self.getModelFolder()).max_tokens
+        return 4096
+
+    # -- model import ----------------------------------------------------------------------------
+    @classmethod
+    def loadSavedModel(cls, folder: str, spark: SparkSession | None = None):
+        """Import a Hugging Face Longformer folder (config.json, weights, tokenizer files)."""
+        folder = os.path.abspath(folder)
+        config = LongformerConfig.from_folder(folder)  # validates before any Spark job
+        check_weights(folder)  # unreadable or unsafe (code-running pickle) weights fail here
+        LongformerTokenizer.from_folder(folder)
+        check_task_weights(folder, cls.task)
+        stage = cls()
+        stage._set(modelFolder=folder)
+        stage._on_load(config, os.path.basename(folder.rstrip("/")))
+        return stage
+
+    def _on_load(self, config: LongformerConfig, name: str) -> None:
+        """Params taken from the imported model (e.g. dimension); nothing by default."""
+
+    @classmethod
+    def pretrained(cls, name: str | None = None, lang: str = "en", remote_loc: str | None = None):
+        name = name or cls.default_pretrained
+        stage = cls.loadSavedModel(registry.resolve(name, lang, remote_loc))
+        stage._on_load(LongformerConfig.from_folder(stage.getModelFolder()), name)
+        return stage
+
+    # -- transform -------------------------------------------------------------------------------
+    def light_transform(self, row: dict) -> None:
+        """LightPipeline: the same core as the UDF, in this process."""
+        folder = self.getModelFolder()
+        model = get_model(folder, self.task, self.getEngine(), self.getDevice(), quantize=self.getQuantize())
+        tokenizer = get_tokenizer(folder, not self.getCaseSensitive())
+        inputs = tuple(row.get(c) or [] for c in self.getInputCols())
+        row[self.getOutputCol()] = list(self.core()(model, tokenizer, [inputs])[0])
+
+    def input_types(self) -> list[tuple[str, ...]]:
+        """One entry per given input column: trailing optional inputs may be left out."""
+        return super().input_types()[: len(self.getInputCols())]
+
+    def check_input_types(self, dataset) -> None:
+        inputs = self.getInputCols()
+        least = len(self.input_kinds) - self.optional_inputs
+        if not least <= len(inputs) <= len(self.input_kinds):
+            raise ValueError(f"{type(self).__name__}: inputCols must be [{', '.join(self.input_kinds)}], got {inputs}")
+        super().check_input_types(dataset)
+
+    def _prepare(self, dataset) -> str:
+        """Before any Spark job: input columns and their annotator types checked, engine checked (and
+        for engine 'onnx' the graph exported into the model folder, once), model shipped (returns the
+        name the UDF resolves it by), Arrow batches kept small."""
+        self.check_input_types(dataset)
+        spark = dataset.sparkSession
+        prepare_engine(self)
+        shipped = ship_to_executors(spark, self.getModelFolder())
+        current = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000"))
+        if current > MAX_ARROW_RECORDS:
+            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(MAX_ARROW_RECORDS))
+        return shipped
+
+    def _transform(self, dataset):
+        shipped = self._prepare(dataset)
+        udf = model_udf(self.getModelFolder(), shipped, self.task, self.core(),
+                        self.getCaseSensitive(), self.getEngine(), self.getDevice(), self.getQuantize())
+        out = self.getOutputCol()
+        column = udf(*[col(c) for c in self.getInputCols()]).alias(out, metadata={"annotatorType": self.outputAnnotatorType})
+        return dataset.withColumn(out, column)
+
+
+class HasClasses(Params):
+    """Classifier stages: the labels of the model's head, as Spark NLP's getClasses()."""
+
+    def getClasses(self) -> list[str]:
+        config = LongformerConfig.from_folder(self.getModelFolder())
+        return [config.label(i) for i in range(config.num_labels)]

@@ -1,0 +1,39 @@
+"""LongformerForTokenClassification: [document, token] -> NAMED_ENTITY per token."""
+from __future__ import annotations
+
+from functools import partial
+
+from pyspark import keyword_only
+
+from ..annotation import DOCUMENT, NAMED_ENTITY, TOKEN
+from ..params import set_params
+from ..udfs.token_classification import tag_rows
+from ..udfs.word_embeddings import EmbeddingSettings
+from .longformer_stage import HasClasses, LongformerModelStage
+
+
+class LongformerForTokenClassification(LongformerModelStage, HasClasses):
+    """One label per TOKEN annotation from the logits of its first BPE piece (no global attention,
+    as transformers' LongformerForTokenClassification)."""
+
+    task = "token_classification"
+    input_kinds = ("document column", "token column")
+    inputAnnotatorTypes = (DOCUMENT, TOKEN)
+    outputAnnotatorType = NAMED_ENTITY
+    default_pretrained = "longformer_base_token_classifier_conll03"
+
+    @keyword_only
+    def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
+                 batchSize=None, maxBatchTokens=None, engine=None, device=None, quantize=None):
+        super().__init__()
+        self._setDefault(
+            inputCols=["document", "token"], outputCol="ner", caseSensitive=True, maxSentenceLength=4096,
+            batchSize=8, maxBatchTokens=16384, engine="torch", device="auto",
+        )
+        set_params(self, self._input_kwargs)
+
+    def settings(self) -> EmbeddingSettings:
+        return EmbeddingSettings(**self.batching())
+
+    def core(self):
+        return partial(tag_rows, settings=self.settings())

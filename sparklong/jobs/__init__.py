@@ -1,0 +1,1 @@
+"""Scheduled jobs (jobs/embed_corpus.py, jobs/answer_questions.py) on one sharded, resumable runner."""

@@ -1,0 +1,131 @@
+"""Reading a job's input: parquet, JSON lines, or a folder of .txt files (id = file name), with the
+columns checked before any model runs. Problems raise JobError with one line that says what to fix."""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from .storage import Storage, qualify
+
+FORMATS = ("auto", "parquet", "json", "text")
+_EXTENSIONS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".txt": "text"}
+TXT_GLOB = "*.[tT][xX][tT]"
+TEXT_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")  # latin-1 decodes any byte string
+
+
+class JobError(Exception):
+    """A problem a job reports as one line on stderr, exiting non-zero."""
+
+
+def decode_text(raw: bytes | None) -> str | None:
+    """UTF-8 (a BOM dropped), else Windows-1252, else ISO-8859-1: decode errors are real input, not a reason
+    to drop a document."""
+    if raw is None:
+        return None
+    for encoding in TEXT_ENCODINGS:
+        try:
+            return bytes(raw).decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte string")
+
+
+def _decode_column():
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf("string")
+    def decode(content: pd.Series) -> pd.Series:
+        return pd.Series([decode_text(None if raw is None else raw) for raw in content], dtype=object)
+
+    return decode
+
+
+def detect_format(spark, path: str, fmt: str = "auto") -> str:
+    """parquet, json or text, from --format or the path: a file's extension, or a folder's files."""
+    if fmt != "auto":
+        return fmt
+    storage = Storage(spark, path)
+    if not storage.exists():
+        raise JobError(f"input {path} does not exist")
+    if not storage.is_dir():
+        kind = _EXTENSIONS.get(os.path.splitext(path)[1].lower())
+        if kind is None or kind == "text":
+            raise JobError(f"cannot tell the format of {path} from its name: use --format parquet or json "
+                           "(a folder of .txt files is read with one document per file)")
+        return kind
+    names = storage.list()
+    kinds = {_EXTENSIONS.get(os.path.splitext(n)[1].lower()) for n in names if not n.startswith(("_", "."))}
+    kinds.discard(None)
+    for kind in ("parquet", "json", "text"):
+        if kinds == {kind}:
+            return kind
+    if not kinds:
+        raise JobError(f"input folder {path} holds no .parquet, .json/.jsonl or .txt files")
+    raise JobError(f"input folder {path} mixes {', '.join(sorted(kinds))} files: use --format to pick one")
+
+
+def read_input(spark, path: str, fmt: str, columns: list[tuple[str, str]]):
+    """The input as a DataFrame of `columns` ((name, CLI flag naming it) pairs: the id first, then the
+    string columns), checked before any model runs. A text folder gives id = file name and the file's
+    decoded content as the one string column."""
+    fmt = detect_format(spark, path, fmt)
+    (id_col, _), texts = columns[0], [name for name, _ in columns[1:]]
+    source = qualify(path)
+    if fmt == "text":
+        if len(texts) != 1:
+            raise JobError(f"a folder of .txt files gives one text per file; this job needs columns "
+                           f"{', '.join(texts)}: use parquet or JSON lines")
+        return _read_text_folder(spark, source, id_col, texts[0])
+    try:
+        if fmt == "parquet":
+            frame = spark.read.parquet(source)
+        else:
+            frame = spark.read.option("mode", "FAILFAST").json(source)
+    except Exception as exc:  # AnalysisException: unreadable or empty
+        raise JobError(f"cannot read {path} as {fmt}: {first_line(exc)}") from exc
+    check_columns(frame, path, columns)
+    return frame.select(id_col, *texts)
+
+
+def _read_text_folder(spark, source: str, id_col: str, text_col: str):
+    """One row per .txt file: (file name, decoded content). Spark's file sources skip empty files, so
+    those are added back with an empty text: no file is lost."""
+    from pyspark.sql import functions as F
+
+    files = spark.read.format("binaryFile").option("pathGlobFilter", TXT_GLOB).load(source)
+    texts = files.select(F.regexp_extract("path", r"([^/]+)$", 1).alias(id_col),
+                         _decode_column()("content").alias(text_col))
+    empty = [(name, "") for name, size in Storage(spark, source).file_sizes().items()
+             if size == 0 and name.lower().endswith(".txt") and not name.startswith(("_", "."))]
+    if empty:
+        texts = texts.unionByName(spark.createDataFrame(empty, texts.schema))
+    return texts
+
+
+def check_columns(frame, path: str, columns: list[tuple[str, str]]) -> None:
+    """Every column present; the id atomic; the others strings."""
+    from pyspark.sql.types import ArrayType, MapType, StringType, StructType
+
+    fields = {f.name: f.dataType for f in frame.schema.fields}
+    have = ", ".join(fields) or "none"
+    for name, flag in columns:
+        if name not in fields:
+            raise JobError(f"input {path} has no column '{name}' (columns: {have}); name yours with {flag}")
+    id_col = columns[0][0]
+    if isinstance(fields[id_col], (ArrayType, MapType, StructType)):
+        raise JobError(f"id column '{id_col}' has type {fields[id_col].simpleString()}; expected a string or number")
+    for name, _ in columns[1:]:
+        if not isinstance(fields[name], StringType):
+            raise JobError(f"column '{name}' has type {fields[name].simpleString()}; expected string")
+
+
+def first_line(exc: BaseException) -> str:
+    """A one-line reason from an exception, Spark's long ones included (the innermost Python error line
+    when a worker failed, else the first line)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if head.endswith(("Error", "Exception")) and " " not in head and "Py4J" not in head:
+            return line[:500]
+    return (lines[0] if lines else type(exc).__name__)[:500]

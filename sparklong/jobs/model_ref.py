@@ -1,0 +1,83 @@
+"""A job's --model: a pretrained name (resolved through $SPARKLONG_CACHE), a Hugging Face Longformer folder,
+or a saved PipelineModel; with the name and version (a fingerprint of the weights) written into the output."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+from .inputs import JobError, first_line
+from .storage import is_local
+
+_WEIGHTS = (".safetensors", ".bin")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: str  # "sha256:<16 hex>" of the weights, so two outputs can be told apart
+    folder: str | None = None  # an HF-layout Longformer folder
+    pipeline: object | None = None  # a loaded PipelineModel
+
+
+def is_saved_pipeline(path: str) -> bool:
+    if not is_local(path):
+        return True  # model folders must be local; a remote path can only be a saved pipeline
+    return os.path.isdir(os.path.join(path, "metadata")) and os.path.isdir(os.path.join(path, "stages"))
+
+
+def resolve_folder(arg: str) -> ModelRef:
+    """A pretrained name or an HF folder -> ModelRef; JobError with the fix when it is neither."""
+    from ..models import pretrained
+    from ..models.config import ConfigError, LongformerConfig
+
+    if os.path.isdir(arg):
+        folder = os.path.abspath(arg)
+        name = os.path.basename(folder.rstrip("/"))
+    elif os.sep in arg or arg.startswith("."):
+        raise JobError(f"model folder {arg} does not exist")
+    else:
+        try:
+            folder = pretrained.resolve(arg)
+        except (ValueError, RuntimeError) as exc:
+            raise JobError(first_line(exc)) from exc
+        name = arg
+    config_path = os.path.join(folder, "config.json")
+    if not os.path.isfile(config_path):
+        raise JobError(f"{folder} has no config.json: expected a Hugging Face model folder or a saved PipelineModel")
+    with open(config_path, encoding="utf-8") as fh:
+        model_type = json.load(fh).get("model_type")
+    if model_type != "longformer":
+        raise JobError(f"{folder} holds a {model_type} model: make it a Longformer first with "
+                       f"sparklong.models.convert_to_long('{folder}', DST)")
+    try:
+        LongformerConfig.from_folder(folder)
+    except ConfigError as exc:
+        raise JobError(f"{folder}: {exc}") from exc
+    return ModelRef(name, weights_version([folder]), folder=folder)
+
+
+def load_pipeline(path: str) -> ModelRef:
+    from pyspark.ml import PipelineModel
+
+    try:
+        model = PipelineModel.load(path)
+    except Exception as exc:
+        raise JobError(f"cannot load a saved PipelineModel from {path}: {first_line(exc)}") from exc
+    folders = [s.getModelFolder() for s in model.stages if hasattr(s, "getModelFolder")]
+    if not folders:
+        raise JobError(f"the saved pipeline {path} has no model stage")
+    return ModelRef(os.path.basename(path.rstrip("/")), weights_version(folders), pipeline=model)
+
+
+def weights_version(folders: list[str]) -> str:
+    """sha256 over the weights files of the folders (names sorted), shortened to 16 hex digits."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(_WEIGHTS):
+                with open(os.path.join(folder, name), "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]

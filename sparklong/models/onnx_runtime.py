@@ -1,0 +1,130 @@
+"""onnxruntime behind the engine's call signature: OnnxModule(input_ids, attention_mask,
+global_attention_mask) takes and returns torch tensors exactly as the torch module does."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+
+import torch
+
+from .config import LongformerConfig
+from .encoder import check_input_ids
+from .heads import TASKS
+from .onnx_export import INPUT_NAMES, OUTPUTS, require
+from .onnx_files import read_manifest
+
+log = logging.getLogger("sparklong")
+
+CUDA_EP, CPU_EP = "CUDAExecutionProvider", "CPUExecutionProvider"
+
+
+class OnnxModelError(ValueError):
+    """An .onnx file that cannot serve: unreadable, corrupt, truncated or made for another task."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OnnxPlacement:
+    """Where a graph runs: provider, graph dtype and quantization, with the reason in words."""
+
+    provider: str
+    dtype: str
+    quantize: str
+    reason: str
+    fallback: bool = False  # less than was asked for (CPU for a GPU, float32 for half): logged as a warning
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.provider == CUDA_EP else "cpu"
+
+
+def place(device: str, dtype: str, quantize: str) -> OnnxPlacement:
+    """CUDA when asked for (or 'auto') and onnxruntime has its CUDA provider, half precision as float16
+    there; float32 on the CPU; int8 only on the CPU. An explicit 'cuda' that cannot be served is an
+    error, not a silent CPU run."""
+    ort = require("onnxruntime")
+
+    has_cuda = CUDA_EP in ort.get_available_providers()
+    if str(device).startswith("cuda"):
+        if not has_cuda:
+            raise ValueError(
+                "device='cuda' was asked for engine 'onnx' but onnxruntime has no CUDAExecutionProvider: "
+                "install sparklong[gpu] (onnxruntime-gpu) on a machine with CUDA"
+            )
+        if quantize != "none":
+            raise ValueError("quantize='int8' runs on onnxruntime's CPU kernels; use device='cpu' or 'auto'")
+    if has_cuda and device != "cpu" and quantize == "none":
+        half = dtype in ("float16", "bfloat16")
+        note = "; bfloat16 asked, float16 used" if dtype == "bfloat16" else ""
+        return OnnxPlacement(CUDA_EP, "float16" if half else "float32", "none",
+                             f"CUDAExecutionProvider, {'float16' if half else 'float32'}{note}")
+    why = "device='cpu'" if device == "cpu" else "int8 runs on the CPU" if has_cuda else "no CUDAExecutionProvider"
+    note = f"; {dtype} asked, float32 used (half precision only pays on GPUs)" if dtype != "float32" else ""
+    missed_gpu = device == "auto" and not has_cuda and torch.cuda.is_available()  # CPU onnxruntime on a GPU host
+    return OnnxPlacement(CPU_EP, "float32", quantize, f"CPUExecutionProvider ({why}){note}", bool(note) or missed_gpu)
+
+
+def open_session(path: str, provider: str = CPU_EP, threads: int | None = None):
+    """An InferenceSession on `path`; a missing, truncated or corrupt file raises OnnxModelError."""
+    ort = require("onnxruntime")
+
+    if not os.path.isfile(path):
+        raise OnnxModelError(f"ONNX model {path} does not exist")
+    manifest = read_manifest(path)
+    size = os.path.getsize(path)
+    if manifest and manifest.get("bytes") not in (None, size):
+        raise OnnxModelError(
+            f"ONNX model {path} is truncated or altered: {size} bytes, the export wrote {manifest['bytes']}. "
+            f"Delete it (and {os.path.basename(path)}.json) to export it again"
+        )
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.inter_op_num_threads = 1
+    if threads:
+        options.intra_op_num_threads = threads
+    providers = [provider] if provider == CPU_EP else [provider, CPU_EP]
+    try:
+        return ort.InferenceSession(path, options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own pybind exception types (InvalidProtobuf, Fail, ...)
+        raise OnnxModelError(
+            f"ONNX model {path} cannot be loaded; the file is corrupt or truncated, or not an ONNX model "
+            f"({type(exc).__name__}: {str(exc)[:300]}). Delete it to export it again, or run "
+            f"sparklong.models.export_onnx(folder, path, task=...)"
+        ) from exc
+
+
+class OnnxModule:
+    """Callable like the torch task module: torch tensors in, torch tensors out, same structure."""
+
+    def __init__(self, path: str, config: LongformerConfig, task: str, provider: str = CPU_EP,
+                 threads: int | None = None):
+        self.path, self.task = path, task
+        self.session = open_session(path, provider, threads)
+        inputs = tuple(i.name for i in self.session.get_inputs())
+        self.output_names = tuple(o.name for o in self.session.get_outputs())
+        if inputs != INPUT_NAMES or self.output_names != tuple(OUTPUTS[task]):
+            raise OnnxModelError(
+                f"ONNX model {path} has inputs {inputs} and outputs {self.output_names}; task '{task}' needs "
+                f"{INPUT_NAMES} and {tuple(OUTPUTS[task])}"
+            )
+        if task in ("sequence_classification", "token_classification") and not config.num_labels:
+            labels = self.session.get_outputs()[0].shape[-1]  # the head's width is fixed in the graph
+            config = dataclasses.replace(config, id2label={i: f"LABEL_{i}" for i in range(labels)})
+        self.config = config
+        self.providers = self.session.get_providers()
+        self.threads = threads
+
+    def __call__(self, input_ids, attention_mask=None, global_attention_mask=None):
+        check_input_ids(input_ids, self.config)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if global_attention_mask is None:
+            global_attention_mask = TASKS[self.task].default_global_mask(self.config, input_ids)
+        if global_attention_mask is None:
+            global_attention_mask = torch.zeros_like(input_ids)
+        feed = {
+            name: tensor.detach().to("cpu", torch.int64).numpy()
+            for name, tensor in zip(INPUT_NAMES, (input_ids, attention_mask, global_attention_mask))
+        }
+        outputs = [torch.from_numpy(out) for out in self.session.run(list(self.output_names), feed)]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)

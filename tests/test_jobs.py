@@ -1,0 +1,303 @@
+"""jobs/embed_corpus.py on a small corpus: the three input formats, every id exactly once after a SIGKILL
+and a rerun (under spark-submit), reruns that change nothing, and one clear line for bad input.
+
+Most runs call the runner in this process on the shared Spark session; the crash test runs the real
+scripts as subprocesses (each starts its own JVM)."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from pyspark.ml import PipelineModel
+
+from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbeddings, Tokenizer
+from sparklong.jobs.embed_corpus import SPEC as EMBED
+from sparklong.jobs.inputs import decode_text, first_line
+from sparklong.jobs.runner import main
+from tiny_models import CORPUS_DIR as CORPUS_TXT, corpus_texts, save_model_folder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WINDOW = "128"  # --max-sentence-length: the longer documents need several windows
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("jobs")
+    model = str(root / "model")
+    save_model_folder(model)
+    texts = corpus_texts()
+    docs = [{"id": f"doc{i:02d}", "text": texts[i % len(texts)][i * 311 % 3000:][: 200 + 60 * i]} for i in range(24)]
+    docs[3]["text"], docs[4]["text"], docs[5]["text"] = None, "", " \n\t "
+    import pandas as pd
+
+    pd.DataFrame(docs).to_parquet(root / "docs.parquet")
+    with open(root / "docs.jsonl", "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(d) + "\n" for d in docs)
+    return {"root": root, "model": model, "docs": docs}
+
+
+def run(capsys, *argv, spark, spec=EMBED):
+    code = main(spec, list(argv), spark)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read(folder) -> dict:
+    table = pq.read_table(str(folder))
+    return {r["id"]: r for r in table.to_pylist()}
+
+
+def light_vector(model: str, text: str) -> np.ndarray:
+    stage = LongformerSentenceEmbeddings.loadSavedModel(model).setMaxSentenceLength(int(WINDOW))
+    pipeline = LightPipeline(PipelineModel([DocumentAssembler().setInputCol("text"), stage]))
+    return np.asarray(pipeline.fullAnnotate(text)["sentence_embeddings"][0].embeddings)
+
+
+def assert_same_vectors(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert a[key]["n_tokens"] == b[key]["n_tokens"]
+        if a[key]["embedding"] is None:
+            assert b[key]["embedding"] is None
+        else:
+            assert np.abs(np.asarray(a[key]["embedding"]) - np.asarray(b[key]["embedding"])).max() <= 1e-5
+
+
+@pytest.fixture(scope="module")
+def reference(spark, corpus):
+    """The parquet input embedded once in this process; (output folder, stdout)."""
+    output = corpus["root"] / "reference"
+    code = main(EMBED, ["--input", str(corpus["root"] / "docs.parquet"), "--output", str(output),
+                        "--model", corpus["model"], "--shard-rows", "8", "--max-sentence-length", WINDOW], spark)
+    assert code == 0
+    return output
+
+
+def test_parquet_job_output_progress_and_metadata(corpus, reference, capfd):
+    rows = read(reference)
+    assert sorted(rows) == sorted(d["id"] for d in corpus["docs"])  # every id exactly once
+    for doc in corpus["docs"]:
+        row = rows[doc["id"]]
+        if doc["text"] is None or not doc["text"].strip():
+            assert row["embedding"] is None and row["n_tokens"] == 0
+        else:
+            assert len(row["embedding"]) == 32 and row["n_tokens"] > 2
+    longest = corpus["docs"][-1]
+    assert rows[longest["id"]]["n_tokens"] > int(WINDOW)  # windowed
+    for doc in (corpus["docs"][0], longest):
+        assert np.abs(np.asarray(rows[doc["id"]]["embedding"]) - light_vector(corpus["model"], doc["text"])).max() \
+            <= 1e-5
+    parts = sorted(glob.glob(str(reference / "part-*.parquet")))
+    manifest = json.loads((reference / "_sparklong_job.json").read_text())
+    assert len(parts) == manifest["shards"] == 3 and os.path.exists(reference / "_SUCCESS")
+    meta = pq.read_metadata(parts[0]).metadata
+    assert meta[b"sparklong.model"] == b"model" and meta[b"sparklong.model_version"].startswith(b"sha256:")
+    assert meta[b"sparklong.job"] == b"embed_corpus"
+
+
+def test_progress_lines_and_rerun_changes_nothing(spark, corpus, tmp_path, capsys):
+    args = ["--input", str(corpus["root"] / "docs.jsonl"), "--output", str(tmp_path / "out"),
+            "--model", corpus["model"], "--shard-rows", "6", "--max-sentence-length", WINDOW]
+    code, out, _ = run(capsys, *args, spark=spark)
+    assert code == 0
+    shards = json.loads((tmp_path / "out" / "_sparklong_job.json").read_text())["shards"]
+    lines = [line for line in out.splitlines() if " committed in " in line]
+    assert len(lines) == shards == 4
+    assert all("tokens/s" in line and "ETA" in line and "documents" in line for line in lines)
+    assert "done: 24 documents" in out.splitlines()[-1] and "tokens/s" in out.splitlines()[-1]
+
+    stamps = {p: os.stat(p).st_mtime_ns for p in glob.glob(str(tmp_path / "out" / "*"))}
+    code, out, _ = run(capsys, *args, spark=spark)
+    assert code == 0 and "nothing to do" in out
+    assert {p: os.stat(p).st_mtime_ns for p in glob.glob(str(tmp_path / "out" / "*"))} == stamps
+
+    code, _, err = run(capsys, *args, "--pooling", "average", spark=spark)  # other settings, same output
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "--overwrite" in err
+    code, _, _ = run(capsys, *args, "--pooling", "average", "--overwrite", spark=spark)
+    assert code == 0
+    rows, doc = read(tmp_path / "out"), corpus["docs"][0]
+    words = Tokenizer().fit(None).annotate_local(doc["text"])  # Spark NLP's pooling over word tokens
+    assert rows[doc["id"]]["n_tokens"] == len(words) and len(rows[doc["id"]]["embedding"]) == 32
+
+
+def test_jsonl_with_a_saved_pipeline_equals_parquet(spark, corpus, reference, tmp_path, capsys):
+    saved = str(tmp_path / "pipeline")
+    stage = LongformerSentenceEmbeddings.loadSavedModel(corpus["model"]).setMaxSentenceLength(int(WINDOW))
+    PipelineModel([DocumentAssembler().setInputCol("body").setOutputCol("document"), stage]).write().save(saved)
+    code, _, err = run(capsys, "--input", "file:" + str(corpus["root"] / "docs.jsonl"),
+                       "--output", str(tmp_path / "out"), "--model", saved, spark=spark)
+    assert code == 0, err
+    assert_same_vectors(read(tmp_path / "out"), read(reference))
+
+
+def test_txt_folder_ids_are_file_names(spark, corpus, tmp_path, capsys):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    files = {
+        "utf8.txt": "naïve café — Fellow-Citizens".encode("utf-8"),
+        "bom.txt": "\ufeffWith a byte order mark".encode("utf-8"),
+        "cp1252.txt": "\u201cquoted\u201d text".encode("cp1252"),
+        "latin1 name.txt": b"caf\xe9 \x81 undefined in cp1252",
+        "empty.txt": b"",
+    }
+    for name, raw in files.items():
+        (folder / name).write_bytes(raw)
+    (folder / "notes.md").write_text("not a .txt file")
+    code, _, err = run(capsys, "--input", str(folder), "--output", str(tmp_path / "out"), "--model", corpus["model"],
+                       "--max-sentence-length", WINDOW, spark=spark)
+    assert code == 0, err
+    rows = read(tmp_path / "out")
+    assert sorted(rows) == sorted(files)
+    assert rows["empty.txt"]["embedding"] is None and rows["empty.txt"]["n_tokens"] == 0
+    for name in ("cp1252.txt", "latin1 name.txt", "bom.txt"):
+        expected = light_vector(corpus["model"], decode_text(files[name]))
+        assert np.abs(np.asarray(rows[name]["embedding"]) - expected).max() <= 1e-5
+
+
+def test_decode_text():
+    assert decode_text("\ufeffé".encode("utf-8")) == "é"
+    assert decode_text("\u201cq\u201d".encode("cp1252")) == "\u201cq\u201d"
+    assert decode_text(b"\xe9\x81") == "\xe9\x81"  # not UTF-8, not cp1252: ISO-8859-1
+    assert decode_text(None) is None
+
+
+def test_spark_failures_reduce_to_their_python_reason():
+    message = ("An error occurred while calling o812.collectToPython.\n: org.apache.spark.SparkException: Job "
+               "aborted due to stage failure: Task 0 in stage 3.0 failed 1 times\nTraceback (most recent call last):"
+               "\n  File \"worker.py\", line 1, in main\nValueError: maxSentenceLength must be between 1 and 4096"
+               "\n\tat org.apache.spark.api.python.BasePythonRunner.handlePythonException(PythonRunner.scala:612)")
+    assert first_line(RuntimeError(message)) == "ValueError: maxSentenceLength must be between 1 and 4096"
+    assert first_line(RuntimeError("plain reason\nmore")) == "plain reason"
+
+
+def test_crash_between_upload_and_rename_is_finished_by_a_rerun(spark, corpus, reference, tmp_path, capsys):
+    output = tmp_path / "out"
+    shutil.copytree(reference, output)
+    (output / "part-00001-of-00003.parquet").rename(output / "_staging-copy")
+    (output / "_staging").mkdir()
+    (output / "_staging-copy").rename(output / "_staging" / "0123-part-00001-of-00003.parquet")  # uploaded, not renamed
+    (output / "_SUCCESS").unlink()
+    code, out, err = run(capsys, "--input", str(corpus["root"] / "docs.parquet"), "--output", str(output),
+                         "--model", corpus["model"], "--shard-rows", "8", "--max-sentence-length", WINDOW, spark=spark)
+    assert code == 0, err
+    assert "2 already committed, 1 to do" in out and len([ln for ln in out.splitlines() if " committed in " in ln]) == 1
+    assert sorted(os.listdir(output)) == sorted(os.listdir(reference))  # staging gone, nothing twice
+    assert_same_vectors(read(output), read(reference))
+
+
+@pytest.mark.parametrize("case", ["no_input", "no_column", "no_model", "bert_model", "foreign_output", "bad_format"])
+def test_bad_input_gives_one_line(spark, corpus, tmp_path, capsys, case):
+    args = {"--input": str(corpus["root"] / "docs.jsonl"), "--output": str(tmp_path / "out"), "--model": corpus["model"]}
+    expected = {
+        "no_input": "does not exist",
+        "no_column": "has no column 'body' (columns: id, text); name yours with --text-col",
+        "no_model": "model folder",
+        "bert_model": "convert_to_long",
+        "foreign_output": "was not written by this job",
+        "bad_format": "cannot tell the format",
+    }[case]
+    extra = []
+    if case == "no_input":
+        args["--input"] = str(tmp_path / "missing.parquet")
+    elif case == "no_column":
+        extra = ["--text-col", "body"]
+    elif case == "no_model":
+        args["--model"] = str(tmp_path / "no_such_model")
+    elif case == "bert_model":
+        os.makedirs(tmp_path / "bert")
+        (tmp_path / "bert" / "config.json").write_text('{"model_type": "bert"}')
+        args["--model"] = str(tmp_path / "bert")
+    elif case == "foreign_output":
+        os.makedirs(tmp_path / "out")
+        (tmp_path / "out" / "precious.csv").write_text("a,b\n")
+    else:
+        (tmp_path / "docs.csv").write_text("id,text\n")
+        args["--input"] = str(tmp_path / "docs.csv")
+    code, out, err = run(capsys, *[x for kv in args.items() for x in kv], *extra, spark=spark)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("embed_corpus: error: ") and expected in lines[0], err
+    if case == "foreign_output":
+        assert os.listdir(tmp_path / "out") == ["precious.csv"]
+
+
+def test_sigkill_mid_run_then_spark_submit_rerun_gives_every_id_once(corpus, reference, tmp_path):
+    """The script killed (process group, JVM included) right after its first shard commits; spark-submit
+    finishes the rest."""
+    output = tmp_path / "out"
+    args = ["--input", str(corpus["root"] / "docs.parquet"), "--output", str(output), "--model", corpus["model"],
+            "--shard-rows", "6", "--max-sentence-length", WINDOW]
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+           "SPARK_LOCAL_IP": "127.0.0.1"}
+    script = os.path.join(ROOT, "jobs", "embed_corpus.py")
+    with open(tmp_path / "first.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, script, *args, "--master", "local[2]"], stdout=log, stderr=log,
+                                env=env, start_new_session=True)
+        deadline = time.monotonic() + 240
+        while not glob.glob(str(output / "part-*.parquet")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    shards = json.loads((output / "_sparklong_job.json").read_text())["shards"]
+    committed = glob.glob(str(output / "part-*.parquet"))
+    assert 1 <= len(committed) < shards == 4, (tmp_path / "first.log").read_text()
+
+    submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
+    done = subprocess.run([submit, "--master", "local[2]", script, *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{len(committed)} already committed" in done.stdout
+    assert_same_vectors(read(output), read(reference))  # every id once, values independent of the sharding
+
+
+def _qa_annotator():
+    import sparklong
+
+    try:
+        return sparklong.LongformerForQuestionAnswering
+    except AttributeError:
+        return None
+
+
+@pytest.mark.skipif(_qa_annotator() is None, reason="sparklong.LongformerForQuestionAnswering is not importable yet")
+def test_answer_questions_job(spark, corpus, tmp_path, capsys):
+    import pandas as pd
+
+    from sparklong.jobs.answer_questions import SPEC as QA
+
+    model = str(tmp_path / "qa_model")
+    save_model_folder(model, task="question_answering")
+    context = corpus_texts()[0][:1500]
+    rows = [{"id": i, "question": q, "context": c} for i, (q, c) in enumerate([
+        ("Who is addressed?", context), ("What filled him with anxieties?", context[200:]),
+        (None, context), ("Why?", None), ("  ", context), ("When?", context[:300]),
+    ])]
+    pd.DataFrame(rows).to_parquet(tmp_path / "qa.parquet")
+    args = ["--input", str(tmp_path / "qa.parquet"), "--output", str(tmp_path / "out"), "--model", model,
+            "--shard-rows", "2"]
+    code, out, err = run(capsys, *args, spark=spark, spec=QA)
+    assert code == 0, err
+    result = read(tmp_path / "out")
+    assert sorted(result) == [r["id"] for r in rows]  # every id exactly once
+    for row in rows:
+        got = result[row["id"]]
+        if row["question"] is None or not row["question"].strip() or row["context"] is None:
+            assert got["answer"] is None and got["score"] is None
+        else:
+            assert got["answer"] == row["context"][got["begin"]:got["end"] + 1]
+            assert isinstance(got["score"], float)
+    code, out, _ = run(capsys, *args, spark=spark, spec=QA)
+    assert code == 0 and "nothing to do" in out
+
+    code, _, err = run(capsys, "--input", str(CORPUS_TXT), "--output", str(tmp_path / "txt"), "--model", model,
+                       spark=spark, spec=QA)
+    assert code == 1 and "this job needs columns question, context" in err and len(err.strip().splitlines()) == 1
