@@ -2,8 +2,8 @@
 embeddings pipeline runs on two executor processes with the same results as local mode, and survives
 a Python worker killed mid-task and an executor JVM killed mid-job with every row exactly once.
 
-One driver subprocess runs every case (cluster_driver.py); a jobs/ entry point is one more test that
-runs against the same `cluster` fixture with `cluster.master_url` and `cluster.env`.
+One driver subprocess runs every case (cluster_driver.py); jobs/embed_corpus.py runs against the same
+`cluster` fixture with `cluster.master_url` and `cluster.env`, its driver SIGKILLed mid-job and rerun.
 """
 import json
 import os
@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 import cluster_driver
+from job_runs import EMBED_SCRIPT, assert_same_vectors, embed_args, kill_after_first_commit, read, write_corpus
+from sparklong.jobs.embed_corpus import SPEC as EMBED
+from sparklong.jobs.runner import main
 from standalone_cluster import StandaloneCluster
 from tiny_models import save_model_folder
 
@@ -93,3 +96,25 @@ def test_executor_jvm_killed_mid_job_the_job_finishes(cluster_results, local_row
     assert not os.path.exists(f"/proc/{killed}"), "the executor JVM was not killed"
     assert_exactly_once_and_equal(result["rows"], local_rows)
     assert all(not e.endswith(f"@{killed}") for copies in result["rows"].values() for e in [copies[0]["executor"]])
+
+
+def test_embed_corpus_job_driver_killed_mid_job_rerun_equals_local_mode(cluster, spark, tmp_path):
+    """jobs/embed_corpus.py --master spark://...: its process group (driver JVM included) SIGKILLed right
+    after the first of 3 shards commits; the rerun on the cluster commits the rest, every id exactly once,
+    with the embeddings of a local-mode run of the same job."""
+    corpus = write_corpus(tmp_path, count=12)
+    local = tmp_path / "local"
+    assert main(EMBED, embed_args(corpus, local, shard_rows=4), spark) == 0
+
+    output = tmp_path / "out"
+    command = [sys.executable, EMBED_SCRIPT, *embed_args(corpus, output, shard_rows=4), "--master", cluster.master_url]
+    committed = kill_after_first_commit(command, output, cluster.env, tmp_path / "first.log")
+    shards = json.loads((output / "_sparklong_job.json").read_text())["shards"]
+    assert 1 <= len(committed) < shards == 3, (tmp_path / "first.log").read_text() + cluster.log_tail()
+
+    done = subprocess.run(command, env=cluster.env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:] + cluster.log_tail()
+    assert f"{len(committed)} already committed" in done.stdout
+    rows = read(output)
+    assert sorted(rows) == [d["id"] for d in corpus["docs"]]  # every id exactly once
+    assert_same_vectors(rows, read(local))

@@ -9,10 +9,8 @@ import glob
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -23,26 +21,14 @@ from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbedd
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.inputs import decode_text, first_line
 from sparklong.jobs.runner import main
+from job_runs import (EMBED_SCRIPT, WINDOW, assert_same_vectors, embed_args, kill_after_first_commit, read,
+                      write_corpus)
 from tiny_models import CORPUS_DIR as CORPUS_TXT, corpus_texts, save_model_folder
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WINDOW = "128"  # --max-sentence-length: the longer documents need several windows
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("jobs")
-    model = str(root / "model")
-    save_model_folder(model)
-    texts = corpus_texts()
-    docs = [{"id": f"doc{i:02d}", "text": texts[i % len(texts)][i * 311 % 3000:][: 200 + 60 * i]} for i in range(24)]
-    docs[3]["text"], docs[4]["text"], docs[5]["text"] = None, "", " \n\t "
-    import pandas as pd
-
-    pd.DataFrame(docs).to_parquet(root / "docs.parquet")
-    with open(root / "docs.jsonl", "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(d) + "\n" for d in docs)
-    return {"root": root, "model": model, "docs": docs}
+    return write_corpus(tmp_path_factory.mktemp("jobs"))
 
 
 def run(capsys, *argv, spark, spec=EMBED):
@@ -51,33 +37,17 @@ def run(capsys, *argv, spark, spec=EMBED):
     return code, out, err
 
 
-def read(folder) -> dict:
-    table = pq.read_table(str(folder))
-    return {r["id"]: r for r in table.to_pylist()}
-
-
 def light_vector(model: str, text: str) -> np.ndarray:
     stage = LongformerSentenceEmbeddings.loadSavedModel(model).setMaxSentenceLength(int(WINDOW))
     pipeline = LightPipeline(PipelineModel([DocumentAssembler().setInputCol("text"), stage]))
     return np.asarray(pipeline.fullAnnotate(text)["sentence_embeddings"][0].embeddings)
 
 
-def assert_same_vectors(a: dict, b: dict) -> None:
-    assert sorted(a) == sorted(b)
-    for key in a:
-        assert a[key]["n_tokens"] == b[key]["n_tokens"]
-        if a[key]["embedding"] is None:
-            assert b[key]["embedding"] is None
-        else:
-            assert np.abs(np.asarray(a[key]["embedding"]) - np.asarray(b[key]["embedding"])).max() <= 1e-5
-
-
 @pytest.fixture(scope="module")
 def reference(spark, corpus):
     """The parquet input embedded once in this process; (output folder, stdout)."""
     output = corpus["root"] / "reference"
-    code = main(EMBED, ["--input", str(corpus["root"] / "docs.parquet"), "--output", str(output),
-                        "--model", corpus["model"], "--shard-rows", "8", "--max-sentence-length", WINDOW], spark)
+    code = main(EMBED, embed_args(corpus, output, shard_rows=8), spark)
     assert code == 0
     return output
 
@@ -186,8 +156,7 @@ def test_crash_between_upload_and_rename_is_finished_by_a_rerun(spark, corpus, r
     (output / "_staging").mkdir()
     (output / "_staging-copy").rename(output / "_staging" / "0123-part-00001-of-00003.parquet")  # uploaded, not renamed
     (output / "_SUCCESS").unlink()
-    code, out, err = run(capsys, "--input", str(corpus["root"] / "docs.parquet"), "--output", str(output),
-                         "--model", corpus["model"], "--shard-rows", "8", "--max-sentence-length", WINDOW, spark=spark)
+    code, out, err = run(capsys, *embed_args(corpus, output, shard_rows=8), spark=spark)
     assert code == 0, err
     assert "2 already committed, 1 to do" in out and len([ln for ln in out.splitlines() if " committed in " in ln]) == 1
     assert sorted(os.listdir(output)) == sorted(os.listdir(reference))  # staging gone, nothing twice
@@ -234,26 +203,17 @@ def test_sigkill_mid_run_then_spark_submit_rerun_gives_every_id_once(corpus, ref
     """The script killed (process group, JVM included) right after its first shard commits; spark-submit
     finishes the rest."""
     output = tmp_path / "out"
-    args = ["--input", str(corpus["root"] / "docs.parquet"), "--output", str(output), "--model", corpus["model"],
-            "--shard-rows", "6", "--max-sentence-length", WINDOW]
+    args = embed_args(corpus, output, shard_rows=6)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
            "SPARK_LOCAL_IP": "127.0.0.1"}
-    script = os.path.join(ROOT, "jobs", "embed_corpus.py")
-    with open(tmp_path / "first.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, script, *args, "--master", "local[2]"], stdout=log, stderr=log,
-                                env=env, start_new_session=True)
-        deadline = time.monotonic() + 240
-        while not glob.glob(str(output / "part-*.parquet")) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    committed = kill_after_first_commit([sys.executable, EMBED_SCRIPT, *args, "--master", "local[2]"], output, env,
+                                        tmp_path / "first.log")
     shards = json.loads((output / "_sparklong_job.json").read_text())["shards"]
-    committed = glob.glob(str(output / "part-*.parquet"))
     assert 1 <= len(committed) < shards == 4, (tmp_path / "first.log").read_text()
 
     submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
-    done = subprocess.run([submit, "--master", "local[2]", script, *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    done = subprocess.run([submit, "--master", "local[2]", EMBED_SCRIPT, *args], capture_output=True, text=True,
+                          env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{len(committed)} already committed" in done.stdout
     assert_same_vectors(read(output), read(reference))  # every id once, values independent of the sharding
