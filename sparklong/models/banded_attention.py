@@ -9,8 +9,8 @@ Cost is linear in L: queries are cut into blocks of `c` rows and each block sees
 `r = ceil(w / c)` neighbouring key blocks per side, (2r + 1) * c keys instead of L, and no L x L
 matrix exists. Softmax runs fused inside scaled_dot_product_attention. Two ways to give each block
 its keys:
-- eager CPU, no global tokens: an overlapping strided view of the padded keys (no copy; the fused CPU
-  kernel reads the windows in place);
+- eager CPU, no global tokens: an overlapping strided view of the keys (no copy; the fused CPU
+  kernel reads the windows in place), the blocks at both ends gathered as below;
 - otherwise (global keys to prepend, GPU, or a traced export): the neighbour blocks are gathered by
   slicing and concatenating a padded tensor, so no stride is baked into a traced graph and one
   graph serves every length.
@@ -148,20 +148,31 @@ def tracing() -> bool:
 
 def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: BandPlan) -> torch.Tensor:
     """local_attention without global keys, reading each block's key window from an overlapping
-    strided view instead of a (2r + 1)-fold copy; q, k, v: [B, L, H, D] -> [B, L, H, D]."""
+    strided view of k and v themselves, no copy; q, k, v: [B, L, H, D] (any strides, last dim dense)
+    -> [B, L, H, D].
+
+    Interior blocks (whose whole window lies inside [0, L)) take the view; the r blocks at each end
+    reach past the edges and take the gathered path, which pads them with zeros.
+    """
     batch, length, heads, dim = q.shape
     c, r, nb = plan.block, plan.reach, plan.num_blocks
-    span = (2 * r + 1) * c
+    lo = min(r, nb)
+    hi = max(lo, length // c - r)  # interior blocks [lo, hi)
     out = q.new_empty(batch, nb * c, heads, dim)
-    for row in range(batch):  # a view cannot merge rows and blocks into SDPA's one batch axis
+    for b0, b1 in ((0, lo), (hi, nb)):  # the edges, every batch row at once
+        if b1 > b0:
+            out[:, b0 * c : b1 * c] = _segment(q, k, v, plan, None, None, b0, b1)
+    n, span = hi - lo, (2 * r + 1) * c
+    for row in range(batch if n else 0):  # a view cannot merge rows and blocks into SDPA's one batch axis
 
-        def windows(x: torch.Tensor) -> torch.Tensor:  # [L, H, D] -> [nb, H, S, D], overlapping, no copy
-            padded = F.pad(x[row], (0, 0, 0, 0, r * c, (nb + r) * c - length))  # [(nb + 2r) c, H, D]
-            return padded.as_strided((nb, heads, span, dim), (c * heads * dim, dim, heads * dim, 1))
+        def windows(x: torch.Tensor) -> torch.Tensor:  # [B, L, H, D] -> [n, H, S, D], overlapping
+            seq, head = x.stride(1), x.stride(2)
+            first = x.storage_offset() + row * x.stride(0) + (lo - r) * c * seq
+            return x.as_strided((n, heads, span, dim), (c * seq, head, seq, 1), first)
 
-        q_blocks = F.pad(q[row], (0, 0, 0, 0, 0, nb * c - length)).view(nb, c, heads, dim).transpose(1, 2)
-        attn = F.scaled_dot_product_attention(q_blocks, windows(k), windows(v), attn_mask=plan.mask[row])
-        out[row] = attn.transpose(1, 2).reshape(nb * c, heads, dim)  # [nb, H, c, D] -> [nb c, H, D]
+        q_blocks = q[row, lo * c : hi * c].unflatten(0, (n, c)).transpose(1, 2)  # [n, H, c, D], a view
+        attn = F.scaled_dot_product_attention(q_blocks, windows(k), windows(v), attn_mask=plan.mask[row, lo:hi])
+        out[row, lo * c : hi * c] = attn.transpose(1, 2).reshape(n * c, heads, dim)  # [n, H, c, D] -> [n c, H, D]
     return out[:, :length]
 
 
