@@ -23,3 +23,29 @@ def test_strided_windows_equal_gathered_windows(monkeypatch, length, window):
 
     assert strided.shape == (batch, length, heads, dim)
     torch.testing.assert_close(strided[valid], gathered[valid], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("length", [7, 130, 700])
+@pytest.mark.parametrize("window", [8, 512])
+def test_strided_windows_with_global_keys_equal_gathered_windows(monkeypatch, length, window):
+    # global keys are attended apart from the strided windows and merged by log-sum-exp
+    torch.manual_seed(length + window)
+    batch, heads, dim = 3, 2, 8
+    q, k, v = torch.randn(batch, length, 3, heads, dim).unbind(2)  # each [B, L, H, D]
+    valid = torch.ones(batch, length, dtype=torch.bool)
+    valid[1, max(2, length // 2):] = False  # a padded row
+    is_global = torch.zeros_like(valid)
+    is_global[0, [0, length // 2, length - 1]] = True  # start, middle, end
+    is_global[1, 1] = True  # row 2 has none: its slots are all spare
+    layout = band.global_layout(is_global)
+    plan = band.plan_band(valid, is_global, layout, window, torch.float32)
+    slots = layout.index[:, :, None, None].expand(-1, -1, heads, dim)  # [B, G, H, D]
+    global_k, global_v = k.gather(1, slots), v.gather(1, slots)
+
+    strided = band.local_attention(q, k, v, plan, global_k, global_v)
+    monkeypatch.setattr(band, "tracing", lambda: True)
+    gathered = band.local_attention(q, k, v, plan, global_k, global_v, segment=64)
+
+    local_queries = valid & ~is_global  # global queries are replaced by global attention afterwards
+    assert torch.isfinite(strided).all()
+    torch.testing.assert_close(strided[local_queries], gathered[local_queries], rtol=0, atol=1e-6)

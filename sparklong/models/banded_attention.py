@@ -9,9 +9,10 @@ Cost is linear in L: queries are cut into blocks of `c` rows and each block sees
 `r = ceil(w / c)` neighbouring key blocks per side, (2r + 1) * c keys instead of L, and no L x L
 matrix exists. Softmax runs fused inside scaled_dot_product_attention. Two ways to give each block
 its keys:
-- eager CPU, no global tokens: an overlapping strided view of the keys (no copy; the fused CPU
-  kernel reads the windows in place), the blocks at both ends gathered as below;
-- otherwise (global keys to prepend, GPU, or a traced export): the neighbour blocks are gathered by
+- eager CPU: an overlapping strided view of the keys (no copy; the fused CPU kernel reads the
+  windows in place), the blocks at both ends gathered as below; global keys are attended apart and
+  merged by log-sum-exp;
+- otherwise (GPU, or a traced export): the neighbour blocks are gathered by
   slicing and concatenating a padded tensor, so no stride is baked into a traced graph and one
   graph serves every length.
 """
@@ -126,8 +127,8 @@ def local_attention(
     Queries run in segments of about `segment` rows, so the (2r + 1)-fold key windows exist for one
     segment at a time (None: one segment and no Python arithmetic on L, for traced exports).
     """
-    if global_k is None and q.device.type == "cpu" and not tracing():
-        return _strided_local_attention(q, k, v, plan)
+    if q.device.type == "cpu" and not tracing():
+        return _strided_local_attention(q, k, v, plan, global_k, global_v)
     batch, length, heads, dim = q.shape
     c, nb = plan.block, plan.num_blocks
     if segment is None:
@@ -146,13 +147,14 @@ def tracing() -> bool:
     return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
 
 
-def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: BandPlan) -> torch.Tensor:
-    """local_attention without global keys, reading each block's key window from an overlapping
-    strided view of k and v themselves, no copy; q, k, v: [B, L, H, D] (any strides, last dim dense)
-    -> [B, L, H, D].
+def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: BandPlan,
+                             global_k: torch.Tensor | None = None, global_v: torch.Tensor | None = None) -> torch.Tensor:
+    """local_attention reading each block's key window from an overlapping strided view of k and v
+    themselves, no copy; q, k, v: [B, L, H, D] (any strides, last dim dense) -> [B, L, H, D].
 
     Interior blocks (whose whole window lies inside [0, L)) take the view; the r blocks at each end
-    reach past the edges and take the gathered path, which pads them with zeros.
+    reach past the edges and take the gathered path, which pads them with zeros. Global keys, when
+    given, are attended separately and merged by log-sum-exp (_merge_global_keys).
     """
     batch, length, heads, dim = q.shape
     c, r, nb = plan.block, plan.reach, plan.num_blocks
@@ -161,8 +163,9 @@ def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     out = q.new_empty(batch, nb * c, heads, dim)
     for b0, b1 in ((0, lo), (hi, nb)):  # the edges, every batch row at once
         if b1 > b0:
-            out[:, b0 * c : b1 * c] = _segment(q, k, v, plan, None, None, b0, b1)
+            out[:, b0 * c : b1 * c] = _segment(q, k, v, plan, global_k, global_v, b0, b1)
     n, span = hi - lo, (2 * r + 1) * c
+    slots = 0 if global_k is None else global_k.shape[1]  # G; the plan's mask holds them in front
     for row in range(batch if n else 0):  # a view cannot merge rows and blocks into SDPA's one batch axis
 
         def windows(x: torch.Tensor) -> torch.Tensor:  # [B, L, H, D] -> [n, H, S, D], overlapping
@@ -171,9 +174,36 @@ def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
             return x.as_strided((n, heads, span, dim), (c * seq, head, seq, 1), first)
 
         q_blocks = q[row, lo * c : hi * c].unflatten(0, (n, c)).transpose(1, 2)  # [n, H, c, D], a view
-        attn = F.scaled_dot_product_attention(q_blocks, windows(k), windows(v), attn_mask=plan.mask[row, lo:hi])
+        mask = plan.mask[row, lo:hi]  # [n, 1, c, G + S]
+        if global_k is None:
+            attn = F.scaled_dot_product_attention(q_blocks, windows(k), windows(v), attn_mask=mask)
+        else:
+            attn, lse = _attention_with_lse(q_blocks, windows(k), windows(v), mask[..., slots:])
+            attn = _merge_global_keys(attn, lse, q_blocks, global_k[row], global_v[row], mask[..., :slots])
         out[row, lo * c : hi * c] = attn.transpose(1, 2).reshape(n * c, heads, dim)  # [n, H, c, D] -> [n c, H, D]
     return out[:, :length]
+
+
+def _attention_with_lse(q, k, v, mask):
+    """Fused CPU attention that also returns each query's log-sum-exp of scores; q: [N, H, c, D],
+    k, v: [N, H, S, D], mask: [N, 1, c, S] -> ([N, H, c, D], [N, H, c]). A row whose keys are all
+    masked gives zeros and log-sum-exp 0 (local rows that only see global keys: global or padding
+    queries, whose outputs are replaced or ignored)."""
+    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, attn_mask=mask, scale=q.shape[-1] ** -0.5)
+
+
+def _merge_global_keys(local, lse, q, global_k, global_v, global_mask):
+    """Add the global keys to attention computed over the local keys only, as one softmax over both.
+
+    local: [N, H, c, D] softmax-weighted local values, lse: [N, H, c] their log-sum-exp; q: [N, H, c, D];
+    global_k, global_v: [G, H, D]; global_mask: [N, 1, c, G] additive -> [N, H, c, D].
+    """
+    scores = q @ global_k.permute(1, 2, 0) * q.shape[-1] ** -0.5 + global_mask  # [N, H, c, G]
+    top = torch.maximum(lse, scores.amax(dim=-1))  # [N, H, c], finite: lse is
+    local_weight = torch.exp(lse - top)[..., None]  # [N, H, c, 1]
+    global_weights = torch.exp(scores - top[..., None])  # [N, H, c, G]; 0 at masked slots
+    total = local_weight + global_weights.sum(dim=-1, keepdim=True)  # [N, H, c, 1], > 0
+    return (local * local_weight + global_weights @ global_v.transpose(0, 1)) / total
 
 
 def _segment(q, k, v, plan: BandPlan, global_k, global_v, b0, b1) -> torch.Tensor:
