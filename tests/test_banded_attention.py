@@ -5,23 +5,30 @@ import torch
 
 from sparklong.models import banded_attention as band
 
+HEADS, DIM = 2, 8
+
+
+def random_inputs(length: int, seed: int):
+    """q, k, v [3, L, H, D] as views of one fused projection (strided, as the encoder makes them), and
+    the key mask [3, L] of a batch whose second row is padded after its middle."""
+    torch.manual_seed(seed)
+    q, k, v = torch.randn(3, length, 3, HEADS, DIM).unbind(2)  # each [B, L, H, D]
+    valid = torch.ones(3, length, dtype=torch.bool)
+    valid[1, max(2, length // 2):] = False
+    return q, k, v, valid
+
 
 @pytest.mark.parametrize("length", [1, 7, 64, 130, 300, 700])
 @pytest.mark.parametrize("window", [8, 32, 512])
 def test_strided_windows_equal_gathered_windows(monkeypatch, length, window):
-    torch.manual_seed(length + window)
-    batch, heads, dim = 3, 2, 8
-    # views of one fused projection, as the encoder makes them: strides, not contiguous tensors
-    q, k, v = torch.randn(batch, length, 3, heads, dim).unbind(2)  # each [B, L, H, D]
-    valid = torch.ones(batch, length, dtype=torch.bool)
-    valid[1, max(1, length // 2):] = False  # a padded row
+    q, k, v, valid = random_inputs(length, seed=length + window)
     plan = band.plan_band(valid, torch.zeros_like(valid), None, window, torch.float32)
 
     strided = band.local_attention(q, k, v, plan)
     monkeypatch.setattr(band, "tracing", lambda: True)
     gathered = band.local_attention(q, k, v, plan, segment=64)
 
-    assert strided.shape == (batch, length, heads, dim)
+    assert strided.shape == (3, length, HEADS, DIM)
     torch.testing.assert_close(strided[valid], gathered[valid], rtol=0, atol=1e-6)
 
 
@@ -29,17 +36,13 @@ def test_strided_windows_equal_gathered_windows(monkeypatch, length, window):
 @pytest.mark.parametrize("window", [8, 512])
 def test_strided_windows_with_global_keys_equal_gathered_windows(monkeypatch, length, window):
     # global keys are attended apart from the strided windows and merged by log-sum-exp
-    torch.manual_seed(length + window)
-    batch, heads, dim = 3, 2, 8
-    q, k, v = torch.randn(batch, length, 3, heads, dim).unbind(2)  # each [B, L, H, D]
-    valid = torch.ones(batch, length, dtype=torch.bool)
-    valid[1, max(2, length // 2):] = False  # a padded row
+    q, k, v, valid = random_inputs(length, seed=length + window)
     is_global = torch.zeros_like(valid)
     is_global[0, [0, length // 2, length - 1]] = True  # start, middle, end
     is_global[1, 1] = True  # row 2 has none: its slots are all spare
     layout = band.global_layout(is_global)
     plan = band.plan_band(valid, is_global, layout, window, torch.float32)
-    slots = layout.index[:, :, None, None].expand(-1, -1, heads, dim)  # [B, G, H, D]
+    slots = layout.index[:, :, None, None].expand(-1, -1, HEADS, DIM)  # [B, G, H, D]
     global_k, global_v = k.gather(1, slots), v.gather(1, slots)
 
     strided = band.local_attention(q, k, v, plan, global_k, global_v)
