@@ -7,7 +7,7 @@ LongformerEmbeddings' token budget (maxBatchTokens). Prints one JSON object; pro
 Model: longformer-base shape, random weights, BPE trained on the corpus (spark_embed.build_model).
 Each configuration runs in a fresh subprocess that does what the UDF does for one Arrow batch
 (spark.sql.execution.arrow.maxRecordsPerBatch is 64): DocumentAssembler + Tokenizer cores, then
-the UDF's run_batch and the Arrow conversion of the result column. Reported: peak RSS (VmHWM) and
+the UDF's run_batch (Arrow columns in, the Arrow result column out). Reported: peak RSS (VmHWM) and
 the peak minus the RSS after loading (weights touched first), i.e. what the batch itself costs.
 
 Configurations:
@@ -33,13 +33,9 @@ UNBOUNDED = 1 << 24  # maxBatchTokens' largest value: only batchSize limits a ba
 
 def child(folder: str, documents: list[str], batch_size: int, budget: int) -> dict:
     """In the fresh subprocess: the UDF's work for one Arrow batch of `documents`."""
-    import pandas as pd
-    import pyarrow as pa
-    from pyspark.sql.pandas.types import to_arrow_type
-
-    from sparklong.annotation import annotation_array_type
     from sparklong.annotators.document_assembler import assemble
     from sparklong.annotators.tokenizer import tokenize
+    from sparklong.udfs.arrow_annotations import rows_to_arrow
     from sparklong.udfs.model_udf import run_batch
     from sparklong.udfs.model_cache import get_model, get_tokenizer
     from sparklong.udfs.word_embeddings import EmbeddingSettings, embed_rows
@@ -49,18 +45,16 @@ def child(folder: str, documents: list[str], batch_size: int, budget: int) -> di
     for tensor in model.module.state_dict().values():  # weights resident before the baseline
         float(tensor.float().sum())
     docs = [assemble(text) for text in documents]
-    doc_cells, token_cells = pd.Series(docs), pd.Series([tokenize(d) for d in docs])
+    doc_cells, token_cells = rows_to_arrow(docs), rows_to_arrow([tokenize(d) for d in docs])
     settings = EmbeddingSettings(max_sentence_length=4096, batch_size=batch_size, max_batch_tokens=budget)
-    arrow_type = to_arrow_type(annotation_array_type())
     after_load = proc_status_mb("VmRSS")
     reset = reset_peak_rss()
     start = time.perf_counter()
-    column = run_batch(partial(embed_rows, settings=settings), model, tokenizer, (doc_cells, token_cells))  # the UDF's body
-    arrow = pa.Array.from_pandas(column, type=arrow_type)
+    arrow = run_batch(partial(embed_rows, settings=settings), model, tokenizer, (doc_cells, token_cells))  # the UDF's body
     seconds = time.perf_counter() - start
     peak = proc_status_mb("VmHWM")
     result = {"documents": len(documents), "tokens_per_document": len(tokenizer.encode_batch(documents[:1])[0].ids),
-              "word_vectors": sum(len(r) for r in column), "arrow_mb": round(arrow.nbytes / 2**20, 1),
+              "word_vectors": len(arrow.values), "arrow_mb": round(arrow.nbytes / 2**20, 1),
               "batch_size": batch_size, "max_batch_tokens": budget, "seconds": round(seconds, 1),
               "after_load_rss_mb": round(after_load, 1), "peak_rss_mb": round(peak, 1)}
     if reset:

@@ -82,21 +82,15 @@ class Annotation:
             other.annotatorType, other.begin, other.end, other.result, dict(other.metadata)
         ) and np.array_equal(self.embeddings, other.embeddings)
 
-    def as_dict(self, arrays: bool = False) -> dict[str, Any]:
-        """The plain structure a pandas UDF returns for one annotation. The vector is a list of floats,
-        or with arrays=True the numpy array itself (pyarrow reads it at C speed, without copies)."""
-        vector = self.embeddings
-        if not len(vector):
-            vector = []
-        elif not arrays:
-            vector = vector.tolist()
+    def as_dict(self) -> dict[str, Any]:
+        """The plain structure Spark takes for one annotation (createDataFrame rows); the vector as a list of floats."""
         return {
             "annotatorType": self.annotatorType,
             "begin": self.begin,
             "end": self.end,
             "result": self.result,
             "metadata": dict(self.metadata),
-            "embeddings": vector,
+            "embeddings": self.embeddings.tolist() if len(self.embeddings) else [],
         }
 
     @classmethod
@@ -126,8 +120,8 @@ def _vector(values: Any) -> Any:
     return vector
 
 
-def to_dicts(annotations: Iterable[Annotation], arrays: bool = False) -> list[dict[str, Any]]:
-    return [a.as_dict(arrays) for a in annotations]
+def to_dicts(annotations: Iterable[Annotation]) -> list[dict[str, Any]]:
+    return [a.as_dict() for a in annotations]
 
 
 def from_column(value: Any) -> list[Annotation]:
