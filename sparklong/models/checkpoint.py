@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import zipfile
 
 import torch
@@ -47,6 +48,11 @@ def read_state_dict(folder: str) -> dict[str, torch.Tensor]:
     return _read_torch_bin(path)
 
 
+def _fused_away(name: str) -> bool:
+    """True for the tensors engine_state_dict concatenates into a new one (q/k/v, global k/v)."""
+    return re.search(r"attention\.self\.(query|key|value|key_global|value_global)\.", name) is not None
+
+
 def check_weights(folder: str) -> None:
     """Refuse missing, unreadable or unsafe weights up front (on the driver, before any Spark job)
     at little cost: safetensors headers only; a .bin through the same weights_only loader (zip
@@ -84,9 +90,12 @@ def _safetensors_names(path: str) -> set[str]:
 def _read_safetensors(path: str) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError, safe_open
 
+    # Each handle maps the file once. The tensors that get fused into new copies come from their own
+    # map, which is unmapped (its pages released) once the loader drops them; in the shared map their
+    # pages would stay resident beside the copies (~140 MB for longformer-base).
     try:
-        with safe_open(path, framework="pt", device="cpu") as fh:
-            return {key: fh.get_tensor(key) for key in fh.keys()}
+        with safe_open(path, framework="pt", device="cpu") as kept, safe_open(path, framework="pt", device="cpu") as fused:
+            return {key: (fused if _fused_away(key) else kept).get_tensor(key) for key in kept.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read {path}: {exc}") from exc
 
