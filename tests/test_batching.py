@@ -35,3 +35,13 @@ def test_batches_respect_rows_and_token_budget_and_keep_everything():
         longest = max(lengths[i] for i in b)
         assert len(b) == 1 or len(b) * longest <= 1000  # an over-budget item goes alone
     assert [3] in batches and [6] in batches
+
+
+def test_short_items_are_not_padded_to_long_ones():
+    # question-answering windows of an 8,192-token context: two full windows and a short tail each
+    lengths = [4096, 4096, 320, 4096, 4096, 320]
+    batches = pack_batches(lengths, max_rows=4, max_tokens=16384)
+    assert sorted(map(sorted, batches)) == [[0, 1, 3, 4], [2, 5]]
+    for b in batches:
+        real = sum(lengths[i] for i in b)
+        assert real >= 0.75 * len(b) * max(lengths[i] for i in b)
