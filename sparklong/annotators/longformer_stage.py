@@ -25,9 +25,10 @@ from ..params import (
     HasOutputAnnotationCol,
 )
 from ..udfs.model_cache import get_model, get_tokenizer
+from ..udfs.model_shipping import ship_to_executors
 from ..udfs.model_udf import ModelCore, model_udf
 from .annotator_types import AnnotatorTypes
-from .model_stage import HasModelFolder, ModelStagePersistence, prepare_engine, ship_to_executors
+from .model_stage import HasModelFolder, ModelStagePersistence, prepare_engine
 
 # Arrow batches of long documents are large (embeddings carry one vector per token); keep them small.
 MAX_ARROW_RECORDS = 64

@@ -13,8 +13,6 @@ from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable
 from ..models.onnx_files import ensure_onnx
 from ..params import HasEngine
 from ..udfs.model_cache import check_engine
-from ..udfs.model_shipping import ship_to_executors  # noqa: F401 (model annotators import these from here)
-from .annotator_types import require_annotation_columns  # noqa: F401
 
 MODEL_SUBDIR = "model"
 _UID = re.compile(r"\w+")
