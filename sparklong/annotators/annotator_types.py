@@ -36,24 +36,23 @@ def _names(types: Sequence[str]) -> str:
     return " or ".join(t.upper() for t in types)
 
 
-def require_annotation_columns(dataset, columns: list[str], stage: str,
-                               types: Sequence[Sequence[str]] | None = None) -> None:
-    """Fail before any Spark job when an input column is missing, is not an annotation column, or
-    (types given: one tuple of accepted types per column) its metadata names another annotator type."""
+def require_annotation_columns(dataset, columns: list[str], stage: str, types: Sequence[Sequence[str]]) -> None:
+    """Fail before any Spark job when an input column is missing, is not an annotation column, or its
+    metadata names another annotator type (types: one tuple of accepted types per column)."""
     fields = {f.name: f for f in dataset.schema.fields}
-    if types is not None and len(types) != len(columns):
+    if len(types) != len(columns):
         raise ValueError(f"{stage}: inputCols must be {len(types)} columns holding "
                          f"{', '.join(_names(t) for t in types)} annotations, got {columns}")
-    for i, col in enumerate(columns):
+    for col, accepted in zip(columns, types):
         if col not in fields:
             raise ValueError(f"{stage}: input column '{col}' is not in the DataFrame (has {', '.join(fields)})")
         field = fields[col]
-        wanted = f"{_names(types[i])} annotations" if types is not None else "annotations"
+        wanted = f"{_names(accepted)} annotations"
         if not is_annotation_column(field.dataType):
             raise ValueError(f"{stage}: input column '{col}' has type {field.dataType.simpleString()}, expected an "
                              f"annotation column of {wanted} ({_SCHEMA})")
         found = (field.metadata or {}).get("annotatorType")
-        if types is not None and found is not None and found not in types[i]:
+        if found is not None and found not in accepted:
             raise ValueError(f"{stage}: input column '{col}' holds {found} annotations, expected {wanted} "
                              f"(inputCols {columns} must hold {', '.join(_names(t) for t in types)} in this order)")
 
