@@ -18,8 +18,10 @@ ROWS = [
 ]
 
 
-def test_arrow_type_is_sparks_own():
+def test_arrow_type_is_sparks_own_with_the_fields_rows_to_arrow_writes():
     assert annotation_arrow_type() == to_arrow_type(annotation_array_type())
+    struct = annotation_arrow_type().value_type
+    assert [f.name for f in struct] == ["annotatorType", "begin", "end", "result", "metadata", "embeddings"]
 
 
 def test_round_trip_keeps_every_field_and_row():

@@ -6,27 +6,21 @@ pieces, measured with pyspark 4.3); here vectors go from numpy to Arrow buffers 
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from ..annotation import Annotation
-
-FIELDS = ("annotatorType", "begin", "end", "result", "metadata", "embeddings")
+from ..annotation import Annotation, annotation_array_type
 
 
+@functools.cache
 def annotation_arrow_type() -> pa.ListType:
-    """Spark's Arrow type for the annotation column (annotation.annotation_array_type)."""
-    struct = pa.struct([
-        pa.field("annotatorType", pa.string()),
-        pa.field("begin", pa.int32(), nullable=False),
-        pa.field("end", pa.int32(), nullable=False),
-        pa.field("result", pa.string()),
-        pa.field("metadata", pa.map_(pa.string(), pa.string())),
-        pa.field("embeddings", pa.list_(pa.field("element", pa.float32(), nullable=False))),
-    ])
-    return pa.list_(pa.field("element", struct))
+    """Spark's own Arrow type for the annotation column (annotation.annotation_array_type)."""
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    return to_arrow_type(annotation_array_type())
 
 
 def rows_to_arrow(rows: Sequence[Sequence[Annotation]]) -> pa.ListArray:
