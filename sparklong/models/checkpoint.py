@@ -48,9 +48,15 @@ def read_state_dict(folder: str) -> dict[str, torch.Tensor]:
     return _read_torch_bin(path)
 
 
+# The HF projections engine_state_dict concatenates into one fused copy each.
+_QKV = ("query", "key", "value")
+_KV_GLOBAL = ("key_global", "value_global")
+_FUSED = re.compile(rf"attention\.self\.({'|'.join(_QKV + _KV_GLOBAL)})\.")
+
+
 def _fused_away(name: str) -> bool:
     """True for the tensors engine_state_dict concatenates into a new one (q/k/v, global k/v)."""
-    return re.search(r"attention\.self\.(query|key|value|key_global|value_global)\.", name) is not None
+    return _FUSED.search(name) is not None
 
 
 def check_weights(folder: str) -> None:
@@ -158,11 +164,9 @@ def engine_state_dict(
         src, dst = f"encoder.layer.{i}.", f"layers.{i}."
         att = src + "attention.self."
         for part in ("weight", "bias"):
-            out[dst + "qkv." + part] = torch.cat([take(att + f"{p}.{part}") for p in ("query", "key", "value")])
+            out[dst + "qkv." + part] = torch.cat([take(att + f"{p}.{part}") for p in _QKV])
             out[dst + "q_global." + part] = take(att + f"query_global.{part}")
-            out[dst + "kv_global." + part] = torch.cat(
-                [take(att + f"{p}_global.{part}") for p in ("key", "value")]
-            )
+            out[dst + "kv_global." + part] = torch.cat([take(att + f"{p}.{part}") for p in _KV_GLOBAL])
             out[dst + "attn_out." + part] = take(src + f"attention.output.dense.{part}")
             out[dst + "attn_norm." + part] = take(src + f"attention.output.LayerNorm.{part}")
             out[dst + "ffn_in." + part] = take(src + f"intermediate.dense.{part}")
