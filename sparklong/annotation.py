@@ -90,8 +90,12 @@ class Annotation:
             "end": self.end,
             "result": self.result,
             "metadata": dict(self.metadata),
-            "embeddings": self.embeddings.tolist() if len(self.embeddings) else [],
+            "embeddings": self.embeddings_list(),
         }
+
+    def embeddings_list(self) -> list[float]:
+        """The vector as a list of Python floats ([] when there is none)."""
+        return self.embeddings.tolist() if len(self.embeddings) else []
 
     @classmethod
     def from_any(cls, value: Any) -> "Annotation":

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .annotation import Annotation
 from .annotators.annotator_types import check_pipeline_chain
 
@@ -71,7 +69,7 @@ class LightPipeline:
         out: dict[str, list] = {}
         for column, annotations in full.items():
             if self.parse_embeddings and any(len(a.embeddings) for a in annotations):
-                out[column] = [np.asarray(a.embeddings, dtype=np.float32).tolist() for a in annotations]
+                out[column] = [a.embeddings_list() for a in annotations]
             else:
                 out[column] = [a.result for a in annotations]
         return out

@@ -1,7 +1,6 @@
 """EmbeddingsFinisher: annotation columns -> arrays of vectors (Spark ML vectors or array<float>)."""
 from __future__ import annotations
 
-import numpy as np
 from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.functions import array_to_vector
@@ -58,7 +57,7 @@ class EmbeddingsFinisher(Transformer, HasInputAnnotationCols, DefaultParamsReada
 
     def light_transform(self, row: dict) -> None:
         for source, target in zip(self.getInputCols(), self.getOutputCols()):
-            row[target] = [np.asarray(a.embeddings, dtype=np.float32).tolist() for a in row.get(source) or []]
+            row[target] = [a.embeddings_list() for a in row.get(source) or []]
 
     def _transform(self, dataset):
         inputs, outputs = self.getInputCols(), self.getOutputCols()
