@@ -57,13 +57,13 @@ def _transform(args, model: ModelRef):
     stages, inputs, answer = _stages(args, model)
     pipeline = PipelineModel(stages)
 
-    def run(frame):
+    def run(frame, carry: list[str]):
         for canonical, column in zip(("question", "context"), inputs):
             if canonical != column:
                 frame = frame.withColumnRenamed(canonical, column)
         best = F.get(F.col(answer), 0)  # null when there is no answer
         return pipeline.transform(frame).select(
-            "id", best["result"].alias("answer"), best["begin"].alias("begin"), best["end"].alias("end"),
+            "id", *carry, best["result"].alias("answer"), best["begin"].alias("begin"), best["end"].alias("end"),
             best["metadata"]["score"].cast("float").alias("score"),
         )
 

@@ -83,12 +83,12 @@ def _transform(args, model: ModelRef):
     finisher = EmbeddingsFinisher().setInputCols([pooled]).setOutputCols([VECTORS])
     pipeline = PipelineModel(stages + [finisher])
 
-    def run(frame):
+    def run(frame, carry: list[str]):
         if text_col != "text":
             frame = frame.withColumnRenamed("text", text_col)
         meta = F.get(F.col(pooled), 0)["metadata"]
         return pipeline.transform(frame).select(
-            "id",
+            "id", *carry,
             F.get(F.col(VECTORS), 0).alias("embedding"),  # null when the text was null or blank
             F.coalesce(meta["pieces"], meta["tokens"], F.lit("0")).cast("int").alias("n_tokens"),
         )

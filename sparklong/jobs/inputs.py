@@ -12,6 +12,8 @@ FORMATS = ("auto", "parquet", "json", "text")
 _EXTENSIONS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".txt": "text"}
 TXT_GLOB = "*.[tT][xX][tT]"
 TEXT_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")  # latin-1 decodes any byte string
+# JSON lines: the schema comes from the first lines, so inferring it does not read the whole input again
+JSON_SCHEMA_LINES = 10_000
 
 
 class JobError(Exception):
@@ -81,11 +83,18 @@ def read_input(spark, path: str, fmt: str, columns: list[tuple[str, str]]):
         if fmt == "parquet":
             frame = spark.read.parquet(source)
         else:
-            frame = spark.read.option("mode", "FAILFAST").json(source)
+            frame = spark.read.option("mode", "FAILFAST").schema(_json_schema(spark, source)).json(source)
     except Exception as exc:  # AnalysisException: unreadable or empty
         raise JobError(f"cannot read {path} as {fmt}: {first_line(exc)}") from exc
     check_columns(frame, path, columns)
     return frame.select(id_col, *texts)
+
+
+def _json_schema(spark, source: str):
+    """The schema Spark infers from the first JSON_SCHEMA_LINES lines (a later line of another type
+    fails the read, FAILFAST, with the line's reason)."""
+    lines = spark.read.text(source).limit(JSON_SCHEMA_LINES).rdd.map(lambda row: row[0])
+    return spark.read.option("mode", "FAILFAST").json(lines).schema
 
 
 def _read_text_folder(spark, source: str, id_col: str, text_col: str):

@@ -1,41 +1,48 @@
-"""The sharded, crash-safe, idempotent runner behind jobs/embed_corpus.py and jobs/answer_questions.py.
+"""The runner behind jobs/embed_corpus.py and jobs/answer_questions.py: one distributed pass per run,
+shards written and committed by the executors, exactly once whatever fails, incremental on request.
 
 Output folder layout:
 
-    _sparklong_job.json            manifest of the first run: input, columns, rows, shards, model, settings
-    part-00003-of-00010.parquet    one file per committed shard (rows sorted by id)
-    _staging/                      uploads in flight; emptied at the start of every run
-    _SUCCESS                       written once every shard is committed
+    _sparklong_job.json            manifest: job, input, columns, rows, shards, model and version, settings
+    _sparklong_lock.json           while a run writes: which run, its host and pid, its heartbeat
+    part-00003-of-00010.parquet    one file per shard, committed by the task that wrote it
+    _staging/<run>/                this run's attempt files and commit records; orphans removed by the next run
+    _SUCCESS                       written once every shard is up to date with the input
 
-A row belongs to shard pmod(xxhash64(string(id)), shards): the same shard in every run. A shard is
-computed by one Spark job, collected to the driver (one shard's results: documents x dimension
-floats), written as one parquet file, uploaded under _staging/ and renamed to its final name: a
-single atomic rename is the commit, so a shard's file is there whole or not at all, whatever moment
-the run is killed, and a rerun computes only the shards whose file is missing. Readers (Spark,
-pandas, pyarrow) skip names starting with `_`, so the folder reads as one table.
+A run: take the lock; read the input once (keyed, hashed, persisted on the executors), check its ids,
+read the committed files' row indexes, and count per shard the ids that are new, changed, the same or
+removed; then one Spark job computes the shards that need writing, each in its own task, which
+streams its rows to an attempt file and renames it over the shard's file (shard_files.py). The driver
+sees aggregates and one small record per shard; it prints a line per commit as the tasks write them.
+Readers (Spark, pandas, pyarrow) skip names starting with `_`, so the folder reads as one table of
+committed rows, also while a run is writing.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
+import traceback
 import uuid
 import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 from .inputs import FORMATS, JobError, detect_format, first_line, read_input
+from .manifest import FORMAT, MANIFEST, check_manifest, read_manifest, write_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
+from .output_folder import OutputFolder
+from .plan import check_ids, committed_rows, keyed_input, row_states, shard_work, with_shard, work_rows
 from .progress import Progress
-from .storage import Storage, local_path, qualify
+from .run_monitor import RunMonitor
+from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, commits_folder, run_scratch, \
+    shard_committer
+from .storage import local_path, qualify
+from .writer_lock import LOCK, WriterLock
 
-MANIFEST = "_sparklong_job.json"
-STAGING = "_staging"
 SUCCESS = "_SUCCESS"
-SHARD_COL = "_sparklong_shard"
+DEBUG_ENV = "SPARKLONG_DEBUG"
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,8 @@ class JobSpec:
     add_arguments: Callable[[argparse.ArgumentParser], None]
     # arguments that change the results, recorded in the manifest and checked on a rerun
     settings: Callable[[argparse.Namespace], dict]
-    # (args, model) -> (frame of id + canonical columns -> frame of id + outputs); builds stages up front
+    # (args, model) -> run(frame, carry): frame of id + canonical columns + carry columns -> frame of
+    # id + carry + outputs; builds (and checks) its stages up front
     transform: Callable[[argparse.Namespace, ModelRef], Callable]
     # pyarrow schema of the output columns after `id`
     output_schema: Callable[[], object]
@@ -59,15 +67,20 @@ class JobSpec:
 def parser(spec: JobSpec) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=spec.name, description=spec.description)
     p.add_argument("--input", required=True, help="parquet, JSON lines, or a folder of .txt files (id = file name)")
-    p.add_argument("--output", required=True, help="output folder (any Hadoop-compatible path)")
+    p.add_argument("--output", required=True, help="output folder (local, NFS, file:, or a URI pyarrow.fs opens)")
     p.add_argument("--model", required=True, help="pretrained name, Hugging Face Longformer folder, or saved PipelineModel")
     p.add_argument("--format", default="auto", choices=FORMATS, help="input format (default: from the path)")
-    p.add_argument("--id-col", default="id", help="id column (default: id)")
+    p.add_argument("--id-col", default="id", help="id column, unique (default: id)")
     for name, flag, default in spec.columns:
         p.add_argument(flag, default=default, dest=f"{name}_col", help=f"{name} column (default: {default})")
     p.add_argument("--master", default=None, help="Spark master (default local[*]; ignored under spark-submit)")
-    p.add_argument("--shard-rows", type=_positive, default=500, help="documents per shard, about (default 500)")
-    p.add_argument("--overwrite", action="store_true", help="delete the output folder and start again")
+    p.add_argument("--shard-rows", type=_positive, default=500,
+                   help="documents per shard, about, on the first run (default 500)")
+    p.add_argument("--incremental", action="store_true",
+                   help="bring an existing output up to date with the input as it is now: new and changed ids "
+                        "computed, removed ids dropped, the rest kept")
+    p.add_argument("--overwrite", action="store_true", help="delete this job's output folder and start again")
+    p.add_argument("--verbose", action="store_true", help=f"print the full traceback of an error (or {DEBUG_ENV}=1)")
     spec.add_arguments(p)
     return p
 
@@ -80,7 +93,8 @@ def _positive(value: str) -> int:
 
 
 def main(spec: JobSpec, argv: list[str] | None = None, spark=None) -> int:
-    """Run the job; 0 on success (or nothing to do), 1 with one line on stderr on failure."""
+    """Run the job; 0 on success (or nothing to do), 1 with one line on stderr on failure (and the
+    traceback with --verbose or SPARKLONG_DEBUG=1)."""
     args = parser(spec).parse_args(argv)
     own_session = spark is None
     try:
@@ -94,10 +108,11 @@ def main(spec: JobSpec, argv: list[str] | None = None, spark=None) -> int:
             model = load_pipeline(args.model)
         _run(spec, args, spark, model)
         return 0
-    except JobError as exc:
-        print(f"{spec.name}: error: {exc}", file=sys.stderr, flush=True)
-    except Exception as exc:  # Spark and worker failures: their innermost reason, on one line
-        print(f"{spec.name}: error: {first_line(exc)}", file=sys.stderr, flush=True)
+    except Exception as exc:  # JobError as written; Spark and worker failures: their innermost reason
+        reason = str(exc) if isinstance(exc, JobError) else first_line(exc)
+        print(f"{spec.name}: error: {reason}", file=sys.stderr, flush=True)
+        if args.verbose or os.environ.get(DEBUG_ENV) == "1":
+            traceback.print_exc()
     finally:
         if own_session and spark is not None:
             spark.stop()
@@ -105,8 +120,9 @@ def main(spec: JobSpec, argv: list[str] | None = None, spark=None) -> int:
 
 
 def session(master: str | None, app_name: str):
-    """Under spark-submit, its session (master and resources come from there); else sparklong.start()."""
-    # pyspark warns about pandas 3 in every process (it works, see DESIGN.md): keep progress readable
+    """The job's own session (only when main was given none): under spark-submit, its session (master
+    and resources come from there); else sparklong.start()."""
+    # pyspark warns about pandas 3 in every process (it works, see docs/design.md): keep progress readable
     os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
     warnings.filterwarnings("ignore", category=FutureWarning)
     if os.environ.get("PYSPARK_GATEWAY_PORT"):  # launched by spark-submit: the JVM is already up
@@ -123,109 +139,117 @@ def session(master: str | None, app_name: str):
 
 
 def _run(spec: JobSpec, args, spark, model: ModelRef) -> None:
+    folder = OutputFolder(qualify(args.output))
+    frame, fmt = _input_frame(spec, args, spark)
+    transform = spec.transform(args, model)  # stages built (and checked) before any Spark job
+    run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    lock = WriterLock(folder, run, f"{run_scratch(run)}/tmp")
+    lock.take()
+    try:
+        _clear(folder, args.overwrite)
+        manifest = {
+            "job": spec.name, "format_version": FORMAT, "input": qualify(args.input), "format": fmt,
+            "columns": {"id": args.id_col, **{n: getattr(args, f"{n}_col") for n, _, _ in spec.columns}},
+            "model": model.name, "model_version": model.version, "settings": spec.settings(args),
+        }
+        _write(spec, args, spark, folder, run, lock, frame, transform, manifest, model)
+    finally:
+        lock.release()
+
+
+def _input_frame(spec: JobSpec, args, spark):
+    """(frame of id + canonical columns, input format); checked before any model runs."""
     from pyspark.sql import functions as F
 
-    out = Storage(spark, args.output)
-    if args.overwrite and out.exists():
-        out.delete()
     columns = [(args.id_col, "--id-col")] + [(getattr(args, f"{n}_col"), flag) for n, flag, _ in spec.columns]
     fmt = detect_format(spark, args.input, args.format)
     frame = read_input(spark, args.input, fmt, columns)
-    frame = frame.select(F.col(args.id_col).alias("id"),
-                         *[F.col(getattr(args, f"{n}_col")).alias(n) for n, _, _ in spec.columns])
-    transform = spec.transform(args, model)  # stages built (and checked) before any Spark job
-
-    rows = frame.count()
-    shards = max(1, -(-rows // args.shard_rows))
-    manifest = {
-        "job": spec.name, "input": qualify(args.input), "format": fmt, "rows": rows, "shards": shards,
-        "columns": {"id": args.id_col, **{n: getattr(args, f"{n}_col") for n, _, _ in spec.columns}},
-        "model": model.name, "model_version": model.version, "settings": spec.settings(args),
-    }
-    shards = _check_manifest(out, manifest)
-    names = [shard_file(k, shards) for k in range(shards)]
-    present = set(out.list())
-    pending = [k for k in range(shards) if names[k] not in present]
-    if not pending:
-        if SUCCESS not in present:
-            out.write_text(SUCCESS, "", STAGING)
-        print(f"{spec.name}: nothing to do: all {shards} shards of {out.root} are committed ({rows:,} documents); "
-              "--overwrite starts again", flush=True)
-        return
-    out.delete(STAGING)  # uploads a killed run left behind
-    out.mkdirs(STAGING)
-
-    keyed = frame.withColumn(SHARD_COL, F.pmod(F.xxhash64(F.col("id").cast("string")), F.lit(shards)))
-    counts = {r[0]: r[1] for r in keyed.groupBy(SHARD_COL).count().collect()}
-    progress = Progress(spec.name, shards, sum(counts.get(k, 0) for k in pending), spec.tokens_column is not None)
-    skipped = shards - len(pending)
-    resumed = f"; {skipped} already committed, {len(pending)} to do" if skipped else ""
-    progress.say(f"{rows:,} documents from {args.input} ({fmt}) in {shards} shards{resumed}; "
-                 f"model {model.name} ({model.version}); output {out.root}")
-    parallelism = spark.sparkContext.defaultParallelism
-    for k in pending:
-        started = time.monotonic()
-        part = keyed.where(F.col(SHARD_COL) == k).drop(SHARD_COL).repartition(parallelism, "id")
-        table = _finish(transform(part).toArrow(), spec, model, k, shards)
-        _commit(out, table, names[k])
-        tokens = int(table.column(spec.tokens_column).to_numpy().sum()) if spec.tokens_column else 0
-        progress.shard_done(k, shards - len(pending) + progress.done_shards + 1, table.num_rows, tokens,
-                            time.monotonic() - started)
-    out.write_text(SUCCESS, "", STAGING)
-    out.delete(STAGING)
-    progress.summary(skipped)
+    return frame.select(F.col(args.id_col).alias("id"),
+                        *[F.col(getattr(args, f"{n}_col")).alias(n) for n, _, _ in spec.columns]), fmt
 
 
-def shard_file(index: int, shards: int) -> str:
-    return f"part-{index:05d}-of-{shards:05d}.parquet"
+def _is_ours(name: str) -> bool:
+    return name in (MANIFEST, LOCK, STAGING, SUCCESS) or name.startswith("part-")
 
 
-def _check_manifest(out: Storage, manifest: dict) -> int:
-    """Write the manifest on a first run; on a rerun check it describes the same work. The shard count."""
-    names = out.list()
-    if MANIFEST not in names:
-        if [n for n in names if n != STAGING]:
-            raise JobError(f"output {out.root} exists and was not written by this job: pick another --output "
-                           "or pass --overwrite")
-        out.mkdirs()
-        out.write_text(MANIFEST, json.dumps(manifest, indent=2), STAGING)
-        return manifest["shards"]
+def _clear(folder: OutputFolder, overwrite: bool) -> None:
+    """Under the lock: refuse a folder this job did not write; with --overwrite delete what it wrote;
+    remove what killed runs left in _staging."""
+    names = [n for n in folder.list() if n not in (LOCK, STAGING)]
+    if names and MANIFEST not in names:
+        raise JobError(f"output {folder.root} exists and was not written by this job: pick another --output"
+                       + ("" if overwrite else " or pass --overwrite"))
+    if overwrite:
+        for name in names:
+            if _is_ours(name):
+                folder.delete(name)
+    folder.delete(STAGING)
+
+
+def _write(spec, args, spark, folder: OutputFolder, run: str, lock: WriterLock, frame, transform, manifest,
+           model) -> None:
+    first = read_manifest(folder)
+    if first is not None:
+        check_manifest(folder.root, first, manifest, args.incremental)  # before reading the input
+    shards = int(first["shards"]) if first else None
+    committed = committed_rows(spark, folder, shards) if shards else None
+    states = row_states(keyed_input(frame, [n for n, _, _ in spec.columns]), committed)
     try:
-        first = json.loads(out.read_text(MANIFEST))
-    except ValueError as exc:
-        raise JobError(f"{out.path(MANIFEST)} is not valid JSON ({exc}); pass --overwrite to start again") from exc
-    changed = [key for key in manifest if first.get(key) != manifest[key]]
-    if changed:
-        was = ", ".join(f"{key}={first.get(key)!r} then, {manifest[key]!r} now" for key in changed)
-        raise JobError(f"output {out.root} was started with other inputs ({was}): pass --overwrite to start again")
-    return int(first["shards"])
+        rows = check_ids(states, args.id_col)  # the one read of the input
+        shards = shards or max(1, -(-rows // args.shard_rows))
+        manifest = {**manifest, "rows": rows, "shards": shards}
+        if first is not None:
+            check_manifest(folder.root, first, {"rows": rows}, args.incremental)
+        if first != manifest:
+            write_manifest(folder, manifest, f"{run_scratch(run)}/tmp")
+        states = with_shard(states, shards)
+        work = shard_work(states)
+        dirty = [w.shard for w in work if w.dirty]
+        if not dirty:
+            if not folder.exists(SUCCESS):
+                folder.write_bytes(SUCCESS, b"", f"{run_scratch(run)}/tmp")
+            folder.delete(STAGING)
+            print(f"{spec.name}: nothing to do: all {shards} shards of {folder.root} are committed "
+                  f"({rows:,} documents); --overwrite starts again", flush=True)
+            return
+        _compute(spec, args, spark, folder, run, lock, states, transform, work, dirty, shards, rows, model, manifest)
+    finally:
+        states.unpersist()
 
 
-def _finish(table, spec: JobSpec, model: ModelRef, shard: int, shards: int):
-    """The shard's rows in the output schema, sorted by id, with the job and model in the file metadata."""
+def _compute(spec, args, spark, folder, run, lock, states, transform, work, dirty, shards, rows, model,
+             manifest) -> None:
     import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 
     import sparklong
 
-    schema = spec.output_schema()
-    columns = [table.column("id")] + [table.column(f.name).cast(f.type) for f in schema]
-    fields = [pa.field("id", table.schema.field("id").type)] + list(schema)
-    metadata = {
+    folder.delete(SUCCESS)
+    to_compute = sum(w.new + w.changed for w in work)
+    progress = Progress(spec.name, shards, len(dirty), to_compute, spec.tokens_column is not None)
+    up_to_date = shards - len(dirty)
+    progress.say(f"{rows:,} documents from {args.input} ({manifest['format']}) in {shards} shards "
+                 f"({up_to_date} up to date, {len(dirty)} to write): {to_compute:,} documents to compute, "
+                 f"{sum(w.same for w in work):,} kept, {sum(w.removed for w in work):,} to remove; "
+                 f"model {model.name} ({model.version}); output {folder.root}")
+    frame = work_rows(spark, states, dirty)
+    schema = pa.schema([pa.field("id", to_arrow_type(frame.schema["id"].dataType))] + list(spec.output_schema()), metadata={
         "sparklong.job": spec.name, "sparklong.model": model.name, "sparklong.model_version": model.version,
-        "sparklong.version": sparklong.__version__, "sparklong.shard": f"{shard}/{shards}",
-    }
-    result = pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=metadata))
-    return result.sort_by([("id", "ascending")])
+        "sparklong.version": sparklong.__version__,
+    })
+    outputs = transform(frame, [KEY, HASH, SHARD, DROP])
+    commits = outputs.mapInArrow(shard_committer(folder, run, shards, schema, spec.tokens_column),
+                                 from_arrow_schema(COMMIT_SCHEMA))
+    with RunMonitor(folder, commits_folder(run), progress, lock) as monitor:
+        records = [r.asDict() for r in commits.collect()]
+    for record in records:
+        progress.shard_done(record)
+    missing = sorted(set(dirty) - {r["shard"] for r in records})
+    if missing:
+        raise JobError(f"{len(missing)} shards were not committed (first: {missing[0]}); run again to finish them")
+    if monitor.error is not None:
+        raise JobError(f"the run's monitor failed: {first_line(monitor.error)}")
+    folder.write_bytes(SUCCESS, b"", f"{run_scratch(run)}/tmp")
+    folder.delete(STAGING)
+    progress.summary(sum(w.same for w in work), up_to_date)
 
-
-def _commit(out: Storage, table, name: str) -> None:
-    """Write locally, upload under _staging/, rename into place: the rename is the commit."""
-    import pyarrow.parquet as pq
-
-    with tempfile.TemporaryDirectory(prefix="sparklong-shard-") as tmp:
-        local = os.path.join(tmp, name)
-        pq.write_table(table, local)
-        staged = f"{STAGING}/{uuid.uuid4().hex}-{name}"
-        out.upload(local, staged)
-    if not out.rename(staged, name):
-        raise JobError(f"could not commit {out.path(name)}: is another run writing to {out.root}?")

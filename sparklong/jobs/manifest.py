@@ -1,0 +1,47 @@
+"""`_sparklong_job.json`: what an output folder holds (job, input, columns, model and its version,
+settings, shard count, rows), written atomically, and checked by every later run against its own.
+
+A plain rerun must describe the same work. An incremental run may bring another input (path, format,
+rows) but the same job, columns, model and settings: anything else needs --overwrite.
+"""
+from __future__ import annotations
+
+import json
+
+from .inputs import JobError
+from .output_folder import OutputFolder
+
+MANIFEST = "_sparklong_job.json"
+FORMAT = 2  # 2: shards written by executors, with a row index in each file's footer
+INPUT_KEYS = ("input", "format", "rows")  # what an incremental run may change
+
+
+def read_manifest(folder: OutputFolder) -> dict | None:
+    """The manifest, None when the folder has none; a clear error when it cannot be read."""
+    if not folder.exists(MANIFEST):
+        return None
+    try:
+        manifest = json.loads(folder.read_bytes(MANIFEST))
+        int(manifest["shards"])
+        return manifest
+    except (ValueError, KeyError, TypeError) as exc:
+        raise JobError(f"{folder.uri(MANIFEST)} is not a sparklong job manifest ({type(exc).__name__}: {exc}); "
+                       "pass --overwrite to start again") from exc
+
+
+def check_manifest(root: str, first: dict, now: dict, incremental: bool) -> None:
+    """JobError naming every difference that this kind of run may not make."""
+    keys = [k for k in now if k != "shards" and not (incremental and k in INPUT_KEYS)]
+    changed = [k for k in keys if first.get(k) != now[k]]
+    if not changed:
+        return
+    was = ", ".join(f"{k}={first.get(k)!r} then, {now[k]!r} now" for k in changed)
+    if incremental or set(changed) - set(INPUT_KEYS):
+        fix = "pass --overwrite to start again"
+    else:
+        fix = "pass --incremental to bring it up to date with this input, or --overwrite to start again"
+    raise JobError(f"output {root} was started with other inputs ({was}): {fix}")
+
+
+def write_manifest(folder: OutputFolder, manifest: dict, scratch: str) -> None:
+    folder.write_bytes(MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"), scratch)

@@ -1,0 +1,174 @@
+"""Shard files, written and committed by the executors' tasks (mapInArrow functions), never the driver.
+
+`part-00003-of-00010.parquet` holds every output row whose id hashes to shard 3. Its footer carries a
+row index, `sparklong.rows`: for each row, in row order, the id as Spark casts it to a string (the key)
+and the hash of the input columns it was computed from, so a later run knows which rows are current.
+
+A task receives one shard's rows to compute (and markers for ids the input lost), streams them to a
+file under a name unique to its attempt, appends the rows of the shard's committed file that stay
+(their ids neither recomputed nor removed), then renames the file over the committed one: the rename
+is the commit. Retried and speculative attempts compute the same rows; whichever renames last wins,
+and a reader sees the old file or the new one, never both or a part.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .output_folder import OutputFolder
+
+STAGING = "_staging"
+ROW_INDEX = b"sparklong.rows"
+# columns the runner carries through the model pipeline next to the outputs
+KEY, HASH, SHARD, DROP = "_sparklong_key", "_sparklong_hash", "_sparklong_shard", "_sparklong_drop"
+_NAME = re.compile(r"part-(\d{5})-of-(\d{5})\.parquet")
+
+COMMIT_SCHEMA = pa.schema([
+    ("shard", pa.int32()), ("rows", pa.int64()), ("computed", pa.int64()), ("kept", pa.int64()),
+    ("removed", pa.int64()), ("tokens", pa.int64()), ("seconds", pa.float64()),
+])
+
+
+def shard_file(index: int, shards: int) -> str:
+    return f"part-{index:05d}-of-{shards:05d}.parquet"
+
+
+def shard_of(name: str, shards: int) -> int | None:
+    """The shard a committed file name holds, None for other names (or another shard count)."""
+    match = _NAME.fullmatch(name)
+    return int(match.group(1)) if match and int(match.group(2)) == shards else None
+
+
+def run_scratch(run: str) -> str:
+    return f"{STAGING}/{run}"
+
+
+def commits_folder(run: str) -> str:
+    return f"{run_scratch(run)}/commits"
+
+
+def read_row_index(folder: OutputFolder, name: str) -> tuple[list[str], list[str]]:
+    """(keys, hashes) of a committed file, row by row; empty for a file without an index."""
+    with folder.fs.open_input_file(folder.path(name)) as fh:
+        metadata = pq.ParquetFile(fh).metadata.metadata or {}
+    if ROW_INDEX not in metadata:
+        return [], []
+    index = json.loads(metadata[ROW_INDEX])
+    return index["keys"], index["hashes"]
+
+
+def row_index_reader(folder: OutputFolder):
+    """mapInArrow function: batches of committed file names -> batches of (key, hash), one per row."""
+
+    def read(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for name in batch.column("file").to_pylist():
+                keys, hashes = read_row_index(folder, name)
+                yield pa.record_batch([pa.array(keys, pa.string()), pa.array(hashes, pa.string())],
+                                      names=[KEY, HASH])
+
+    return read
+
+
+class ShardWriter:
+    """One shard's new file, from the first batch to the commit."""
+
+    def __init__(self, folder: OutputFolder, run: str, shard: int, shards: int, schema: pa.Schema,
+                 tokens_column: str | None, attempt: int, started: float):
+        self.folder, self.shard, self.schema, self.tokens_column = folder, shard, schema, tokens_column
+        self.name = shard_file(shard, shards)
+        self.temp = f"{run_scratch(run)}/attempts/{self.name}.{attempt}"
+        self.run = run
+        folder.mkdirs(f"{run_scratch(run)}/attempts")
+        self.stream = folder.fs.open_output_stream(folder.path(self.temp))
+        self.writer = pq.ParquetWriter(self.stream, schema.with_metadata(
+            {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode()}))
+        self.started = started  # when the task began: the model's time for the shard included
+        self.replaced: set[str] = set()  # keys this run computed or removed
+        self.keys: list[str] = []
+        self.hashes: list[str] = []
+        self.computed = self.kept = self.removed = self.tokens = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Rows to compute (their outputs) and removal markers, in any order."""
+        self.replaced.update(batch.column(KEY).to_pylist())
+        drop = batch.column(DROP)
+        self.removed += int(pc.sum(drop).as_py() or 0)  # one marker per id the input lost
+        rows = batch.filter(pc.invert(drop))
+        self._write(rows, rows.column(KEY).to_pylist(), rows.column(HASH).to_pylist())
+        self.computed += rows.num_rows
+        if self.tokens_column:
+            self.tokens += int(pc.sum(rows.column(self.tokens_column)).as_py() or 0)
+
+    def _write(self, rows, keys: list[str], hashes: list[str]) -> None:
+        if rows.num_rows:
+            columns = [rows.column(f.name).cast(f.type) for f in self.schema]
+            self.writer.write_batch(pa.record_batch(columns, schema=self.schema))
+            self.keys += keys
+            self.hashes += hashes
+
+    def _keep_committed(self) -> None:
+        """Append the committed file's rows whose ids this run neither recomputed nor removed."""
+        if not self.folder.exists(self.name):
+            return
+        keys, hashes = read_row_index(self.folder, self.name)
+        with self.folder.fs.open_input_file(self.folder.path(self.name)) as fh:
+            offset = 0
+            for batch in pq.ParquetFile(fh).iter_batches(batch_size=256):
+                batch_keys = keys[offset: offset + batch.num_rows]
+                batch_hashes = hashes[offset: offset + batch.num_rows]
+                offset += batch.num_rows
+                keep = [k not in self.replaced for k in batch_keys]
+                self._write(batch.filter(pa.array(keep)), [k for k, s in zip(batch_keys, keep) if s],
+                            [h for h, s in zip(batch_hashes, keep) if s])
+                self.kept += sum(keep)
+
+    def commit(self) -> dict:
+        """Close, rename over the committed file (or delete it when no row is left); the commit record."""
+        self._keep_committed()
+        self.writer.add_key_value_metadata({ROW_INDEX: json.dumps({"keys": self.keys, "hashes": self.hashes})})
+        self.writer.close()
+        self.stream.close()
+        if self.keys:
+            self.folder.replace(self.temp, self.name)
+        else:
+            self.folder.delete(self.name)
+            self.folder.delete(self.temp)
+        record = {"shard": self.shard, "rows": len(self.keys), "computed": self.computed, "kept": self.kept,
+                  "removed": self.removed, "tokens": self.tokens, "seconds": time.monotonic() - self.started}
+        self.folder.write_bytes(f"{commits_folder(self.run)}/{self.name}.json", json.dumps(record).encode(),
+                                f"{run_scratch(self.run)}/tmp")
+        return record
+
+
+def shard_committer(folder: OutputFolder, run: str, shards: int, schema: pa.Schema, tokens_column: str | None):
+    """mapInArrow function over a partition holding one shard's rows: writes and commits that shard's
+    file and yields its commit record (one row of COMMIT_SCHEMA)."""
+
+    def commit(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        started = time.monotonic()
+        context = TaskContext.get()
+        attempt = context.taskAttemptId() if context is not None else 0
+        writer = None
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            shard = pc.min_max(batch.column(SHARD)).as_py()
+            if shard["min"] != shard["max"] or (writer is not None and writer.shard != shard["min"]):
+                raise RuntimeError(f"a task received rows of two shards ({shard}); each task commits one shard")
+            if writer is None:
+                writer = ShardWriter(folder, run, shard["min"], shards, schema, tokens_column, attempt, started)
+            writer.add(batch)
+        if writer is not None:
+            record = writer.commit()
+            yield pa.record_batch([pa.array([record[f.name]], f.type) for f in COMMIT_SCHEMA], schema=COMMIT_SCHEMA)
+
+    return commit
