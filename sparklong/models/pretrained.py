@@ -23,6 +23,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from .checkpoint import WEIGHT_FILES, CheckpointError, weight_map
+
 HUB_REPOS = {
     "longformer_base_4096": "allenai/longformer-base-4096",
     "longformer_large_4096": "allenai/longformer-large-4096",
@@ -30,7 +32,6 @@ HUB_REPOS = {
     "longformer_qa_base_4096_finetuned_squadv2": "mrm8488/longformer-base-4096-finetuned-squadv2",
 }
 DEFAULT_ENDPOINT = "https://huggingface.co"
-_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")  # first found wins
 _TOKENIZER = (
     "tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
 )
@@ -82,9 +83,9 @@ def _download(repo: str, folder: str) -> str:
     try:
         fetch = lambda name: _fetch_verified(repo, commit, files[name], staging)  # noqa: E731
         fetch("config.json")
-        weights = next((w for w in _WEIGHTS if w in files), None)
+        weights = next((w for w in WEIGHT_FILES if w in files), None)
         if weights is None:
-            raise DownloadError(f"{repo} has none of {', '.join(_WEIGHTS)}")
+            raise DownloadError(f"{repo} has none of {', '.join(WEIGHT_FILES)}")
         fetch(weights)
         for shard in _shards(os.path.join(staging, weights)) if weights.endswith(".json") else ():
             if shard not in files:
@@ -100,11 +101,13 @@ def _download(repo: str, folder: str) -> str:
 
 
 def _shards(index_path: str) -> list[str]:
-    """Shard file names of a safetensors index; each must be a plain name inside the model folder."""
-    with open(index_path, encoding="utf-8") as fh:
-        shards = sorted(set((json.load(fh).get("weight_map") or {}).values()))
+    """Shard file names of a weight index; each must be a plain name inside the model folder."""
+    try:
+        shards = sorted(set(weight_map(index_path).values()))
+    except CheckpointError as exc:
+        raise DownloadError(str(exc)) from exc
     for shard in shards:
-        if not isinstance(shard, str) or os.path.basename(shard) != shard or shard in ("", ".", ".."):
+        if os.path.basename(shard) != shard or shard in ("", ".", ".."):
             raise DownloadError(f"shard name {shard!r} in {os.path.basename(index_path)} is not a plain file name")
     return shards
 

@@ -20,6 +20,8 @@ from typing import Optional
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
+from .json_files import read_json_object
+
 # transformers' SPECIAL_TOKENS_ATTRIBUTES (less additional_special_tokens) and the class defaults.
 _SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 _ROBERTA = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
@@ -57,13 +59,14 @@ class LongformerTokenizer:
     def from_folder(cls, folder: str, lowercase: bool = False) -> "LongformerTokenizer":
         """Tokenizer of a Hugging Face model folder: tokenizer.json, else vocab.json + merges.txt."""
         path = lambda name: os.path.join(folder, name)  # noqa: E731
-        config = _read_json(path("tokenizer_config.json")) or {}
-        special_map = _read_json(path("special_tokens_map.json")) or {}
+        config = read_json_object(path("tokenizer_config.json")) or {}
+        special_map = read_json_object(path("special_tokens_map.json")) or {}
         from_json = os.path.isfile(path("tokenizer.json"))
         if from_json:
-            data = _read_json(path("tokenizer.json"))
-            roberta = (data.get("model") or {}).get("type") == "BPE"
-            tokenizer = _from_tokenizer_json(data, config)
+            data = read_json_object(path("tokenizer.json"))
+            model = data.get("model")
+            roberta = isinstance(model, dict) and model.get("type") == "BPE"
+            tokenizer = _from_tokenizer_json(data, config, path("tokenizer.json"))
         elif os.path.isfile(path("vocab.json")) and os.path.isfile(path("merges.txt")):
             roberta = True
             tokenizer = _from_vocab_merges(path("vocab.json"), path("merges.txt"), config)
@@ -115,7 +118,7 @@ def _encoded(e) -> Encoded:
     return Encoded(e.ids, e.offsets, e.special_tokens_mask, e.sequence_ids, e.word_ids)
 
 
-def _from_tokenizer_json(data: dict, config: dict) -> Tokenizer:
+def _from_tokenizer_json(data: dict, config: dict, path: str) -> Tokenizer:
     prefix = bool(config.get("add_prefix_space", False))
     pre = data.get("pre_tokenizer")
     if isinstance(pre, dict) and pre.get("type") == "ByteLevel":  # PreTrainedTokenizerFast syncs this
@@ -132,13 +135,17 @@ def _from_tokenizer_json(data: dict, config: dict) -> Tokenizer:
         norm["strip_accents"] = config.get("strip_accents")
         norm["handle_chinese_chars"] = bool(config.get("tokenize_chinese_chars", True))
     data["truncation"] = data["padding"] = None  # HF turns both off for a plain tokenizer(text) call
-    return Tokenizer.from_str(json.dumps(data))
+    try:
+        return Tokenizer.from_str(json.dumps(data))
+    except Exception as exc:  # the Rust library raises a bare Exception for a file it cannot read
+        raise ValueError(f"{path} is not a tokenizer the tokenizers library can read: {exc}") from exc
 
 
 def _from_vocab_merges(vocab_path: str, merges_path: str, config: dict) -> Tokenizer:
     """As transformers' RobertaTokenizer reads the files and RobertaConverter builds the fast tokenizer."""
-    with open(vocab_path, encoding="utf-8") as fh:
-        vocab = json.load(fh)
+    vocab = read_json_object(vocab_path)
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in vocab.values()):
+        raise ValueError(f"{vocab_path} must map each token to a non-negative integer id")
     with open(merges_path, encoding="utf-8") as fh:
         lines = fh.read().split("\n")[1:-1]  # RobertaTokenizer drops the first (#version) and last line
     merges = [m for m in dict.fromkeys(tuple(line.split()) for line in lines) if len(m) == 2]
@@ -186,7 +193,7 @@ def _add_tokens(tok: Tokenizer, config: dict, specials: dict, named: dict, folde
             if isinstance(spec, dict) and isinstance(spec.get("content"), str):
                 tokens.append(_token(spec))
     else:
-        legacy = _read_json(os.path.join(folder, "added_tokens.json")) or {}
+        legacy = read_json_object(os.path.join(folder, "added_tokens.json")) or {}
         for content, _ in sorted(legacy.items(), key=lambda kv: kv[1]):
             special = content in specials.values()
             tokens.append(AddedToken(content, normalized=not special, special=special))
@@ -223,12 +230,3 @@ def _content(value) -> str:
 def _first(*values):
     return next((v for v in values if v is not None), None)
 
-
-def _read_json(path: str):
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
