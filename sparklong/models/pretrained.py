@@ -8,7 +8,9 @@ the mapped hub repo is downloaded into it:
   for the others, and the size; a mismatch or a cut-off transfer fails the download;
 - files land in a temporary folder next to the cache entry, renamed into place only when complete
   (atomic): a failed or concurrent download never leaves a half-written model behind.
-`HF_ENDPOINT` (a mirror, or a local hub in tests) and `HF_TOKEN` are honoured as by huggingface_hub.
+`HF_ENDPOINT` (a mirror, or a local hub in tests) and `HF_TOKEN` are honoured as by huggingface_hub;
+the token is sent to the `HF_ENDPOINT` host only, never along a redirect to another host, and never
+shown in an error (hub_http.py). Names and their repos: docs/pretrained.md.
 """
 from __future__ import annotations
 
@@ -21,9 +23,9 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.parse
-import urllib.request
 
 from .checkpoint import WEIGHT_FILES, CheckpointError, weight_map
+from .hub_http import open_url, redact
 
 HUB_REPOS = {
     "longformer_base_4096": "allenai/longformer-base-4096",
@@ -61,16 +63,22 @@ def resolve(name: str, lang: str = "en", remote_loc: str | None = None) -> str:
     try:
         return _download(repo, folder)
     except (urllib.error.URLError, OSError) as exc:
+        why = redact(str(exc), _token())
+        cause = exc if why == str(exc) else DownloadError(why)  # a cause that echoed the token stays unseen
         raise RuntimeError(
             f"pretrained model '{name}' is not in the cache ({folder}) and could not be downloaded from "
-            f"{_endpoint()}/{repo} ({exc}). Either copy an HF-layout folder of it to {folder} "
+            f"{_endpoint()}/{repo} ({why}). Either copy an HF-layout folder of it to {folder} "
             f"(or set SPARKLONG_CACHE to a folder holding {name}_{lang}/), or use "
             f"loadSavedModel(folder, spark) on a local copy."
-        ) from exc
+        ) from cause
 
 
 def _endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def _token() -> str | None:
+    return os.environ.get("HF_TOKEN") or None
 
 
 def _download(repo: str, folder: str) -> str:
@@ -125,11 +133,7 @@ def _install(staging: str, folder: str) -> None:
 
 
 def _request(url: str):
-    headers = {"User-Agent": "sparklong"}
-    token = os.environ.get("HF_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60)
+    return open_url(url, _endpoint(), _token())
 
 
 def _get_json(url: str) -> dict:
