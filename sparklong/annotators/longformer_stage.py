@@ -1,5 +1,5 @@
 """The base of every Longformer model annotator: model import (loadSavedModel, pretrained), the
-params they all have, the checks before any Spark job, and one pandas UDF / LightPipeline path over
+params they all have, the checks before any Spark job, and one Arrow UDF / LightPipeline path over
 a pure core `core(model, tokenizer, rows) -> annotations per row`."""
 from __future__ import annotations
 

@@ -22,12 +22,13 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre
 
 from .json_files import read_json_object
 
-# transformers' SPECIAL_TOKENS_ATTRIBUTES (less additional_special_tokens) and the class defaults.
+# transformers' SPECIAL_TOKENS_ATTRIBUTES (less additional_special_tokens) and the class defaults:
+# RobertaTokenizer's for byte-level BPE, BertTokenizer's for the rest.
 _SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-_ROBERTA = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
-            "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>"}
-_BERT = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
-         "mask_token": "[MASK]"}
+_ROBERTA_DEFAULTS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
+                     "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>"}
+_BERT_DEFAULTS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                  "mask_token": "[MASK]"}
 _TOKEN_FIELDS = ("single_word", "lstrip", "rstrip", "normalized", "special")
 
 
@@ -65,20 +66,21 @@ class LongformerTokenizer:
         if from_json:
             data = read_json_object(path("tokenizer.json"))
             model = data.get("model")
-            roberta = isinstance(model, dict) and model.get("type") == "BPE"
+            byte_level_bpe = isinstance(model, dict) and model.get("type") == "BPE"  # Longformer's BPE is byte-level
             tokenizer = _from_tokenizer_json(data, config, path("tokenizer.json"))
         elif os.path.isfile(path("vocab.json")) and os.path.isfile(path("merges.txt")):
-            roberta = True
+            byte_level_bpe = True
             tokenizer = _from_vocab_merges(path("vocab.json"), path("merges.txt"), config)
         else:
             raise ValueError(
                 f"no tokenizer in {folder!r}: expected tokenizer.json, or vocab.json and merges.txt "
                 "(a Hugging Face RoBERTa/Longformer tokenizer folder)"
             )
-        specials, named = _special_tokens(config, special_map, _ROBERTA if roberta else _BERT)
-        _add_tokens(tokenizer, config, specials, named, folder, roberta=roberta, slow=not from_json)
+        defaults = _ROBERTA_DEFAULTS if byte_level_bpe else _BERT_DEFAULTS
+        specials, named = _special_tokens(config, special_map, defaults)
+        _add_tokens(tokenizer, config, specials, named, folder, byte_level_bpe=byte_level_bpe, slow=not from_json)
         if not from_json:
-            _roberta_processor(tokenizer, config, specials)
+            _byte_level_bpe_processor(tokenizer, config, specials)
         if lowercase:
             norm, lower = tokenizer.normalizer, normalizers.Lowercase()
             tokenizer.normalizer = normalizers.Sequence([norm, lower]) if norm else lower
@@ -156,7 +158,7 @@ def _from_vocab_merges(vocab_path: str, merges_path: str, config: dict) -> Token
     return tok
 
 
-def _roberta_processor(tok: Tokenizer, config: dict, specials: dict) -> None:
+def _byte_level_bpe_processor(tok: Tokenizer, config: dict, specials: dict) -> None:
     """RobertaConverter's post-processor: <s> a </s> and <s> a </s></s> b </s>."""
     sep, cls = specials["sep_token"], specials["cls_token"]
     sep_id, cls_id = tok.token_to_id(sep), tok.token_to_id(cls)
@@ -182,7 +184,7 @@ def _special_tokens(config: dict, special_map: dict, defaults: dict) -> tuple[di
 
 
 def _add_tokens(tok: Tokenizer, config: dict, specials: dict, named: dict, folder: str,
-                roberta: bool, slow: bool) -> None:
+                byte_level_bpe: bool, slow: bool) -> None:
     """Register added and special tokens as transformers' fast tokenizer __init__ does: the saved
     added_tokens_decoder (or legacy added_tokens.json), then each special token not added yet. Default
     names the files do not mention are added only if the vocabulary has them (no made-up ids)."""
@@ -201,7 +203,7 @@ def _add_tokens(tok: Tokenizer, config: dict, specials: dict, named: dict, folde
         if key in named or tok.token_to_id(name) is not None:
             # RobertaTokenizerFast: a plain-string <mask> takes the space before it (lstrip), unnormalized;
             # RobertaTokenizer (the vocab.json path) makes the other specials normalized AddedTokens.
-            mask = roberta and key == "mask_token"
+            mask = byte_level_bpe and key == "mask_token"
             tokens.append(_token(named.get(key, name), lstrip=mask, normalized=slow and not mask, special=True))
     present = {t.content for t in tok.get_added_tokens_decoder().values()}
     new = []
