@@ -1,4 +1,4 @@
-"""`sparklong.start()`: a local SparkSession configured for sparklong's pandas UDFs."""
+"""`sparklong.start()`: a local SparkSession configured for sparklong's Arrow UDFs."""
 from __future__ import annotations
 
 import os
@@ -14,7 +14,7 @@ def start(
 ):
     """Arrow on, Python worker reuse on (models stay cached per worker), UI and progress bar off
     unless asked. Sets PYSPARK_PYTHON to this interpreter before the JVM starts: otherwise workers
-    run whatever `python3` is on PATH and pandas UDFs fail to import pandas."""
+    run whatever `python3` is on PATH, and the UDFs fail on the modules it lacks (pyarrow, torch, sparklong)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     if master.startswith("local"):

@@ -1,5 +1,5 @@
 """The base of every Longformer model annotator: model import (loadSavedModel, pretrained), the
-params they all have, the checks before any Spark job, and one pandas UDF / LightPipeline path over
+params they all have, the checks before any Spark job, and one Arrow UDF / LightPipeline path over
 a pure core `core(model, tokenizer, rows) -> annotations per row`."""
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class LongformerModelStage(
     task = "embeddings"  # the head sparklong.models.load builds
     input_kinds: tuple[str, ...] = ()  # what each input column holds (arity check and its message)
     optional_inputs = 0  # trailing input columns that may be left out (also of inputAnnotatorTypes)
-    default_pretrained = "longformer_base_4096"
+    default_pretrained: str | None = "longformer_base_4096"  # pretrained() with no name; None: no default
 
     def core(self) -> ModelCore:
         """core(model, tokenizer, rows) -> annotations per row, with this stage's settings bound."""
@@ -90,6 +90,13 @@ class LongformerModelStage(
     @classmethod
     def pretrained(cls, name: str | None = None, lang: str = "en", remote_loc: str | None = None):
         name = name or cls.default_pretrained
+        if name is None:
+            raise ValueError(
+                f"{cls.__name__} has no default pretrained model (see docs/pretrained.md); name one: "
+                f"{cls.__name__}.pretrained(name, remote_loc='owner/repo') downloads a Hugging Face hub repo "
+                f"of this task into $SPARKLONG_CACHE/<name>_<lang>/, or loadSavedModel(folder, spark) imports "
+                f"a local folder"
+            )
         stage = cls.loadSavedModel(registry.resolve(name, lang, remote_loc))
         stage._on_load(LongformerConfig.from_folder(stage.getModelFolder()), name)
         return stage

@@ -3,7 +3,6 @@ or a saved PipelineModel; with the name and version (a fingerprint of the weight
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ def resolve_folder(arg: str) -> ModelRef:
     """A pretrained name or an HF folder -> ModelRef; JobError with the fix when it is neither."""
     from ..models import pretrained
     from ..models.config import ConfigError, LongformerConfig
+    from ..models.json_files import read_json_object
 
     if os.path.isdir(arg):
         folder = os.path.abspath(arg)
@@ -43,11 +43,10 @@ def resolve_folder(arg: str) -> ModelRef:
         except (ValueError, RuntimeError) as exc:
             raise JobError(first_line(exc)) from exc
         name = arg
-    config_path = os.path.join(folder, "config.json")
-    if not os.path.isfile(config_path):
+    config = read_json_object(os.path.join(folder, "config.json"), JobError)
+    if config is None:
         raise JobError(f"{folder} has no config.json: expected a Hugging Face model folder or a saved PipelineModel")
-    with open(config_path, encoding="utf-8") as fh:
-        model_type = json.load(fh).get("model_type")
+    model_type = config.get("model_type")
     if model_type != "longformer":
         raise JobError(f"{folder} holds a {model_type} model: make it a Longformer first with "
                        f"sparklong.models.convert_to_long('{folder}', DST)")

@@ -106,7 +106,7 @@ def main(spec: JobSpec, argv: list[str] | None = None, spark=None) -> int:
 
 def session(master: str | None, app_name: str):
     """Under spark-submit, its session (master and resources come from there); else sparklong.start()."""
-    # pyspark warns about pandas 3 in every process (it works, see DESIGN.md): keep progress readable
+    # pyspark warns about pandas 3 in every process (it works, see docs/design.md): keep progress readable
     os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
     warnings.filterwarnings("ignore", category=FutureWarning)
     if os.environ.get("PYSPARK_GATEWAY_PORT"):  # launched by spark-submit: the JVM is already up

@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 
+from .json_files import read_json_object
 from .onnx_export import export_onnx, exporter_id
 
 ONNX_DIR = "onnx"
@@ -37,9 +38,9 @@ def manifest_path(graph: str) -> str:
 
 
 def read_manifest(graph: str) -> dict | None:
+    """The graph's manifest; None when absent, unreadable or malformed (the graph is then exported again)."""
     try:
-        with open(manifest_path(graph), encoding="utf-8") as fh:
-            return json.load(fh)
+        return read_json_object(manifest_path(graph))
     except (OSError, ValueError):
         return None
 
@@ -74,9 +75,9 @@ def _is_current(folder: str, graph: str) -> bool:
         return False
     if manifest.get("exporter") != exporter_id():  # made by another graph version or torch: export again
         return False
-    if manifest["files"] == _stamps(folder):
+    if manifest.get("files") == _stamps(folder):
         return True
-    if manifest["sha256"] != _hashes(folder):
+    if manifest.get("sha256") != _hashes(folder):
         return False
     with contextlib.suppress(OSError):  # a copy: same contents, new mtimes; remember them
         _write_manifest(graph, {**manifest, "files": _stamps(folder)})
