@@ -13,7 +13,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from sparklong import EmbeddingsFinisher, LightPipeline, LongformerEmbeddings, SentenceEmbeddings
 from sparklong.annotation import DOCUMENT, TOKEN, Annotation, annotation_array_type, to_dicts
-from sparklong.udfs.model_cache import model_id
+from sparklong.models.fingerprint import fingerprint
 from tiny_models import corpus_texts, save_model_folder
 
 TEXTS = [
@@ -106,7 +106,7 @@ def test_model_loads_once_per_worker_across_tasks_and_batches(spark, model_folde
     assert embeddings.transform(df).select("embeddings").count() == 400
     assert embeddings.transform(df).filter("size(embeddings) > 0").count() == 400
     with open(load_log) as fh:
-        loads = Counter(line.split(" ", 1)[0] for line in fh if line.rstrip("\n").endswith(model_id(model_folder)))
+        loads = Counter(line.split(" ", 1)[0] for line in fh if line.rstrip("\n").endswith(fingerprint(model_folder)))
     assert loads and max(loads.values()) == 1, loads
 
 
