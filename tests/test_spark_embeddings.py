@@ -82,13 +82,7 @@ def test_every_row_kept_and_values_equal_lightpipeline(spark, model_folder):
     light = LightPipeline(_with_hand_annotation(model))
     for i, text in enumerate(texts):
         row = out[str(i)]
-        expected = light.fullAnnotate(text)
-        assert [(a.begin, a.end, a.result) for a in row["embeddings"]] == [
-            (a.begin, a.end, a.result) for a in expected["embeddings"]
-        ]
-        for got, want in zip(row["embeddings"], expected["embeddings"]):
-            np.testing.assert_allclose(got.embeddings, want.embeddings, atol=1e-5)
-            assert dict(got.metadata) == dict(want.metadata)
+        assert_equal_annotations(row["embeddings"], light.fullAnnotate(text)["embeddings"])
         blank = not (text and text.strip())
         assert (len(row["embeddings"]) == 0) == blank and (len(row["vector"]) == 0) == blank
     long_row = out[str(len(texts) - 1)]["embeddings"]
@@ -97,6 +91,29 @@ def test_every_row_kept_and_values_equal_lightpipeline(spark, model_folder):
 
 def _with_hand_annotation(model):
     return PipelineModel([AnnotateByHand(), *model.stages])
+
+
+def assert_equal_annotations(got, want):
+    assert [(a.begin, a.end, a.result) for a in got] == [(a.begin, a.end, a.result) for a in want]
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-5)
+        assert dict(a.metadata) == dict(b.metadata)
+
+
+def test_transform_leaves_the_sessions_arrow_batch_size_and_bounds_its_own(spark, model_folder):
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "10000")  # Spark's default, as in a session the user made
+    try:
+        texts = [f"Row {i} of one Arrow batch, " * (1 + i % 5) for i in range(150)]  # > 64 rows, one partition
+        model = PipelineModel(stages(model_folder))
+        out = by_id(model.transform(frame(spark, texts, partitions=1)), "embeddings")
+        assert spark.conf.get(key) == "10000"
+    finally:
+        spark.conf.set(key, before)
+    light = LightPipeline(_with_hand_annotation(model))
+    for i in (0, 63, 64, 127, 128, 149):  # each side of the UDF's 64-row slices
+        assert_equal_annotations(out[str(i)]["embeddings"], light.fullAnnotate(texts[i])["embeddings"])
 
 
 def test_model_loads_once_per_worker_across_tasks_and_batches(spark, model_folder, load_log):
