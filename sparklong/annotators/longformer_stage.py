@@ -30,10 +30,6 @@ from ..udfs.model_udf import ModelCore, model_udf
 from .annotator_types import AnnotatorTypes
 from .model_stage import HasModelFolder, ModelStagePersistence, prepare_engine
 
-# Arrow batches of long documents are large (embeddings carry one vector per token); keep them small.
-MAX_ARROW_RECORDS = 64
-
-
 class LongformerModelStage(
     Model,
     HasInputAnnotationCols,
@@ -124,15 +120,10 @@ class LongformerModelStage(
     def _prepare(self, dataset) -> str:
         """Before any Spark job: input columns and their annotator types checked, engine checked (and
         for engine 'onnx' the graph exported into the model folder, once), model shipped (returns the
-        name the UDF resolves it by), Arrow batches kept small."""
+        name the UDF resolves it by). No session setting is changed: the UDF bounds its own Arrow batches."""
         self.check_input_types(dataset)
-        spark = dataset.sparkSession
         prepare_engine(self)
-        shipped = ship_to_executors(spark, self.getModelFolder())
-        current = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000"))
-        if current > MAX_ARROW_RECORDS:
-            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(MAX_ARROW_RECORDS))
-        return shipped
+        return ship_to_executors(dataset.sparkSession, self.getModelFolder())
 
     def _transform(self, dataset):
         shipped = self._prepare(dataset)

@@ -1,5 +1,5 @@
 """A job's --model: a pretrained name (resolved through $SPARKLONG_CACHE), a Hugging Face Longformer folder,
-or a saved PipelineModel; with the name and version (a fingerprint of the weights) written into the output."""
+or a saved PipelineModel; with the name and version (the content hash of its model folders) written into the output."""
 from __future__ import annotations
 
 import hashlib
@@ -9,13 +9,11 @@ from dataclasses import dataclass
 from .inputs import JobError, first_line
 from .storage import is_local
 
-_WEIGHTS = (".safetensors", ".bin")
-
 
 @dataclass(frozen=True)
 class ModelRef:
     name: str
-    version: str  # "sha256:<16 hex>" of the weights, so two outputs can be told apart
+    version: str  # "sha256:<16 hex>" of the model files (weights, config, tokenizer): two outputs can be told apart
     folder: str | None = None  # an HF-layout Longformer folder
     pipeline: object | None = None  # a loaded PipelineModel
 
@@ -54,7 +52,7 @@ def resolve_folder(arg: str) -> ModelRef:
         LongformerConfig.from_folder(folder)
     except ConfigError as exc:
         raise JobError(f"{folder}: {exc}") from exc
-    return ModelRef(name, weights_version([folder]), folder=folder)
+    return ModelRef(name, model_version([folder]), folder=folder)
 
 
 def load_pipeline(path: str) -> ModelRef:
@@ -67,16 +65,13 @@ def load_pipeline(path: str) -> ModelRef:
     folders = [s.getModelFolder() for s in model.stages if hasattr(s, "getModelFolder")]
     if not folders:
         raise JobError(f"the saved pipeline {path} has no model stage")
-    return ModelRef(os.path.basename(path.rstrip("/")), weights_version(folders), pipeline=model)
+    return ModelRef(os.path.basename(path.rstrip("/")), model_version(folders), pipeline=model)
 
 
-def weights_version(folders: list[str]) -> str:
-    """sha256 over the weights files of the folders (names sorted), shortened to 16 hex digits."""
-    digest = hashlib.sha256()
-    for folder in folders:
-        for name in sorted(os.listdir(folder)):
-            if name.endswith(_WEIGHTS):
-                with open(os.path.join(folder, name), "rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        digest.update(block)
+def model_version(folders: list[str]) -> str:
+    """The folders' content hashes (models/fingerprint.py) in one, shortened to 16 hex digits: equal
+    files give an equal version wherever they lie (a saved pipeline's copy, an executor's)."""
+    from ..models.fingerprint import content_hash  # sparklong.models imports torch: not at job start
+
+    digest = hashlib.sha256(" ".join(content_hash(folder) for folder in folders).encode())
     return "sha256:" + digest.hexdigest()[:16]
