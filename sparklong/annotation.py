@@ -99,7 +99,7 @@ class Annotation:
 
     @classmethod
     def from_any(cls, value: Any) -> "Annotation":
-        """From a Spark Row, a dict (as pandas UDFs receive them) or an Annotation."""
+        """From a Spark Row, a dict of the annotation's fields or an Annotation."""
         if isinstance(value, Annotation):
             return value
         get = value.__getitem__
@@ -111,7 +111,8 @@ class Annotation:
 
 
 def _vector(values: Any) -> Any:
-    """() for no vector, else a read-only float32 array; float32 numpy input (pandas UDFs) is not copied."""
+    """() for no vector, else a read-only float32 array; float32 numpy input (such as a view of an Arrow
+    buffer) is not copied."""
     if isinstance(values, np.ndarray):
         if not values.size:
             return ()

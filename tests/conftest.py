@@ -35,3 +35,13 @@ def spark(load_log):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory):
+    """A tiny HF-layout Longformer folder (embeddings), made once per run: copy it before changing it."""
+    from tiny_models import save_model_folder
+
+    folder = str(tmp_path_factory.mktemp("tiny") / "tiny_longformer")
+    save_model_folder(folder)
+    return folder

@@ -13,7 +13,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from sparklong import EmbeddingsFinisher, LightPipeline, LongformerEmbeddings, SentenceEmbeddings
 from sparklong.annotation import DOCUMENT, TOKEN, Annotation, annotation_array_type, to_dicts
-from sparklong.udfs.model_cache import model_id
+from sparklong.models.fingerprint import fingerprint
 from tiny_models import corpus_texts, save_model_folder
 
 TEXTS = [
@@ -82,13 +82,7 @@ def test_every_row_kept_and_values_equal_lightpipeline(spark, model_folder):
     light = LightPipeline(_with_hand_annotation(model))
     for i, text in enumerate(texts):
         row = out[str(i)]
-        expected = light.fullAnnotate(text)
-        assert [(a.begin, a.end, a.result) for a in row["embeddings"]] == [
-            (a.begin, a.end, a.result) for a in expected["embeddings"]
-        ]
-        for got, want in zip(row["embeddings"], expected["embeddings"]):
-            np.testing.assert_allclose(got.embeddings, want.embeddings, atol=1e-5)
-            assert dict(got.metadata) == dict(want.metadata)
+        assert_equal_annotations(row["embeddings"], light.fullAnnotate(text)["embeddings"])
         blank = not (text and text.strip())
         assert (len(row["embeddings"]) == 0) == blank and (len(row["vector"]) == 0) == blank
     long_row = out[str(len(texts) - 1)]["embeddings"]
@@ -99,6 +93,29 @@ def _with_hand_annotation(model):
     return PipelineModel([AnnotateByHand(), *model.stages])
 
 
+def assert_equal_annotations(got, want):
+    assert [(a.begin, a.end, a.result) for a in got] == [(a.begin, a.end, a.result) for a in want]
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-5)
+        assert dict(a.metadata) == dict(b.metadata)
+
+
+def test_transform_leaves_the_sessions_arrow_batch_size_and_bounds_its_own(spark, model_folder):
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "10000")  # Spark's default, as in a session the user made
+    try:
+        texts = [f"Row {i} of one Arrow batch, " * (1 + i % 5) for i in range(150)]  # > 64 rows, one partition
+        model = PipelineModel(stages(model_folder))
+        out = by_id(model.transform(frame(spark, texts, partitions=1)), "embeddings")
+        assert spark.conf.get(key) == "10000"
+    finally:
+        spark.conf.set(key, before)
+    light = LightPipeline(_with_hand_annotation(model))
+    for i in (0, 63, 64, 127, 128, 149):  # each side of the UDF's 64-row slices
+        assert_equal_annotations(out[str(i)]["embeddings"], light.fullAnnotate(texts[i])["embeddings"])
+
+
 def test_model_loads_once_per_worker_across_tasks_and_batches(spark, model_folder, load_log):
     texts = [f"Document number {i} of the corpus. " * (1 + i % 7) for i in range(400)]
     df = frame(spark, texts, partitions=8)  # 8 tasks on 2 cores; 64-row Arrow batches -> many batches
@@ -106,7 +123,7 @@ def test_model_loads_once_per_worker_across_tasks_and_batches(spark, model_folde
     assert embeddings.transform(df).select("embeddings").count() == 400
     assert embeddings.transform(df).filter("size(embeddings) > 0").count() == 400
     with open(load_log) as fh:
-        loads = Counter(line.split(" ", 1)[0] for line in fh if line.rstrip("\n").endswith(model_id(model_folder)))
+        loads = Counter(line.split(" ", 1)[0] for line in fh if line.rstrip("\n").endswith(fingerprint(model_folder)))
     assert loads and max(loads.values()) == 1, loads
 
 

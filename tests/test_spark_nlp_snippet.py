@@ -1,6 +1,6 @@
 """The Spark NLP model-card snippet (shared/seeds/000_...txt) runs with only the import changed."""
 import os
-import urllib.error
+import socket
 
 import pytest
 
@@ -43,13 +43,12 @@ def test_model_card_snippet_runs_from_the_cache(spark, tmp_path, monkeypatch):
 
 def test_pretrained_offline_and_not_cached_says_both_fixes(tmp_path, monkeypatch):
     from sparklong import LongformerEmbeddings
-    from sparklong.models import pretrained
 
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
+    with socket.socket() as free:  # a loopback port nobody listens on: the hub is unreachable
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
     monkeypatch.setenv("SPARKLONG_CACHE", str(tmp_path))
-    monkeypatch.setattr(pretrained.urllib.request, "urlopen", offline)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     with pytest.raises(RuntimeError) as err:
         LongformerEmbeddings.pretrained("longformer_base_4096")
     message = str(err.value)

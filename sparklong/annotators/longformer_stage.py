@@ -1,5 +1,5 @@
 """The base of every Longformer model annotator: model import (loadSavedModel, pretrained), the
-params they all have, the checks before any Spark job, and one pandas UDF / LightPipeline path over
+params they all have, the checks before any Spark job, and one Arrow UDF / LightPipeline path over
 a pure core `core(model, tokenizer, rows) -> annotations per row`."""
 from __future__ import annotations
 
@@ -30,10 +30,6 @@ from ..udfs.model_udf import ModelCore, model_udf
 from .annotator_types import AnnotatorTypes
 from .model_stage import HasModelFolder, ModelStagePersistence, prepare_engine
 
-# Arrow batches of long documents are large (embeddings carry one vector per token); keep them small.
-MAX_ARROW_RECORDS = 64
-
-
 class LongformerModelStage(
     Model,
     HasInputAnnotationCols,
@@ -50,7 +46,7 @@ class LongformerModelStage(
     task = "embeddings"  # the head sparklong.models.load builds
     input_kinds: tuple[str, ...] = ()  # what each input column holds (arity check and its message)
     optional_inputs = 0  # trailing input columns that may be left out (also of inputAnnotatorTypes)
-    default_pretrained = "longformer_base_4096"
+    default_pretrained: str | None = "longformer_base_4096"  # pretrained() with no name; None: no default
 
     def core(self) -> ModelCore:
         """core(model, tokenizer, rows) -> annotations per row, with this stage's settings bound."""
@@ -90,6 +86,13 @@ class LongformerModelStage(
     @classmethod
     def pretrained(cls, name: str | None = None, lang: str = "en", remote_loc: str | None = None):
         name = name or cls.default_pretrained
+        if name is None:
+            raise ValueError(
+                f"{cls.__name__} has no default pretrained model (see docs/pretrained.md); name one: "
+                f"{cls.__name__}.pretrained(name, remote_loc='owner/repo') downloads a Hugging Face hub repo "
+                f"of this task into $SPARKLONG_CACHE/<name>_<lang>/, or loadSavedModel(folder, spark) imports "
+                f"a local folder"
+            )
         stage = cls.loadSavedModel(registry.resolve(name, lang, remote_loc))
         stage._on_load(LongformerConfig.from_folder(stage.getModelFolder()), name)
         return stage
@@ -117,15 +120,10 @@ class LongformerModelStage(
     def _prepare(self, dataset) -> str:
         """Before any Spark job: input columns and their annotator types checked, engine checked (and
         for engine 'onnx' the graph exported into the model folder, once), model shipped (returns the
-        name the UDF resolves it by), Arrow batches kept small."""
+        name the UDF resolves it by). No session setting is changed: the UDF bounds its own Arrow batches."""
         self.check_input_types(dataset)
-        spark = dataset.sparkSession
         prepare_engine(self)
-        shipped = ship_to_executors(spark, self.getModelFolder())
-        current = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000"))
-        if current > MAX_ARROW_RECORDS:
-            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(MAX_ARROW_RECORDS))
-        return shipped
+        return ship_to_executors(dataset.sparkSession, self.getModelFolder())
 
     def _transform(self, dataset):
         shipped = self._prepare(dataset)

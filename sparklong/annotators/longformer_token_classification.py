@@ -20,7 +20,7 @@ class LongformerForTokenClassification(LongformerModelStage, HasClasses):
     input_kinds = ("document column", "token column")
     inputAnnotatorTypes = (DOCUMENT, TOKEN)
     outputAnnotatorType = NAMED_ENTITY
-    default_pretrained = "longformer_base_token_classifier_conll03"
+    default_pretrained = None  # the hub has no Longformer fine-tuned for CoNLL-03 (docs/pretrained.md)
 
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,

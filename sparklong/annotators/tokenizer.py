@@ -13,7 +13,7 @@ Patterns are Java regexes in Spark NLP. Here they run on Python's `re` with re.A
 Java's defaults (\\s \\w \\d and (?i) ASCII-only); Java's `\\z` is read as Python's `\\Z`.
 Offsets are code points into the document and always exact: token.result == text[begin:end + 1].
 
-Pure core: `TokenizerRules` + `tokenize(documents, rules)`; the Spark layer is one pandas UDF.
+Pure core: `TokenizerRules` + `tokenize(documents, rules)`; the Spark layer is one Arrow UDF.
 """
 from __future__ import annotations
 

@@ -1,22 +1,19 @@
 """A job's --model: a pretrained name (resolved through $SPARKLONG_CACHE), a Hugging Face Longformer folder,
-or a saved PipelineModel; with the name and version (a fingerprint of the weights) written into the output."""
+or a saved PipelineModel; with the name and version (the content hash of its model folders) written into the output."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 
 from .inputs import JobError, first_line
 from .storage import is_local
 
-_WEIGHTS = (".safetensors", ".bin")
-
 
 @dataclass(frozen=True)
 class ModelRef:
     name: str
-    version: str  # "sha256:<16 hex>" of the weights, so two outputs can be told apart
+    version: str  # "sha256:<16 hex>" of the model files (weights, config, tokenizer): two outputs can be told apart
     folder: str | None = None  # an HF-layout Longformer folder
     pipeline: object | None = None  # a loaded PipelineModel
 
@@ -31,6 +28,7 @@ def resolve_folder(arg: str) -> ModelRef:
     """A pretrained name or an HF folder -> ModelRef; JobError with the fix when it is neither."""
     from ..models import pretrained
     from ..models.config import ConfigError, LongformerConfig
+    from ..models.json_files import read_json_object
 
     if os.path.isdir(arg):
         folder = os.path.abspath(arg)
@@ -43,11 +41,10 @@ def resolve_folder(arg: str) -> ModelRef:
         except (ValueError, RuntimeError) as exc:
             raise JobError(first_line(exc)) from exc
         name = arg
-    config_path = os.path.join(folder, "config.json")
-    if not os.path.isfile(config_path):
+    config = read_json_object(os.path.join(folder, "config.json"), JobError)
+    if config is None:
         raise JobError(f"{folder} has no config.json: expected a Hugging Face model folder or a saved PipelineModel")
-    with open(config_path, encoding="utf-8") as fh:
-        model_type = json.load(fh).get("model_type")
+    model_type = config.get("model_type")
     if model_type != "longformer":
         raise JobError(f"{folder} holds a {model_type} model: make it a Longformer first with "
                        f"sparklong.models.convert_to_long('{folder}', DST)")
@@ -55,7 +52,7 @@ def resolve_folder(arg: str) -> ModelRef:
         LongformerConfig.from_folder(folder)
     except ConfigError as exc:
         raise JobError(f"{folder}: {exc}") from exc
-    return ModelRef(name, weights_version([folder]), folder=folder)
+    return ModelRef(name, model_version([folder]), folder=folder)
 
 
 def load_pipeline(path: str) -> ModelRef:
@@ -68,16 +65,13 @@ def load_pipeline(path: str) -> ModelRef:
     folders = [s.getModelFolder() for s in model.stages if hasattr(s, "getModelFolder")]
     if not folders:
         raise JobError(f"the saved pipeline {path} has no model stage")
-    return ModelRef(os.path.basename(path.rstrip("/")), weights_version(folders), pipeline=model)
+    return ModelRef(os.path.basename(path.rstrip("/")), model_version(folders), pipeline=model)
 
 
-def weights_version(folders: list[str]) -> str:
-    """sha256 over the weights files of the folders (names sorted), shortened to 16 hex digits."""
-    digest = hashlib.sha256()
-    for folder in folders:
-        for name in sorted(os.listdir(folder)):
-            if name.endswith(_WEIGHTS):
-                with open(os.path.join(folder, name), "rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        digest.update(block)
+def model_version(folders: list[str]) -> str:
+    """The folders' content hashes (models/fingerprint.py) in one, shortened to 16 hex digits: equal
+    files give an equal version wherever they lie (a saved pipeline's copy, an executor's)."""
+    from ..models.fingerprint import content_hash  # sparklong.models imports torch: not at job start
+
+    digest = hashlib.sha256(" ".join(content_hash(folder) for folder in folders).encode())
     return "sha256:" + digest.hexdigest()[:16]

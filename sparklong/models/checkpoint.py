@@ -1,11 +1,11 @@
 """Checkpoint I/O: read a Hugging Face folder's weights safely and map HF key names to the engine's.
 
 Safetensors are read through a memory map; `pytorch_model.bin` only with `weights_only=True`, so a
-pickle that would run code is refused. Nothing from a model folder is ever executed.
+pickle that would run code is refused. Either may be sharded, its shards named by an index file.
+Nothing from a model folder is ever executed.
 """
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import re
@@ -14,10 +14,13 @@ import zipfile
 import torch
 
 from .config import LongformerConfig
+from .json_files import read_json_object
 
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 TORCH_BIN = "pytorch_model.bin"
+TORCH_BIN_INDEX = "pytorch_model.bin.index.json"
+WEIGHT_FILES = (SAFETENSORS, SAFETENSORS_INDEX, TORCH_BIN, TORCH_BIN_INDEX)  # first found wins
 
 # Prefixes HF task models put before the encoder's keys.
 _ENCODER_PREFIXES = ("longformer.", "roberta.", "bert.")
@@ -28,24 +31,26 @@ class CheckpointError(ValueError):
 
 
 def weights_file(folder: str) -> str:
-    for name in (SAFETENSORS, SAFETENSORS_INDEX, TORCH_BIN):
+    """The folder's weights file, or the index of its shards."""
+    for name in WEIGHT_FILES:
         path = os.path.join(folder, name)
         if os.path.isfile(path):
             return path
-    raise CheckpointError(f"{folder} has no weights: expected {SAFETENSORS} or {TORCH_BIN}")
+    raise CheckpointError(f"{folder} has no weights: expected {SAFETENSORS} or {TORCH_BIN} (or a shard index)")
+
+
+def weight_files(folder: str) -> list[str]:
+    """The files holding the folder's tensors: its one weights file, or the shards its index names."""
+    path = weights_file(folder)
+    return _shard_paths(folder, path) if path.endswith(".json") else [path]
 
 
 def read_state_dict(folder: str) -> dict[str, torch.Tensor]:
     """All tensors of the folder's checkpoint under their original (HF) names."""
-    path = weights_file(folder)
-    if path.endswith(".json"):
-        state: dict[str, torch.Tensor] = {}
-        for shard in _shard_paths(folder, path):
-            state.update(_read_safetensors(shard))
-        return state
-    if path.endswith(".safetensors"):
-        return _read_safetensors(path)
-    return _read_torch_bin(path)
+    state: dict[str, torch.Tensor] = {}
+    for path in weight_files(folder):
+        state.update(_read_torch_bin(path) if path.endswith(".bin") else _read_safetensors(path))
+    return state
 
 
 # The HF projections engine_state_dict concatenates into one fused copy each.
@@ -63,20 +68,18 @@ def check_weights(folder: str) -> None:
     """Refuse missing, unreadable or unsafe weights up front (on the driver, before any Spark job)
     at little cost: safetensors headers only; a .bin through the same weights_only loader (zip
     checkpoints memory-mapped), so a pickle that would run code is refused here."""
-    path = weights_file(folder)
-    if path.endswith(".bin"):
-        _read_torch_bin(path)
-        return
-    for file in _shard_paths(folder, path) if path.endswith(".json") else [path]:
-        _safetensors_names(file)
+    for path in weight_files(folder):
+        if path.endswith(".bin"):
+            _read_torch_bin(path)
+        else:
+            _safetensors_names(path)
 
 
 def tensor_names(folder: str) -> set[str]:
     """The tensor names of the folder's checkpoint, without reading the tensors (as far as the format allows)."""
     path = weights_file(folder)
     if path.endswith(".json"):
-        with open(path, encoding="utf-8") as fh:
-            return set(json.load(fh).get("weight_map", {}))
+        return set(weight_map(path))
     if path.endswith(".safetensors"):
         return _safetensors_names(path)
     return set(_read_torch_bin(path))  # memory-mapped: tensors are not read
@@ -106,16 +109,23 @@ def _read_safetensors(path: str) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"cannot read {path}: {exc}") from exc
 
 
+def weight_map(index_path: str) -> dict[str, str]:
+    """A shard index's `weight_map` (tensor name -> shard file); CheckpointError naming the file when malformed."""
+    mapping = read_json_object(index_path, CheckpointError, required=True).get("weight_map")
+    if not isinstance(mapping, dict) or not mapping or \
+            not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise CheckpointError(
+            f"{index_path} is not a weight index: its 'weight_map' must be a non-empty object of "
+            "tensor name -> shard file name"
+        )
+    return mapping
+
+
 def _shard_paths(folder: str, index_path: str) -> list[str]:
-    """The shards a safetensors index names, each checked to lie inside the model folder."""
-    try:
-        with open(index_path, encoding="utf-8") as fh:
-            shards = sorted(set(json.load(fh).get("weight_map", {}).values()))
-    except (ValueError, AttributeError) as exc:
-        raise CheckpointError(f"{index_path} is not a safetensors index: {exc}") from exc
+    """The shards an index names, each checked to lie inside the model folder."""
     paths = []
-    for shard in shards:
-        shard_path = os.path.realpath(os.path.join(folder, str(shard)))
+    for shard in sorted(set(weight_map(index_path).values())):
+        shard_path = os.path.realpath(os.path.join(folder, shard))
         if os.path.dirname(shard_path) != os.path.realpath(folder):
             raise CheckpointError(f"shard '{shard}' in {index_path} points outside the model folder")
         paths.append(shard_path)

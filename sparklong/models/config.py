@@ -1,9 +1,10 @@
 """Longformer configuration read from a Hugging Face `config.json`, validated up front."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
+
+from .json_files import read_json_object
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish", "tanh")
 
@@ -52,12 +53,12 @@ class LongformerConfig:
     def from_dict(cls, raw: dict) -> "LongformerConfig":
         def need(key):
             if key not in raw:
-                raise ConfigError(f"config.json lacks '{key}'")
+                raise ConfigError(f"'{key}' is missing")
             return raw[key]
 
-        layers = _positive_int(need("num_hidden_layers"), "num_hidden_layers")
-        hidden = _positive_int(need("hidden_size"), "hidden_size")
-        heads = _positive_int(need("num_attention_heads"), "num_attention_heads")
+        layers = positive_int(need("num_hidden_layers"), "num_hidden_layers")
+        hidden = positive_int(need("hidden_size"), "hidden_size")
+        heads = positive_int(need("num_attention_heads"), "num_attention_heads")
         if hidden % heads:
             raise ConfigError(f"hidden_size ({hidden}) is not divisible by num_attention_heads ({heads})")
         act = raw.get("hidden_act", "gelu")
@@ -65,16 +66,16 @@ class LongformerConfig:
             raise ConfigError(f"hidden_act '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
         id2label = _id2label(raw.get("id2label"))
         if not id2label and raw.get("num_labels"):
-            id2label = {i: f"LABEL_{i}" for i in range(_positive_int(raw["num_labels"], "num_labels"))}
+            id2label = {i: f"LABEL_{i}" for i in range(positive_int(raw["num_labels"], "num_labels"))}
         cfg = cls(
-            vocab_size=_positive_int(need("vocab_size"), "vocab_size"),
+            vocab_size=positive_int(need("vocab_size"), "vocab_size"),
             hidden_size=hidden,
             num_hidden_layers=layers,
             num_attention_heads=heads,
-            intermediate_size=_positive_int(raw.get("intermediate_size", 4 * hidden), "intermediate_size"),
+            intermediate_size=positive_int(raw.get("intermediate_size", 4 * hidden), "intermediate_size"),
             attention_window=_windows(raw.get("attention_window", 512), layers),
-            max_position_embeddings=_positive_int(need("max_position_embeddings"), "max_position_embeddings"),
-            type_vocab_size=_positive_int(raw.get("type_vocab_size", 2), "type_vocab_size"),
+            max_position_embeddings=positive_int(need("max_position_embeddings"), "max_position_embeddings"),
+            type_vocab_size=positive_int(raw.get("type_vocab_size", 2), "type_vocab_size"),
             hidden_act=act,
             layer_norm_eps=_positive_float(raw.get("layer_norm_eps", 1e-12), "layer_norm_eps"),
             pad_token_id=_token_id(raw.get("pad_token_id", 1), "pad_token_id"),
@@ -94,19 +95,16 @@ class LongformerConfig:
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "LongformerConfig":
         path = os.path.join(folder, "config.json")
-        if not os.path.isfile(path):
+        raw = read_json_object(path, ConfigError)
+        if raw is None:
             raise ConfigError(f"{folder} has no config.json; expected a Hugging Face model folder")
         try:
-            with open(path, encoding="utf-8") as fh:
-                raw = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path} must hold a JSON object")
-        return cls.from_dict(raw)
+            return cls.from_dict(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
 
 
-def _positive_int(value, name: str) -> int:
+def positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     return value

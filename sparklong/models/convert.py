@@ -32,6 +32,8 @@ import tempfile
 import torch
 
 from .checkpoint import read_state_dict
+from .config import ConfigError, positive_int
+from .json_files import read_json_object
 
 # model_type -> family. "roberta" tables are already offset by pad_id + 1; "bert" tables are not.
 SUPPORTED = {
@@ -106,11 +108,12 @@ def convert_to_long(
         if os.listdir(dst) and not overwrite:
             raise ValueError(f"dst {dst} exists and is not empty; pass overwrite=True to replace it")
 
-    raw = _read_json(os.path.join(src, "config.json"), required=True)
+    config_path = os.path.join(src, "config.json")
+    raw = read_json_object(config_path, required=True)
     model_type = str(raw.get("model_type", ""))
     if model_type not in SUPPORTED:
         raise ValueError(
-            f"model_type '{model_type}' in {src}/config.json is not supported; "
+            f"model_type '{model_type}' in {config_path} is not supported; "
             f"convert_to_long takes {', '.join(SUPPORTED)}"
         )
     family = SUPPORTED[model_type]
@@ -122,15 +125,19 @@ def convert_to_long(
     if raw.get("is_decoder") or raw.get("add_cross_attention"):
         raise ValueError("decoder checkpoints (is_decoder / add_cross_attention) cannot become a Longformer")
 
-    def need(key):
-        if key not in raw:
-            raise ValueError(f"{src}/config.json lacks '{key}'")
-        return raw[key]
+    def need(key: str, default: int | None = None) -> int:
+        """A positive integer setting of the source config (ValueError naming the file if missing or not one)."""
+        if key not in raw and default is None:
+            raise ValueError(f"{config_path} lacks '{key}'")
+        try:
+            return positive_int(raw.get(key, default), key)
+        except ConfigError as exc:
+            raise ValueError(f"{config_path}: {exc}") from exc
 
-    layers = int(need("num_hidden_layers"))
-    hidden = int(need("hidden_size"))
-    src_positions = int(need("max_position_embeddings"))
-    vocab_size = int(need("vocab_size"))
+    layers = need("num_hidden_layers")
+    hidden = need("hidden_size")
+    src_positions = need("max_position_embeddings")
+    vocab_size = need("vocab_size")
 
     ids = _token_ids(src, raw, family, vocab_size)
     pad_id = ids["pad_token_id"]
@@ -162,14 +169,14 @@ def convert_to_long(
         "vocab_size": vocab_size,
         "hidden_size": hidden,
         "num_hidden_layers": layers,
-        "num_attention_heads": int(need("num_attention_heads")),
-        "intermediate_size": int(need("intermediate_size")),
+        "num_attention_heads": need("num_attention_heads"),
+        "intermediate_size": need("intermediate_size"),
         "hidden_act": raw.get("hidden_act", "gelu"),
         "hidden_dropout_prob": raw.get("hidden_dropout_prob", 0.1),
         "attention_probs_dropout_prob": raw.get("attention_probs_dropout_prob", 0.1),
         "layer_norm_eps": raw.get("layer_norm_eps", 1e-12),  # HF's BERT/RoBERTa default
         "initializer_range": raw.get("initializer_range", 0.02),
-        "type_vocab_size": int(raw.get("type_vocab_size", 2 if family == "bert" else 1)),
+        "type_vocab_size": need("type_vocab_size", 2 if family == "bert" else 1),
         **ids,
         "onnx_export": False,
     }
@@ -284,9 +291,9 @@ def _token_ids(src: str, raw: dict, family: str, vocab_size: int) -> dict[str, i
 def _special_token_names(src: str) -> dict[str, str]:
     names = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]"}
     for fname in ("special_tokens_map.json", "tokenizer_config.json"):
-        data = _read_json(os.path.join(src, fname))
+        data = read_json_object(os.path.join(src, fname)) or {}
         for key in names:
-            value = data.get(key) if isinstance(data, dict) else None
+            value = data.get(key)
             if isinstance(value, dict):  # AddedToken serialisation
                 value = value.get("content")
             if isinstance(value, str):
@@ -299,16 +306,16 @@ def _special_token_names(src: str) -> dict[str, str]:
 def _vocabulary(src: str) -> dict[str, int]:
     """token -> id from tokenizer.json (model vocab + added tokens) or vocab.txt (one token a line)."""
     vocab: dict[str, int] = {}
-    tok = _read_json(os.path.join(src, "tokenizer.json"))
-    if isinstance(tok, dict):
-        model_vocab = (tok.get("model") or {}).get("vocab")
-        if isinstance(model_vocab, dict):
-            vocab.update({k: v for k, v in model_vocab.items() if isinstance(v, int)})
-        for added in tok.get("added_tokens") or []:
-            if isinstance(added, dict) and isinstance(added.get("id"), int):
-                vocab[added.get("content")] = added["id"]
-        if vocab:
-            return vocab
+    tok = read_json_object(os.path.join(src, "tokenizer.json")) or {}
+    model, added_tokens = tok.get("model"), tok.get("added_tokens")
+    model_vocab = model.get("vocab") if isinstance(model, dict) else None
+    if isinstance(model_vocab, dict):
+        vocab.update({k: v for k, v in model_vocab.items() if isinstance(v, int)})
+    for added in added_tokens if isinstance(added_tokens, list) else []:
+        if isinstance(added, dict) and isinstance(added.get("id"), int):
+            vocab[added.get("content")] = added["id"]
+    if vocab:
+        return vocab
     path = os.path.join(src, "vocab.txt")
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as fh:
@@ -326,8 +333,7 @@ def _copy_tokenizer(src: str, dst: str, model_type: str, max_positions: int) -> 
         if os.path.isfile(path) and name != "tokenizer_config.json":
             shutil.copyfile(path, os.path.join(dst, name))
 
-    tok_cfg = _read_json(os.path.join(src, "tokenizer_config.json"))
-    tok_cfg = dict(tok_cfg) if isinstance(tok_cfg, dict) else {}
+    tok_cfg = read_json_object(os.path.join(src, "tokenizer_config.json")) or {}
     tok_cfg.pop("auto_map", None)  # points at code files; never carried
     tok_cfg["model_max_length"] = max_positions
     # The new config says model_type "longformer", whose default tokenizer is RoBERTa's BPE: name the
@@ -337,8 +343,8 @@ def _copy_tokenizer(src: str, dst: str, model_type: str, max_positions: int) -> 
 
     tok_json = os.path.join(dst, "tokenizer.json")
     if os.path.isfile(tok_json):
-        data = _read_json(tok_json)
-        trunc = data.get("truncation") if isinstance(data, dict) else None
+        data = read_json_object(tok_json)
+        trunc = data.get("truncation")
         if isinstance(trunc, dict) and "max_length" in trunc:
             trunc["max_length"] = max_positions
             _write_json(tok_json, data)
@@ -376,18 +382,6 @@ def _write_wordpiece_json(vocab_txt: str, path: str, tok_cfg: dict) -> None:
 
 
 # --- files ---------------------------------------------------------------------------------------
-
-
-def _read_json(path: str, required: bool = False):
-    if not os.path.isfile(path):
-        if required:
-            raise FileNotFoundError(f"{path} does not exist; expected a Hugging Face model folder")
-        return None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
 
 
 def _write_json(path: str, data) -> None:

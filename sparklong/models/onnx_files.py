@@ -1,30 +1,26 @@
 """Where exported graphs live: `<model folder>/onnx/<task>[.float16][.int8].onnx`, each with a JSON
-manifest naming the model files it was exported from.
+manifest identifying the model files it was exported from.
 
 Inside the model folder, so a saved pipeline (which copies that folder) carries the graph and
 executors never export. Exported once per folder: under a file lock (concurrent local workers wait
 for one exporter) and atomically (a temp file renamed into place). A graph is current while the
-folder's config and weights are those it was exported from (same sizes and mtimes, or, after a
-copy changed the mtimes, the same SHA-256) and this sparklong and torch would export the same graph.
+folder's files are those it was exported from (the same fingerprint, or after a copy, which gives
+new inodes and mtimes, the same content hash: models/fingerprint.py) and this sparklong and torch
+would export the same graph.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import tempfile
 
+from .fingerprint import ONNX_DIR, content_hash, fingerprint
+from .json_files import read_json_object
 from .onnx_export import export_onnx, exporter_id
 
-ONNX_DIR = "onnx"
-MANIFEST_FORMAT = 1
-
-
-def source_files(folder: str) -> list[str]:
-    """The model's own files (config, weights, tokenizer): top-level regular files, exports excluded."""
-    return sorted(f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f)) and not f.startswith("."))
+MANIFEST_FORMAT = 2  # 1 kept per-file stamps and hashes
 
 
 def onnx_path(folder: str, task: str, quantize: str = "none", dtype: str = "float32") -> str:
@@ -37,9 +33,9 @@ def manifest_path(graph: str) -> str:
 
 
 def read_manifest(graph: str) -> dict | None:
+    """The graph's manifest; None when absent, unreadable or malformed (the graph is then exported again)."""
     try:
-        with open(manifest_path(graph), encoding="utf-8") as fh:
-            return json.load(fh)
+        return read_json_object(manifest_path(graph))
     except (OSError, ValueError):
         return None
 
@@ -64,7 +60,7 @@ def ensure_onnx(folder: str, task: str, quantize: str = "none", dtype: str = "fl
             export_onnx(folder, graph, task=task, quantize=quantize, dtype=dtype)
             _write_manifest(graph, {"format": MANIFEST_FORMAT, "exporter": exporter_id(), "task": task,
                                     "quantize": quantize, "dtype": dtype, "bytes": os.path.getsize(graph),
-                                    "files": _stamps(folder), "sha256": _hashes(folder)})
+                                    "fingerprint": fingerprint(folder), "content": content_hash(folder)})
     return graph
 
 
@@ -74,28 +70,13 @@ def _is_current(folder: str, graph: str) -> bool:
         return False
     if manifest.get("exporter") != exporter_id():  # made by another graph version or torch: export again
         return False
-    if manifest["files"] == _stamps(folder):
+    if manifest.get("fingerprint") == fingerprint(folder):
         return True
-    if manifest["sha256"] != _hashes(folder):
+    if manifest.get("content") != content_hash(folder):
         return False
-    with contextlib.suppress(OSError):  # a copy: same contents, new mtimes; remember them
-        _write_manifest(graph, {**manifest, "files": _stamps(folder)})
+    with contextlib.suppress(OSError):  # a copy: same contents, new inodes and mtimes; remember them
+        _write_manifest(graph, {**manifest, "fingerprint": fingerprint(folder)})
     return True
-
-
-def _stamps(folder: str) -> dict[str, list[int]]:
-    return {f: [(st := os.stat(os.path.join(folder, f))).st_size, st.st_mtime_ns] for f in source_files(folder)}
-
-
-def _hashes(folder: str) -> dict[str, str]:
-    out = {}
-    for name in source_files(folder):
-        digest = hashlib.sha256()
-        with open(os.path.join(folder, name), "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        out[name] = digest.hexdigest()
-    return out
 
 
 def _write_manifest(graph: str, manifest: dict) -> None:

@@ -8,7 +8,9 @@ the mapped hub repo is downloaded into it:
   for the others, and the size; a mismatch or a cut-off transfer fails the download;
 - files land in a temporary folder next to the cache entry, renamed into place only when complete
   (atomic): a failed or concurrent download never leaves a half-written model behind.
-`HF_ENDPOINT` (a mirror, or a local hub in tests) and `HF_TOKEN` are honoured as by huggingface_hub.
+`HF_ENDPOINT` (a mirror, or a local hub in tests) and `HF_TOKEN` are honoured as by huggingface_hub;
+the token is sent to the `HF_ENDPOINT` host only, never along a redirect to another host, and never
+shown in an error (hub_http.py). Names and their repos: docs/pretrained.md.
 """
 from __future__ import annotations
 
@@ -21,16 +23,18 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.parse
-import urllib.request
+
+from .checkpoint import WEIGHT_FILES, CheckpointError, weight_map
+from .hub_http import open_url, redact
 
 HUB_REPOS = {
     "longformer_base_4096": "allenai/longformer-base-4096",
     "longformer_large_4096": "allenai/longformer-large-4096",
     "longformer_large_4096_finetuned_triviaqa": "allenai/longformer-large-4096-finetuned-triviaqa",
     "longformer_qa_base_4096_finetuned_squadv2": "mrm8488/longformer-base-4096-finetuned-squadv2",
+    "longformer_base_sequence_classifier_imdb": "ahmed792002/Finetuning_Longformer_IMDb_movie_reviews_Classification",
 }
 DEFAULT_ENDPOINT = "https://huggingface.co"
-_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")  # first found wins
 _TOKENIZER = (
     "tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
 )
@@ -59,16 +63,22 @@ def resolve(name: str, lang: str = "en", remote_loc: str | None = None) -> str:
     try:
         return _download(repo, folder)
     except (urllib.error.URLError, OSError) as exc:
+        why = redact(str(exc), _token())
+        cause = exc if why == str(exc) else DownloadError(why)  # a cause that echoed the token stays unseen
         raise RuntimeError(
             f"pretrained model '{name}' is not in the cache ({folder}) and could not be downloaded from "
-            f"{_endpoint()}/{repo} ({exc}). Either copy an HF-layout folder of it to {folder} "
+            f"{_endpoint()}/{repo} ({why}). Either copy an HF-layout folder of it to {folder} "
             f"(or set SPARKLONG_CACHE to a folder holding {name}_{lang}/), or use "
             f"loadSavedModel(folder, spark) on a local copy."
-        ) from exc
+        ) from cause
 
 
 def _endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def _token() -> str | None:
+    return os.environ.get("HF_TOKEN") or None
 
 
 def _download(repo: str, folder: str) -> str:
@@ -82,9 +92,9 @@ def _download(repo: str, folder: str) -> str:
     try:
         fetch = lambda name: _fetch_verified(repo, commit, files[name], staging)  # noqa: E731
         fetch("config.json")
-        weights = next((w for w in _WEIGHTS if w in files), None)
+        weights = next((w for w in WEIGHT_FILES if w in files), None)
         if weights is None:
-            raise DownloadError(f"{repo} has none of {', '.join(_WEIGHTS)}")
+            raise DownloadError(f"{repo} has none of {', '.join(WEIGHT_FILES)}")
         fetch(weights)
         for shard in _shards(os.path.join(staging, weights)) if weights.endswith(".json") else ():
             if shard not in files:
@@ -100,11 +110,13 @@ def _download(repo: str, folder: str) -> str:
 
 
 def _shards(index_path: str) -> list[str]:
-    """Shard file names of a safetensors index; each must be a plain name inside the model folder."""
-    with open(index_path, encoding="utf-8") as fh:
-        shards = sorted(set((json.load(fh).get("weight_map") or {}).values()))
+    """Shard file names of a weight index; each must be a plain name inside the model folder."""
+    try:
+        shards = sorted(set(weight_map(index_path).values()))
+    except CheckpointError as exc:
+        raise DownloadError(str(exc)) from exc
     for shard in shards:
-        if not isinstance(shard, str) or os.path.basename(shard) != shard or shard in ("", ".", ".."):
+        if os.path.basename(shard) != shard or shard in ("", ".", ".."):
             raise DownloadError(f"shard name {shard!r} in {os.path.basename(index_path)} is not a plain file name")
     return shards
 
@@ -121,11 +133,7 @@ def _install(staging: str, folder: str) -> None:
 
 
 def _request(url: str):
-    headers = {"User-Agent": "sparklong"}
-    token = os.environ.get("HF_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60)
+    return open_url(url, _endpoint(), _token())
 
 
 def _get_json(url: str) -> dict:

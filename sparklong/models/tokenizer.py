@@ -20,12 +20,15 @@ from typing import Optional
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-# transformers' SPECIAL_TOKENS_ATTRIBUTES (less additional_special_tokens) and the class defaults.
+from .json_files import read_json_object
+
+# transformers' SPECIAL_TOKENS_ATTRIBUTES (less additional_special_tokens) and the class defaults:
+# RobertaTokenizer's for byte-level BPE, BertTokenizer's for the rest.
 _SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-_ROBERTA = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
-            "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>"}
-_BERT = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
-         "mask_token": "[MASK]"}
+_ROBERTA_DEFAULTS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
+                     "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>"}
+_BERT_DEFAULTS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                  "mask_token": "[MASK]"}
 _TOKEN_FIELDS = ("single_word", "lstrip", "rstrip", "normalized", "special")
 
 
@@ -57,25 +60,27 @@ class LongformerTokenizer:
     def from_folder(cls, folder: str, lowercase: bool = False) -> "LongformerTokenizer":
         """Tokenizer of a Hugging Face model folder: tokenizer.json, else vocab.json + merges.txt."""
         path = lambda name: os.path.join(folder, name)  # noqa: E731
-        config = _read_json(path("tokenizer_config.json")) or {}
-        special_map = _read_json(path("special_tokens_map.json")) or {}
+        config = read_json_object(path("tokenizer_config.json")) or {}
+        special_map = read_json_object(path("special_tokens_map.json")) or {}
         from_json = os.path.isfile(path("tokenizer.json"))
         if from_json:
-            data = _read_json(path("tokenizer.json"))
-            roberta = (data.get("model") or {}).get("type") == "BPE"
-            tokenizer = _from_tokenizer_json(data, config)
+            data = read_json_object(path("tokenizer.json"))
+            model = data.get("model")
+            byte_level_bpe = isinstance(model, dict) and model.get("type") == "BPE"  # Longformer's BPE is byte-level
+            tokenizer = _from_tokenizer_json(data, config, path("tokenizer.json"))
         elif os.path.isfile(path("vocab.json")) and os.path.isfile(path("merges.txt")):
-            roberta = True
+            byte_level_bpe = True
             tokenizer = _from_vocab_merges(path("vocab.json"), path("merges.txt"), config)
         else:
             raise ValueError(
                 f"no tokenizer in {folder!r}: expected tokenizer.json, or vocab.json and merges.txt "
                 "(a Hugging Face RoBERTa/Longformer tokenizer folder)"
             )
-        specials, named = _special_tokens(config, special_map, _ROBERTA if roberta else _BERT)
-        _add_tokens(tokenizer, config, specials, named, folder, roberta=roberta, slow=not from_json)
+        defaults = _ROBERTA_DEFAULTS if byte_level_bpe else _BERT_DEFAULTS
+        specials, named = _special_tokens(config, special_map, defaults)
+        _add_tokens(tokenizer, config, specials, named, folder, byte_level_bpe=byte_level_bpe, slow=not from_json)
         if not from_json:
-            _roberta_processor(tokenizer, config, specials)
+            _byte_level_bpe_processor(tokenizer, config, specials)
         if lowercase:
             norm, lower = tokenizer.normalizer, normalizers.Lowercase()
             tokenizer.normalizer = normalizers.Sequence([norm, lower]) if norm else lower
@@ -115,7 +120,7 @@ def _encoded(e) -> Encoded:
     return Encoded(e.ids, e.offsets, e.special_tokens_mask, e.sequence_ids, e.word_ids)
 
 
-def _from_tokenizer_json(data: dict, config: dict) -> Tokenizer:
+def _from_tokenizer_json(data: dict, config: dict, path: str) -> Tokenizer:
     prefix = bool(config.get("add_prefix_space", False))
     pre = data.get("pre_tokenizer")
     if isinstance(pre, dict) and pre.get("type") == "ByteLevel":  # PreTrainedTokenizerFast syncs this
@@ -132,13 +137,17 @@ def _from_tokenizer_json(data: dict, config: dict) -> Tokenizer:
         norm["strip_accents"] = config.get("strip_accents")
         norm["handle_chinese_chars"] = bool(config.get("tokenize_chinese_chars", True))
     data["truncation"] = data["padding"] = None  # HF turns both off for a plain tokenizer(text) call
-    return Tokenizer.from_str(json.dumps(data))
+    try:
+        return Tokenizer.from_str(json.dumps(data))
+    except Exception as exc:  # the Rust library raises a bare Exception for a file it cannot read
+        raise ValueError(f"{path} is not a tokenizer the tokenizers library can read: {exc}") from exc
 
 
 def _from_vocab_merges(vocab_path: str, merges_path: str, config: dict) -> Tokenizer:
     """As transformers' RobertaTokenizer reads the files and RobertaConverter builds the fast tokenizer."""
-    with open(vocab_path, encoding="utf-8") as fh:
-        vocab = json.load(fh)
+    vocab = read_json_object(vocab_path)
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in vocab.values()):
+        raise ValueError(f"{vocab_path} must map each token to a non-negative integer id")
     with open(merges_path, encoding="utf-8") as fh:
         lines = fh.read().split("\n")[1:-1]  # RobertaTokenizer drops the first (#version) and last line
     merges = [m for m in dict.fromkeys(tuple(line.split()) for line in lines) if len(m) == 2]
@@ -149,7 +158,7 @@ def _from_vocab_merges(vocab_path: str, merges_path: str, config: dict) -> Token
     return tok
 
 
-def _roberta_processor(tok: Tokenizer, config: dict, specials: dict) -> None:
+def _byte_level_bpe_processor(tok: Tokenizer, config: dict, specials: dict) -> None:
     """RobertaConverter's post-processor: <s> a </s> and <s> a </s></s> b </s>."""
     sep, cls = specials["sep_token"], specials["cls_token"]
     sep_id, cls_id = tok.token_to_id(sep), tok.token_to_id(cls)
@@ -175,7 +184,7 @@ def _special_tokens(config: dict, special_map: dict, defaults: dict) -> tuple[di
 
 
 def _add_tokens(tok: Tokenizer, config: dict, specials: dict, named: dict, folder: str,
-                roberta: bool, slow: bool) -> None:
+                byte_level_bpe: bool, slow: bool) -> None:
     """Register added and special tokens as transformers' fast tokenizer __init__ does: the saved
     added_tokens_decoder (or legacy added_tokens.json), then each special token not added yet. Default
     names the files do not mention are added only if the vocabulary has them (no made-up ids)."""
@@ -186,7 +195,7 @@ def _add_tokens(tok: Tokenizer, config: dict, specials: dict, named: dict, folde
             if isinstance(spec, dict) and isinstance(spec.get("content"), str):
                 tokens.append(_token(spec))
     else:
-        legacy = _read_json(os.path.join(folder, "added_tokens.json")) or {}
+        legacy = read_json_object(os.path.join(folder, "added_tokens.json")) or {}
         for content, _ in sorted(legacy.items(), key=lambda kv: kv[1]):
             special = content in specials.values()
             tokens.append(AddedToken(content, normalized=not special, special=special))
@@ -194,7 +203,7 @@ def _add_tokens(tok: Tokenizer, config: dict, specials: dict, named: dict, folde
         if key in named or tok.token_to_id(name) is not None:
             # RobertaTokenizerFast: a plain-string <mask> takes the space before it (lstrip), unnormalized;
             # RobertaTokenizer (the vocab.json path) makes the other specials normalized AddedTokens.
-            mask = roberta and key == "mask_token"
+            mask = byte_level_bpe and key == "mask_token"
             tokens.append(_token(named.get(key, name), lstrip=mask, normalized=slow and not mask, special=True))
     present = {t.content for t in tok.get_added_tokens_decoder().values()}
     new = []
@@ -223,12 +232,3 @@ def _content(value) -> str:
 def _first(*values):
     return next((v for v in values if v is not None), None)
 
-
-def _read_json(path: str):
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc

@@ -1,7 +1,9 @@
 """Per-Python-worker LRU cache of loaded models: a model loads once per worker, not per task or batch.
 
 Spark reuses Python workers between tasks (spark.python.worker.reuse, on by default), so a module-level
-cache lives as long as the worker. Keyed by model id + task + engine + device + dtype + quantize.
+cache lives as long as the worker. Keyed by the folder's fingerprint (models/fingerprint.py) + task +
+engine + device + dtype + quantize; tokenizers by fingerprint + lowercase, so a folder whose files
+were rewritten (a new conversion, weights replaced by an older-dated copy) is loaded again.
 Engine "onnx" caches an onnxruntime session (OnnxModule) with as many intra-op threads as the task
 has cores, behind the same call signature as the torch module.
 """
@@ -12,20 +14,19 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 
 from ..models.config import LongformerConfig
 from ..models.loading import load, resolve_device
-from ..models.onnx_files import source_files
+from ..models.fingerprint import cached_per_fingerprint, fingerprint
 from ..models.tokenizer import LongformerTokenizer
 from ..params import ENGINES, QUANTIZE, check_choice
 
 log = logging.getLogger("sparklong")
 
 MAX_MODELS = 2
-# Test hook: when set, every load appends "<pid> <model id>" to this file, so a driver can count loads per worker.
+# Test hook: when set, every load appends "<pid> <fingerprint>" to this file, so a driver can count loads per worker.
 LOAD_LOG_ENV = "SPARKLONG_LOAD_LOG"
 
 
@@ -55,12 +56,12 @@ def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto
         from ..models.onnx_runtime import place
 
         placement = place(device, dtype, quantize)
-        key = (model_id(folder), task, engine, placement.device, placement.dtype, quantize)
+        key = (fingerprint(folder), task, engine, placement.device, placement.dtype, quantize)
     else:
         target = resolve_device(device)
         if target.type == "cpu":
             dtype = "float32"  # half precision only pays on GPUs
-        key = (model_id(folder), task, engine, str(target), dtype, quantize)
+        key = (fingerprint(folder), task, engine, str(target), dtype, quantize)
     with _lock:
         if key in _models:
             _models.move_to_end(key)
@@ -113,16 +114,9 @@ def task_cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-@lru_cache(maxsize=8)
+@cached_per_fingerprint(maxsize=8)
 def get_tokenizer(folder: str, lowercase: bool) -> LongformerTokenizer:
     return LongformerTokenizer.from_folder(folder, lowercase=lowercase)
-
-
-def model_id(folder: str) -> str:
-    """Same folder, same weights file state -> same id."""
-    real = os.path.realpath(folder)
-    stamp = max(os.stat(os.path.join(real, f)).st_mtime_ns for f in source_files(real))  # exports excluded
-    return f"{real}@{stamp}"
 
 
 def _log_load(model: str) -> None:

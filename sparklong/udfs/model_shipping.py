@@ -2,24 +2,24 @@
 (SparkContext.addArchive; Spark refuses addFile of a local directory on a cluster), each executor
 unpacks it under SparkFiles, and the UDF reads that copy. Local mode reads the folder itself.
 
-The archive's name carries a hash of the folder's path and weights' state, so two models (or a
-changed folder) never share a name, and executors read exactly the bytes the driver has.
+The archive holds the model's files and its exported ONNX graphs (models/fingerprint.py model_files
+with exports), and its name carries their fingerprint: two models, or a folder changed since (new
+weights, or a graph exported after a torch-engine stage shipped it), never share a name, so executors
+read exactly the files the driver has and never export a graph themselves.
 """
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
 import shutil
 import tempfile
 import zipfile
 
-from .model_cache import model_id
+from ..models.fingerprint import fingerprint, model_files
 
 
 def shipped_name(folder: str) -> str:
-    digest = hashlib.sha1(model_id(folder).encode("utf-8")).hexdigest()[:16]
-    return f"sparklong-{os.path.basename(os.path.realpath(folder))}-{digest}.zip"
+    return f"sparklong-{os.path.basename(os.path.realpath(folder))}-{fingerprint(folder, exports=True)}.zip"
 
 
 def ship_to_executors(spark, folder: str) -> str:
@@ -41,12 +41,10 @@ def ship_to_executors(spark, folder: str) -> str:
 
 
 def _zip_folder(folder: str, archive: str) -> None:
-    """The folder's files at the archive's top level, stored (weights do not compress)."""
+    """The model's files and exports under their paths in the folder, stored (weights do not compress)."""
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
-        for root, _, files in os.walk(folder):
-            for file in sorted(files):
-                path = os.path.join(root, file)
-                zf.write(path, os.path.relpath(path, folder))
+        for name in model_files(folder, exports=True):
+            zf.write(os.path.join(folder, name), name)
 
 
 def resolve_model_folder(path: str, name: str) -> str:

@@ -1,5 +1,12 @@
 """The scalar-iterator Arrow UDF every model annotator runs: Arrow batch of annotation columns ->
-one annotation column, through a pure core on the worker's cached model and tokenizer."""
+one annotation column, through a pure core on the worker's cached model and tokenizer.
+
+Each Arrow batch is run in slices of at most ARROW_BATCH_ROWS rows, one output batch per slice: an
+output row of embeddings carries one vector per token, so a batch of long documents at the session's
+maxRecordsPerBatch (Spark's default is 10,000) would not fit in memory. A scalar-iterator UDF may
+yield its rows in batches of any size as long as they add up to the input's, so this bound needs no
+session setting (a stage never changes one; sparklong.start() keeps input batches small too).
+"""
 from __future__ import annotations
 
 from typing import Callable, Iterator, Sequence, Tuple
@@ -7,6 +14,7 @@ from typing import Callable, Iterator, Sequence, Tuple
 import pyarrow as pa
 
 from ..annotation import Annotation, annotation_array_type
+from ..session import ARROW_BATCH_ROWS
 from .arrow_annotations import rows_from_arrow, rows_to_arrow
 from .fault_injection import kill_worker_if_asked
 from .model_cache import get_model, get_tokenizer
@@ -22,6 +30,12 @@ def run_batch(core: ModelCore, model, tokenizer, columns: Sequence[pa.Array]) ->
     return rows_to_arrow(core(model, tokenizer, rows))
 
 
+def row_slices(columns: Sequence[pa.Array], rows: int = ARROW_BATCH_ROWS) -> Iterator[Tuple[pa.Array, ...]]:
+    """The columns of one Arrow batch in slices of at most `rows` rows (zero-copy views)."""
+    for start in range(0, len(columns[0]), rows):
+        yield tuple(column.slice(start, rows) for column in columns)
+
+
 def model_udf(model_path: str, shipped_name: str, task: str, core: ModelCore, case_sensitive: bool,
               engine: str, device: str, quantize: str = "none"):
     """An Arrow UDF over annotation columns running `core` on the model for `task` (loaded once per
@@ -35,7 +49,8 @@ def model_udf(model_path: str, shipped_name: str, task: str, core: ModelCore, ca
         model = get_model(folder, task, engine, device, quantize=quantize)  # cached per worker
         tokenizer = get_tokenizer(folder, not case_sensitive)
         for columns in batches:
-            yield run_batch(core, model, tokenizer, columns if isinstance(columns, tuple) else (columns,))
-            kill_worker_if_asked()  # test hook, off unless a driver set its local property
+            for part in row_slices(columns if isinstance(columns, tuple) else (columns,)):
+                yield run_batch(core, model, tokenizer, part)
+                kill_worker_if_asked()  # test hook, off unless a driver set its local property
 
     return longformer_model

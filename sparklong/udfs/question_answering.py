@@ -1,4 +1,4 @@
-"""The question-answering core, shared by the pandas UDF and LightPipeline: (question, context)
+"""The question-answering core, shared by the Arrow UDF and LightPipeline: (question, context)
 DOCUMENT annotations -> one CHUNK annotation per row, decoded as transformers' pipeline decodes."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The document-embeddings core of LongformerSentenceEmbeddings, shared by its pandas UDF and LightPipeline.
+"""The document-embeddings core of LongformerSentenceEmbeddings, shared by its Arrow UDF and LightPipeline.
 
 Each DOCUMENT annotation is encoded as the model's own tokenizer encodes it and run through the same
 windows as LongformerEmbeddings; its pieces' last hidden states are then pooled into one vector:

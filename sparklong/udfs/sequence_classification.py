@@ -1,4 +1,4 @@
-"""The sequence-classification core, shared by the pandas UDF and LightPipeline: each DOCUMENT
+"""The sequence-classification core, shared by the Arrow UDF and LightPipeline: each DOCUMENT
 annotation (a document or a sentence) -> CATEGORY annotations.
 
 Each document is encoded as the model's tokenizer encodes it, `<s>` gets global attention (as

@@ -1,4 +1,4 @@
-"""The token-classification core, shared by the pandas UDF and LightPipeline: [DOCUMENT, TOKEN]
+"""The token-classification core, shared by the Arrow UDF and LightPipeline: [DOCUMENT, TOKEN]
 annotations -> one NAMED_ENTITY annotation per TOKEN.
 
 Pieces and windows exactly as the word-embeddings core (udfs/word_embeddings.py): each token takes

@@ -1,4 +1,4 @@
-"""The word-embeddings core, shared by the pandas UDF and LightPipeline.
+"""The word-embeddings core, shared by the Arrow UDF and LightPipeline.
 
 Each DOCUMENT annotation is encoded exactly as the model's own tokenizer encodes it (special tokens
 included); documents longer than maxSentenceLength are covered by half-overlapping windows, each

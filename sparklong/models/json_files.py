@@ -1,0 +1,25 @@
+"""The one reader of a model folder's JSON files (config, weight index, tokenizer files, ONNX manifest):
+anything but a readable JSON object is an error naming the file, never a raw JSONDecodeError."""
+from __future__ import annotations
+
+import json
+import os
+
+_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def read_json_object(path: str, error: type[Exception] = ValueError, required: bool = False) -> dict | None:
+    """The JSON object in `path`; None when the file is absent (FileNotFoundError if `required`).
+    Invalid JSON, bad UTF-8, nesting too deep to parse or a non-object raise `error` naming the file."""
+    if not os.path.isfile(path):
+        if required:
+            raise FileNotFoundError(f"{path} does not exist; expected a Hugging Face model folder")
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise error(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise error(f"{path} must hold a JSON object, not {_KINDS.get(type(data), 'null')}")
+    return data

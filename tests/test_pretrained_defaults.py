@@ -1,0 +1,40 @@
+"""`pretrained()` with no name, for every model annotator: its default is a name the registry maps to a
+hub repo (fetched here from a fake hub serving a tiny model of the annotator's task), or it has no
+default and says how to name a model. Offline: the hub is a loopback server."""
+import pytest
+
+import sparklong
+from fake_hub import FakeHub
+from sparklong.annotators.longformer_stage import LongformerModelStage
+from sparklong.models.pretrained import HUB_REPOS
+from tiny_models import save_model_folder
+
+MODEL_ANNOTATORS = [
+    cls for cls in (getattr(sparklong, name) for name in sparklong.__all__)
+    if isinstance(cls, type) and issubclass(cls, LongformerModelStage)
+]
+
+
+def test_every_model_annotator_is_covered():
+    names = {cls.__name__ for cls in MODEL_ANNOTATORS}
+    assert {"LongformerEmbeddings", "LongformerForQuestionAnswering", "LongformerForSequenceClassification",
+            "LongformerForTokenClassification"} <= names
+
+
+@pytest.mark.parametrize("annotator", MODEL_ANNOTATORS, ids=lambda cls: cls.__name__)
+def test_pretrained_without_a_name(annotator, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARKLONG_CACHE", str(tmp_path / "cache"))
+    default = annotator.default_pretrained
+    if default is None:
+        with pytest.raises(ValueError, match="has no default pretrained model") as err:
+            annotator.pretrained()
+        assert "remote_loc=" in str(err.value) and "loadSavedModel" in str(err.value)
+        return
+    assert default in HUB_REPOS, f"{annotator.__name__}'s default '{default}' is not in the registry"
+    folder = str(tmp_path / "hub_files")
+    save_model_folder(folder, annotator.task)
+    with FakeHub(folder, HUB_REPOS[default]) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        stage = annotator.pretrained()  # loadSavedModel checks the task's head is there
+    assert stage.getModelFolder() == str(tmp_path / "cache" / f"{default}_en")
+    assert hub.requests[0] == f"/api/models/{HUB_REPOS[default]}/revision/main?blobs=true"
