@@ -59,14 +59,31 @@ def assert_same_vectors(a: dict, b: dict) -> None:
             assert np.abs(np.asarray(a[key]["embedding"]) - np.asarray(b[key]["embedding"])).max() <= 1e-5
 
 
-def kill_after_first_commit(command: list[str], output, env: dict, log_path, timeout_s: float = 240) -> list[str]:
-    """Run `command` in its own process group and SIGKILL the group (driver JVM included) as soon as a
-    part file appears in `output`; the committed part files."""
+def kill_when(command: list[str], output, env: dict, log_path, ready, timeout_s: float = 240):
+    """Run `command` in its own process group and SIGKILL the group (driver JVM included) as soon as
+    `ready(output)` is true (checked every 20 ms); returns what `ready` returned last."""
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=log, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout_s
-        while not glob.glob(str(output / "part-*.parquet")) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        seen = ready(output)
+        while not seen and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            seen = ready(output)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    return seen
+
+
+def committed_parts(output) -> list[str]:
     return glob.glob(str(output / "part-*.parquet"))
+
+
+def attempt_files(output) -> list[str]:
+    """Shard files tasks are writing (not yet renamed into place)."""
+    return glob.glob(str(output / "_staging" / "*" / "attempts" / "*"))
+
+
+def kill_after_first_commit(command: list[str], output, env: dict, log_path, timeout_s: float = 240) -> list[str]:
+    """SIGKILL the run as soon as a shard file is committed; the committed shard files."""
+    kill_when(command, output, env, log_path, committed_parts, timeout_s)
+    return committed_parts(output)

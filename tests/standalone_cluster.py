@@ -31,6 +31,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def worker_host(index: int) -> str:
+    """Worker i listens on 127.0.0.(i + 2): all of 127/8 is loopback, and Spark tells the workers apart."""
+    return f"127.0.0.{index + 2}"
+
+
 def spark_env() -> dict[str, str]:
     """The environment every cluster JVM and driver needs: Python workers run this interpreter."""
     env = dict(os.environ)
@@ -81,8 +86,10 @@ class StandaloneCluster:
         for i in range(self.num_workers):
             work_dir = os.path.join(self.root, f"work{i}")
             os.makedirs(work_dir, exist_ok=True)
-            self._launch(f"worker{i}", WORKER_CLASS, self.master_url, "--host", HOST, "--cores", "1",
-                         "--memory", self.worker_memory, "--work-dir", work_dir, "--webui-port", str(free_port()))
+            host = worker_host(i)  # a host each: Spark never runs a speculative copy on its original's host
+            self._launch(f"worker{i}", WORKER_CLASS, self.master_url, "--host", host, "--cores", "1",
+                         "--memory", self.worker_memory, "--work-dir", work_dir, "--webui-port", str(free_port()),
+                         env={**self.env, "SPARK_LOCAL_IP": host})
         self.wait_for(lambda: self.master_log().count("Registering worker") >= self.num_workers,
                       f"{self.num_workers} workers to register with the master")
 
@@ -101,12 +108,12 @@ class StandaloneCluster:
                 pass
         self.procs.clear()
 
-    def _launch(self, name: str, cls: str, *args: str) -> None:
+    def _launch(self, name: str, cls: str, *args: str, env: dict | None = None) -> None:
         log = os.path.join(self.root, f"{name}.log")
         self.logs.append(log)
         with open(log, "wb") as out:  # spark-class execs java: the Popen pid is the JVM's
             proc = subprocess.Popen([os.path.join(self.spark_home, "bin", "spark-class"), cls, *args],
-                                    stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=self.root,
+                                    stdout=out, stderr=subprocess.STDOUT, env=env or self.env, cwd=self.root,
                                     start_new_session=True)
         self.procs.append(proc)
 

@@ -15,6 +15,7 @@ import pytest
 
 import cluster_driver
 from job_runs import EMBED_SCRIPT, assert_same_vectors, embed_args, kill_after_first_commit, read, write_corpus
+from test_job_faults import run_with_fault
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.runner import main
 from standalone_cluster import StandaloneCluster
@@ -118,3 +119,22 @@ def test_embed_corpus_job_driver_killed_mid_job_rerun_equals_local_mode(cluster,
     rows = read(output)
     assert sorted(rows) == [d["id"] for d in corpus["docs"]]  # every id exactly once
     assert_same_vectors(rows, read(local))
+
+
+@pytest.mark.parametrize("fault", ["slow_task", "executor_kill"])
+def test_embed_corpus_job_with_a_speculative_attempt_or_a_killed_executor_writes_every_id_once(
+        cluster, spark, tmp_path, fault):
+    """slow_task: shard 0's first attempt sleeps, speculation (spark.speculation=true) runs a second
+    attempt on the other worker, both write the shard; executor_kill: shard 0's first attempt SIGKILLs
+    its executor JVM mid-shard. Either way every id once, with the vectors of a local-mode run."""
+    corpus = write_corpus(tmp_path, count=12)
+    local = tmp_path / "local"
+    assert main(EMBED, embed_args(corpus, local, shard_rows=4), spark) == 0
+    done = run_with_fault(cluster.master_url, fault, embed_args(corpus, tmp_path / "out", shard_rows=4),
+                          tmp_path / "markers", cluster.env)
+    assert done.returncode == 0, done.stderr[-3000:] + cluster.log_tail()
+    attempts = os.listdir(tmp_path / "markers")
+    assert len(attempts) >= 2, attempts  # shard 0's first attempt, and one more that finished it
+    assert_same_vectors(read(tmp_path / "out"), read(local))
+    assert sorted(os.listdir(tmp_path / "out")) == ["_SUCCESS", "_sparklong_job.json"] + [
+        f"part-{k:05d}-of-00003.parquet" for k in range(3)]

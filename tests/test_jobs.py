@@ -20,8 +20,8 @@ from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbedd
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.inputs import decode_text, first_line
 from sparklong.jobs.runner import main
-from job_runs import (EMBED_SCRIPT, WINDOW, assert_same_vectors, embed_args, kill_after_first_commit, read,
-                      write_corpus)
+from job_runs import (EMBED_SCRIPT, WINDOW, assert_same_vectors, attempt_files, committed_parts, embed_args,
+                      kill_when, read, write_corpus)
 from tiny_models import CORPUS_DIR as CORPUS_TXT, corpus_texts, save_model_folder
 
 
@@ -184,23 +184,28 @@ def test_bad_input_gives_one_line(spark, corpus, tmp_path, capsys, case):
         assert os.listdir(tmp_path / "out") == ["precious.csv"]
 
 
-def test_sigkill_mid_run_then_spark_submit_rerun_gives_every_id_once(corpus, reference, tmp_path):
-    """The script killed (process group, JVM included) right after its first shard commits; spark-submit
-    finishes the rest."""
+def test_sigkill_mid_shard_then_spark_submit_rerun_gives_every_id_once(spark, corpus, reference, tmp_path):
+    """The script killed (process group, JVM included) while its tasks write their first shard files;
+    readers saw only committed rows meanwhile; spark-submit finishes the rest."""
     output = tmp_path / "out"
     args = embed_args(corpus, output, shard_rows=6)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
            "SPARK_LOCAL_IP": "127.0.0.1"}
-    committed = kill_after_first_commit([sys.executable, EMBED_SCRIPT, *args, "--master", "local[2]"], output, env,
-                                        tmp_path / "first.log")
+    mid_shard = kill_when([sys.executable, EMBED_SCRIPT, *args, "--master", "local[2]"], output, env,
+                          tmp_path / "first.log", attempt_files)
+    assert mid_shard, (tmp_path / "first.log").read_text()
+    committed = committed_parts(output)
     shards = json.loads((output / "_sparklong_job.json").read_text())["shards"]
-    assert 1 <= len(committed) < shards == 4, (tmp_path / "first.log").read_text()
+    assert len(committed) < shards == 4
+    seen = pq.read_table(str(output)).column("id").to_pylist() if committed else []  # readers skip _staging
+    assert len(seen) == len(set(seen)) == sum(pq.read_metadata(p).num_rows for p in committed)
 
     submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
     done = subprocess.run([submit, "--master", "local[2]", EMBED_SCRIPT, *args], capture_output=True, text=True,
                           env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"({len(committed)} up to date, {shards - len(committed)} to write)" in done.stdout
+    assert not os.path.exists(output / "_staging") and not os.path.exists(output / "_sparklong_lock.json")
     assert_same_vectors(read(output), read(reference))  # every id once, values independent of the sharding
 
 

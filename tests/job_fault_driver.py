@@ -1,0 +1,101 @@
+"""Driver program for the jobs' fault tests: runs jobs/embed_corpus.py's runner in its own SparkSession
+(its own JVM: a master with task retries, a cluster, speculation) with one fault injected:
+
+    python tests/job_fault_driver.py --master MASTER --fault FAULT --markers DIR -- JOB ARGS...
+
+Faults (each marks what it did in DIR, so the test can tell it happened):
+  worker_kill    every task's first attempt loses its Python worker mid-task (sparklong's test hook)
+  slow_task      partition 0's first attempt sleeps, so speculation starts a second attempt elsewhere
+  executor_kill  partition 0's first attempt SIGKILLs its own executor JVM
+(markers: `<fault>-0-<task attempt id>`, one per attempt of partition 0)
+Exits with the runner's code.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # cluster_driver, tiny_models
+
+SLOW_S = 25.0
+
+
+def fault_column(fault: str, markers: str):
+    """A zero-valued int column whose UDF injects the fault (added to n_tokens, so it cannot be pruned)."""
+    from pyspark import TaskContext
+    from pyspark.sql import functions as F
+
+    from cluster_driver import executor_jvm_pid
+
+    @F.udf("int")
+    def inject(_):
+        context = TaskContext.get()
+        if context.partitionId() != 0:
+            return 0
+        first = not os.listdir(markers)  # the first attempt ever (a resubmitted stage counts attempts from 0 again)
+        marker = os.path.join(markers, f"{fault}-0-{context.taskAttemptId()}")
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+        if first and fault == "slow_task":
+            time.sleep(SLOW_S)
+        elif first and fault == "executor_kill":
+            os.kill(executor_jvm_pid(), signal.SIGKILL)
+            os._exit(1)
+        return 0
+
+    return inject(F.col("id"))
+
+
+def with_fault(spec, fault: str, markers: str):
+    from pyspark.sql import functions as F
+
+    def transform(args, model):
+        run = spec.transform(args, model)
+        return lambda frame, carry: run(frame, carry).withColumn(
+            "n_tokens", F.col("n_tokens") + fault_column(fault, markers))
+
+    return dataclasses.replace(spec, transform=transform)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--master", required=True)
+    parser.add_argument("--fault", required=True, choices=("worker_kill", "slow_task", "executor_kill"))
+    parser.add_argument("--markers", required=True)
+    parser.add_argument("job", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    from pyspark import cloudpickle
+
+    import sparklong
+    from sparklong.jobs.embed_corpus import SPEC
+    from sparklong.jobs.runner import main as run_job
+    from sparklong.udfs.fault_injection import KILL_WORKER_PROPERTY
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the tests folder
+    conf = {"spark.task.maxFailures": "4", "spark.executor.memory": "1g",
+            "spark.scheduler.minRegisteredResourcesRatio": "1.0",
+            "spark.scheduler.maxRegisteredResourcesWaitingTime": "120s"}
+    if args.fault == "slow_task":
+        conf.update({"spark.speculation": "true", "spark.speculation.interval": "200ms",
+                     "spark.speculation.quantile": "0.5", "spark.speculation.multiplier": "1.5",
+                     "spark.speculation.minTaskRuntime": "2s"})
+    spark = sparklong.start(args.master, memory="1g", extra_conf=conf)
+    spark.sparkContext.setLogLevel("ERROR")
+    spec = SPEC
+    if args.fault == "worker_kill":
+        spark.sparkContext.setLocalProperty(KILL_WORKER_PROPERTY, args.markers)
+    else:
+        spec = with_fault(SPEC, args.fault, args.markers)
+    job = args.job[1:] if args.job[:1] == ["--"] else args.job
+    try:
+        return run_job(spec, job, spark)
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
