@@ -106,13 +106,13 @@ def shard_work(states) -> list[ShardWork]:
                   key=lambda w: w.shard)
 
 
-def work_rows(spark, states, dirty: list[int]):
+def work_rows(spark, states, dirty: list[int], tasks: int):
     """The rows this run writes: ids to compute, and a marker (input columns null, DROP set) for each
-    removed id; only shards in `dirty`, each in its own partition (repartitionById), so one task writes
-    and commits one shard."""
+    removed id; only shards in `dirty`, dealt to `tasks` partitions (repartitionById: every row of a
+    shard in one task) and sorted by shard in each, so a task writes and commits its shards one by one."""
     from pyspark.sql import functions as F
 
-    slots = F.broadcast(spark.createDataFrame([(s, i) for i, s in enumerate(dirty)], f"{SHARD} int, {SLOT} int"))
+    slots = spark.createDataFrame([(s, i % tasks) for i, s in enumerate(dirty)], f"{SHARD} int, {SLOT} int")
     changed = F.col(HASH).isNull() | F.col(COMMITTED_HASH).isNull() | (F.col(HASH) != F.col(COMMITTED_HASH))
-    rows = states.where(changed).join(slots, SHARD).withColumn(DROP, F.col(HASH).isNull())
-    return rows.repartitionById(len(dirty), SLOT).drop(SLOT, COMMITTED_HASH)
+    rows = states.where(changed).join(F.broadcast(slots), SHARD).withColumn(DROP, F.col(HASH).isNull())
+    return rows.repartitionById(tasks, SLOT).sortWithinPartitions(SHARD).drop(SLOT, COMMITTED_HASH)

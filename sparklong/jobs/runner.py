@@ -42,6 +42,7 @@ from .storage import local_path, qualify
 from .writer_lock import LOCK, WriterLock
 
 SUCCESS = "_SUCCESS"
+TASKS_PER_CORE = 4  # shards are dealt to this many tasks per core: a few waves, and tasks of similar size
 DEBUG_ENV = "SPARKLONG_DEBUG"
 
 
@@ -232,7 +233,7 @@ def _compute(spec, args, spark, folder, run, lock, states, transform, work, dirt
                  f"({up_to_date} up to date, {len(dirty)} to write): {to_compute:,} documents to compute, "
                  f"{sum(w.same for w in work):,} kept, {sum(w.removed for w in work):,} to remove; "
                  f"model {model.name} ({model.version}); output {folder.root}")
-    frame = work_rows(spark, states, dirty)
+    frame = work_rows(spark, states, dirty, min(len(dirty), TASKS_PER_CORE * spark.sparkContext.defaultParallelism))
     schema = pa.schema([pa.field("id", to_arrow_type(frame.schema["id"].dataType))] + list(spec.output_schema()), metadata={
         "sparklong.job": spec.name, "sparklong.model": model.name, "sparklong.model_version": model.version,
         "sparklong.version": sparklong.__version__,

@@ -148,8 +148,8 @@ class ShardWriter:
 
 
 def shard_committer(folder: OutputFolder, run: str, shards: int, schema: pa.Schema, tokens_column: str | None):
-    """mapInArrow function over a partition holding one shard's rows: writes and commits that shard's
-    file and yields its commit record (one row of COMMIT_SCHEMA)."""
+    """mapInArrow function over a partition of rows sorted by shard: writes and commits each shard's
+    file as its last row has passed, and yields its commit record (one row of COMMIT_SCHEMA)."""
 
     def commit(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
@@ -157,18 +157,33 @@ def shard_committer(folder: OutputFolder, run: str, shards: int, schema: pa.Sche
         started = time.monotonic()
         context = TaskContext.get()
         attempt = context.taskAttemptId() if context is not None else 0
-        writer = None
+        writer, done = None, set()
         for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            shard = pc.min_max(batch.column(SHARD)).as_py()
-            if shard["min"] != shard["max"] or (writer is not None and writer.shard != shard["min"]):
-                raise RuntimeError(f"a task received rows of two shards ({shard}); each task commits one shard")
-            if writer is None:
-                writer = ShardWriter(folder, run, shard["min"], shards, schema, tokens_column, attempt, started)
-            writer.add(batch)
+            for shard, rows in _runs_of_shards(batch):
+                if writer is not None and writer.shard != shard:
+                    done.add(writer.shard)
+                    yield _record_batch(writer.commit())
+                    writer, started = None, time.monotonic()
+                if writer is None:
+                    if shard in done:
+                        raise RuntimeError(f"shard {shard} came back after its commit: rows must arrive sorted by shard")
+                    writer = ShardWriter(folder, run, shard, shards, schema, tokens_column, attempt, started)
+                writer.add(rows)
         if writer is not None:
-            record = writer.commit()
-            yield pa.record_batch([pa.array([record[f.name]], f.type) for f in COMMIT_SCHEMA], schema=COMMIT_SCHEMA)
+            yield _record_batch(writer.commit())
 
     return commit
+
+
+def _runs_of_shards(batch: pa.RecordBatch):
+    """(shard, rows) for each run of equal shard values in the batch, in order."""
+    values = batch.column(SHARD).to_numpy(zero_copy_only=False)
+    start = 0
+    for end in range(1, len(values) + 1):
+        if end == len(values) or values[end] != values[start]:
+            yield int(values[start]), batch.slice(start, end - start)
+            start = end
+
+
+def _record_batch(record: dict) -> pa.RecordBatch:
+    return pa.record_batch([pa.array([record[f.name]], f.type) for f in COMMIT_SCHEMA], schema=COMMIT_SCHEMA)
