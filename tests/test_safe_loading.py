@@ -209,7 +209,7 @@ def test_tampered_metadata_cannot_redirect_the_model_or_the_uid(saved, tmp_path)
     metadata["paramMap"]["modelFolder"] = str(tmp_path / "source")  # somewhere else on this machine
     rewrite()
     [stage] = PipelineModel.load(path).stages
-    assert stage.getModelFolder() == os.path.join(stage_dir, "model")
+    assert not stage.getModelFolder().startswith(str(tmp_path / "source"))  # a copy of the saved folder
     metadata["uid"] = "../../escaped"
     rewrite()
     with pytest.raises(ValueError, match="is not a plain identifier"):

@@ -79,7 +79,7 @@ def test_saved_pipeline_loads_with_its_weights_and_answers_the_same(spark, folde
     model.write().save(path)
     loaded = PipelineModel.load(path)
     qa = loaded.stages[1]
-    assert isinstance(qa, LongformerForQuestionAnswering) and qa.getModelFolder().startswith(path)
+    assert isinstance(qa, LongformerForQuestionAnswering) and not qa.getModelFolder().startswith(folder)
     assert (qa.getDocStride(), qa.getMaxSentenceLength(), qa.getHandleImpossibleAnswer()) == (24, 96, True)
     before = model.transform(df).select("id", "answer.result", "answer.metadata").orderBy("id").collect()
     after = loaded.transform(df).select("id", "answer.result", "answer.metadata").orderBy("id").collect()

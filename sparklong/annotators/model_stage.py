@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-from urllib.parse import urlparse
 
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
+from ..jobs.storage import Storage, local_path
 from ..models.onnx_files import ensure_onnx
 from ..params import HasEngine
 from ..udfs.model_cache import check_engine
+from .private_model_copy import private_copy, private_folder
+from .save_beside import save_beside_then_swap
 
 MODEL_SUBDIR = "model"
 _UID = re.compile(r"\w+")
@@ -41,32 +42,62 @@ def prepare_engine(stage) -> None:
         ensure_onnx(stage.getModelFolder(), stage.task, stage.getQuantize())
 
 
-def _hadoop_fs(spark, path: str):
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath, jvm
-
-
-def _is_local(path: str) -> bool:
-    return urlparse(path).scheme in ("", "file")
-
-
 class ModelStageWriter(MLWriter):
     """Params as Spark's DefaultParamsWriter writes them, plus the model folder under path/model
-    (with its exported ONNX graph when the engine is 'onnx')."""
+    (with its exported ONNX graph when the engine is 'onnx'). Written beside the path, then swapped
+    in (save_beside), never pyspark's delete-then-write: a failed save leaves the path as it was."""
 
     def __init__(self, instance):
         super().__init__()
         self.instance = instance
 
+    def save(self, path: str) -> None:
+        folder = self.instance.getModelFolder()
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(
+                f"{type(self.instance).__name__}: its model folder {folder} is gone (for example, a pipeline "
+                f"overwrite-saved onto a folder holding it: pyspark deletes that before the stage is written)")
+        keep_model_clear_of(self.instance, path)
+        save_beside_then_swap(self.sparkSession, path, self.saveImpl, self.shouldOverwrite)
+
     def saveImpl(self, path: str) -> None:
         prepare_engine(self.instance)
         DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession.sparkContext)
-        fs, target, jvm = _hadoop_fs(self.sparkSession, path.rstrip("/") + "/" + MODEL_SUBDIR)
-        fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(self.instance.getModelFolder()), target)
+        storage = Storage(self.sparkSession, path)
+        storage.upload(self.instance.getModelFolder(), MODEL_SUBDIR)
+        require_whole(storage, self.instance.getModelFolder())
+
+
+def require_whole(storage: Storage, folder: str) -> None:
+    """The stage written to `storage` has its metadata and every file of the local model folder (same
+    size): a copy cut short (another save deleting a folder above it) is refused, never swapped in."""
+    if not any(name.startswith("part-") for name in storage.file_sizes("metadata")):
+        raise OSError(f"{storage.path('metadata')} was not written whole")
+    for parent, _, files in os.walk(folder):
+        relative = os.path.relpath(parent, folder).replace(os.sep, "/")
+        saved = MODEL_SUBDIR if relative == "." else f"{MODEL_SUBDIR}/{relative}"
+        sizes = storage.file_sizes(saved)
+        for name in files:
+            if sizes.get(name) != os.path.getsize(os.path.join(parent, name)):
+                raise OSError(f"{storage.path(saved)}/{name} was not copied whole from {folder}")
+
+
+def keep_model_clear_of(stage, path: str) -> None:
+    """A stage whose model folder is the save's path, lies inside it or holds it (an imported folder
+    saved over itself, its parent or into itself) first takes a private copy of the folder, so the
+    save neither copies the folder into itself nor takes away the files the stage reads."""
+    target = local_path(path)
+    if target is None:  # a remote path never holds a stage's (local) model folder
+        return
+    folder, target = os.path.realpath(stage.getModelFolder()), os.path.realpath(target)
+    if os.path.commonpath([folder, target]) in (folder, target):
+        stage._set(modelFolder=private_copy(folder))
 
 
 class ModelStageReader(MLReader):
+    """The stage's model folder becomes a private copy of the saved one (private_model_copy), so
+    overwriting or deleting the saved path (or any folder above it) never takes its weights away."""
+
     def __init__(self, cls):
         super().__init__()
         self.cls = cls
@@ -79,17 +110,15 @@ class ModelStageReader(MLReader):
         instance = self.cls()
         instance._resetUid(uid)
         DefaultParamsReader.getAndSetParams(instance, metadata)
-        source = path.rstrip("/") + "/" + MODEL_SUBDIR
-        if _is_local(source):
-            folder = urlparse(source).path if source.startswith("file:") else source
-            stage_root = os.path.dirname(folder)
-        else:  # remote: copy next to the driver; executors get it shipped
-            stage_root = tempfile.mkdtemp(prefix="sparklong-")
-            folder = os.path.join(stage_root, MODEL_SUBDIR)
-            fs, src, jvm = _hadoop_fs(self.sparkSession, source)
-            fs.copyToLocalFile(False, src, jvm.org.apache.hadoop.fs.Path(folder), True)
-        require_inside(folder, stage_root)
-        instance._set(modelFolder=os.path.abspath(folder))  # never the path recorded in the metadata
+        saved = local_path(path.rstrip("/") + "/" + MODEL_SUBDIR)
+        if saved is not None:
+            require_inside(saved, os.path.dirname(saved))
+            folder = private_copy(saved)
+        else:  # remote: copied next to the driver; executors get it shipped
+            folder = private_folder(MODEL_SUBDIR)
+            Storage(self.sparkSession, path).download(MODEL_SUBDIR, folder)
+            require_inside(folder, os.path.dirname(folder))
+        instance._set(modelFolder=folder)  # never the path recorded in the metadata
         return instance
 
 

@@ -1,5 +1,6 @@
 """File operations on any Hadoop-compatible path (local, HDFS, S3A, GCS, ...) through the driver's JVM,
-for the jobs' output folder: listing, atomic rename, uploads from local files, small text files.
+for the jobs' output folder and saved model stages: listing, atomic rename, copies to and from local
+files, small text files.
 
 Local paths use Hadoop's raw local file system, so no `.crc` side files appear next to the output.
 """
@@ -42,7 +43,7 @@ class Storage:
         self._fs = fs
 
     def path(self, name: str = "") -> str:
-        return f"{self.root}/{name}" if name else self.root
+        return f"{self.root.rstrip('/')}/{name}" if name else self.root
 
     def _hpath(self, path: str):
         return self._jvm.org.apache.hadoop.fs.Path(path)
@@ -80,6 +81,10 @@ class Storage:
 
     def upload(self, local_file: str, name: str) -> None:
         self._fs.copyFromLocalFile(False, True, self._hpath(os.path.abspath(local_file)), self._hpath(self.path(name)))
+
+    def download(self, name: str, local: str) -> None:
+        """Copy a file or folder to `local`, a new path on this machine."""
+        self._fs.copyToLocalFile(False, self._hpath(self.path(name)), self._hpath(os.path.abspath(local)), True)
 
     def read_text(self, name: str) -> str:
         stream = self._fs.open(self._hpath(self.path(name)))
