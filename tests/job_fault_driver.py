@@ -1,14 +1,16 @@
 """Driver program for the jobs' fault tests: runs jobs/embed_corpus.py's runner in its own SparkSession
 (its own JVM: a master with task retries, a cluster, speculation) with one fault injected:
 
-    python tests/job_fault_driver.py --master MASTER --fault FAULT --markers DIR -- JOB ARGS...
+    python tests/job_fault_driver.py --master MASTER --faults FAULT[,FAULT...] --runs DIR -- JOB ARGS...
+
+Each fault runs the job (JOB ARGS plus --output DIR/<fault>/out) in the one session, one after the
+other; DIR/<fault>/markers holds its marks and DIR/<fault>/code the runner's exit code.
 
 Faults (each marks what it did in DIR, so the test can tell it happened):
   worker_kill    every task's first attempt loses its Python worker mid-task (sparklong's test hook)
   slow_task      partition 0's first attempt sleeps, so speculation starts a second attempt elsewhere
   executor_kill  partition 0's first attempt SIGKILLs its own executor JVM
 (markers: `<fault>-0-<task attempt id>`, one per attempt of partition 0)
-Exits with the runner's code.
 """
 from __future__ import annotations
 
@@ -61,11 +63,11 @@ def with_fault(spec, fault: str, markers: str):
     return dataclasses.replace(spec, transform=transform)
 
 
-def main() -> int:
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--master", required=True)
-    parser.add_argument("--fault", required=True, choices=("worker_kill", "slow_task", "executor_kill"))
-    parser.add_argument("--markers", required=True)
+    parser.add_argument("--faults", required=True)
+    parser.add_argument("--runs", required=True)
     parser.add_argument("job", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     from pyspark import cloudpickle
@@ -76,26 +78,30 @@ def main() -> int:
     from sparklong.udfs.fault_injection import KILL_WORKER_PROPERTY
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the tests folder
-    conf = {"spark.task.maxFailures": "4", "spark.executor.memory": "1g",
-            "spark.scheduler.minRegisteredResourcesRatio": "1.0",
-            "spark.scheduler.maxRegisteredResourcesWaitingTime": "120s"}
-    if args.fault == "slow_task":
-        conf.update({"spark.speculation": "true", "spark.speculation.interval": "200ms",
-                     "spark.speculation.quantile": "0.5", "spark.speculation.multiplier": "1.5",
-                     "spark.speculation.minTaskRuntime": "2s"})
-    spark = sparklong.start(args.master, memory="1g", extra_conf=conf)
+    spark = sparklong.start(args.master, memory="1g", extra_conf={
+        "spark.task.maxFailures": "4", "spark.executor.memory": "1g",
+        "spark.scheduler.minRegisteredResourcesRatio": "1.0",
+        "spark.scheduler.maxRegisteredResourcesWaitingTime": "120s",
+        "spark.speculation": "true", "spark.speculation.interval": "200ms",  # for slow_task; ignored in local mode
+        "spark.speculation.quantile": "0.5", "spark.speculation.multiplier": "1.5",
+        "spark.speculation.minTaskRuntime": "2s",
+    })
     spark.sparkContext.setLogLevel("ERROR")
-    spec = SPEC
-    if args.fault == "worker_kill":
-        spark.sparkContext.setLocalProperty(KILL_WORKER_PROPERTY, args.markers)
-    else:
-        spec = with_fault(SPEC, args.fault, args.markers)
     job = args.job[1:] if args.job[:1] == ["--"] else args.job
-    try:
-        return run_job(spec, job, spark)
-    finally:
-        spark.stop()
+    for fault in args.faults.split(","):
+        markers = os.path.join(args.runs, fault, "markers")
+        os.makedirs(markers)
+        spec = SPEC
+        if fault == "worker_kill":
+            spark.sparkContext.setLocalProperty(KILL_WORKER_PROPERTY, markers)
+        else:
+            spec = with_fault(SPEC, fault, markers)
+        code = run_job(spec, [*job, "--output", os.path.join(args.runs, fault, "out")], spark)
+        spark.sparkContext.setLocalProperty(KILL_WORKER_PROPERTY, None)
+        with open(os.path.join(args.runs, fault, "code"), "w", encoding="utf-8") as fh:
+            fh.write(str(code))
+    spark.stop()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,6 +1,7 @@
 """A real standalone cluster (master + two 1-core workers on 127.0.0.1, from the pip pyspark): the
 embeddings pipeline runs on two executor processes with the same results as local mode, and survives
-a Python worker killed mid-task and an executor JVM killed mid-job with every row exactly once.
+a Python worker killed mid-task with every row exactly once; jobs/embed_corpus.py on the cluster survives
+its driver SIGKILLed (rerun with spark-submit), speculative attempts and an executor JVM killed mid-shard.
 
 One driver subprocess runs every case (cluster_driver.py); jobs/embed_corpus.py runs against the same
 `cluster` fixture with `cluster.master_url` and `cluster.env`, its driver SIGKILLed mid-job and rerun.
@@ -15,14 +16,14 @@ import pytest
 
 import cluster_driver
 from job_runs import EMBED_SCRIPT, assert_same_vectors, embed_args, kill_after_first_commit, read, write_corpus
-from test_job_faults import run_with_fault
+from test_job_faults import expected_files, job_args, run_with_faults
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.runner import main
 from standalone_cluster import StandaloneCluster
 from tiny_models import save_model_folder
 
 pytestmark = pytest.mark.cluster
-CASES = ("embeddings", "worker_crash", "executor_kill")
+CASES = ("embeddings", "worker_crash")  # an executor JVM killed: the job test below
 
 
 @pytest.fixture(scope="module")
@@ -90,51 +91,47 @@ def test_python_worker_killed_mid_task_is_retried_with_every_row_once(cluster_re
     assert_exactly_once_and_equal(result["rows"], local_rows)
 
 
-def test_executor_jvm_killed_mid_job_the_job_finishes(cluster_results, local_rows, cluster):
-    result = cluster_results["executor_kill"]
-    [marker] = result["markers"]
-    killed = int(marker.split("-")[1])
-    assert not os.path.exists(f"/proc/{killed}"), "the executor JVM was not killed"
-    assert_exactly_once_and_equal(result["rows"], local_rows)
-    assert all(not e.endswith(f"@{killed}") for copies in result["rows"].values() for e in [copies[0]["executor"]])
+@pytest.fixture(scope="module")
+def job_corpus(spark, tmp_path_factory):
+    """12 documents, and their embed_corpus output in local mode (3 shards)."""
+    corpus = write_corpus(tmp_path_factory.mktemp("cluster_job"), count=12)
+    assert main(EMBED, embed_args(corpus, corpus["root"] / "local", shard_rows=4), spark) == 0
+    return corpus
 
 
-def test_embed_corpus_job_driver_killed_mid_job_rerun_equals_local_mode(cluster, spark, tmp_path):
+def test_embed_corpus_job_driver_killed_mid_job_spark_submit_rerun_equals_local_mode(cluster, job_corpus, tmp_path):
     """jobs/embed_corpus.py --master spark://...: its process group (driver JVM included) SIGKILLed right
-    after the first of 3 shards commits; the rerun on the cluster commits the rest, every id exactly once,
-    with the embeddings of a local-mode run of the same job."""
-    corpus = write_corpus(tmp_path, count=12)
-    local = tmp_path / "local"
-    assert main(EMBED, embed_args(corpus, local, shard_rows=4), spark) == 0
-
+    after the first of 3 shards commits; spark-submit on the cluster commits the rest, every id exactly
+    once, with the embeddings of a local-mode run of the same job."""
     output = tmp_path / "out"
-    command = [sys.executable, EMBED_SCRIPT, *embed_args(corpus, output, shard_rows=4), "--master", cluster.master_url]
+    args = embed_args(job_corpus, output, shard_rows=4)
+    command = [sys.executable, EMBED_SCRIPT, *args, "--master", cluster.master_url]
     committed = kill_after_first_commit(command, output, cluster.env, tmp_path / "first.log")
     shards = json.loads((output / "_sparklong_job.json").read_text())["shards"]
     assert 1 <= len(committed) < shards == 3, (tmp_path / "first.log").read_text() + cluster.log_tail()
 
-    done = subprocess.run(command, env=cluster.env, capture_output=True, text=True, timeout=300)
+    submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
+    done = subprocess.run([submit, "--master", cluster.master_url, EMBED_SCRIPT, *args], env=cluster.env,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:] + cluster.log_tail()
     assert f"({len(committed)} up to date, {shards - len(committed)} to write)" in done.stdout
     rows = read(output)
-    assert sorted(rows) == [d["id"] for d in corpus["docs"]]  # every id exactly once
-    assert_same_vectors(rows, read(local))
+    assert sorted(rows) == [d["id"] for d in job_corpus["docs"]]  # every id exactly once
+    assert_same_vectors(rows, read(job_corpus["root"] / "local"))
+    assert sorted(os.listdir(output)) == expected_files(3)
 
 
-@pytest.mark.parametrize("fault", ["slow_task", "executor_kill"])
-def test_embed_corpus_job_with_a_speculative_attempt_or_a_killed_executor_writes_every_id_once(
-        cluster, spark, tmp_path, fault):
-    """slow_task: shard 0's first attempt sleeps, speculation (spark.speculation=true) runs a second
-    attempt on the other worker, both write the shard; executor_kill: shard 0's first attempt SIGKILLs
-    its executor JVM mid-shard. Either way every id once, with the vectors of a local-mode run."""
-    corpus = write_corpus(tmp_path, count=12)
-    local = tmp_path / "local"
-    assert main(EMBED, embed_args(corpus, local, shard_rows=4), spark) == 0
-    done = run_with_fault(cluster.master_url, fault, embed_args(corpus, tmp_path / "out", shard_rows=4),
-                          tmp_path / "markers", cluster.env)
-    assert done.returncode == 0, done.stderr[-3000:] + cluster.log_tail()
-    attempts = os.listdir(tmp_path / "markers")
-    assert len(attempts) >= 2, attempts  # shard 0's first attempt, and one more that finished it
-    assert_same_vectors(read(tmp_path / "out"), read(local))
-    assert sorted(os.listdir(tmp_path / "out")) == ["_SUCCESS", "_sparklong_job.json"] + [
-        f"part-{k:05d}-of-00003.parquet" for k in range(3)]
+def test_embed_corpus_job_with_speculative_attempts_or_a_killed_executor_writes_every_id_once(
+        cluster, job_corpus, tmp_path):
+    """One driver on the cluster runs the job twice: slow_task (shard 0's first attempt sleeps,
+    spark.speculation=true runs a second attempt on the other worker, both write the shard) and
+    executor_kill (shard 0's first attempt SIGKILLs its executor JVM mid-shard). Either way every id
+    once, with the vectors of a local-mode run."""
+    faults = ["slow_task", "executor_kill"]
+    results, done = run_with_faults(cluster.master_url, faults, job_args(job_corpus), tmp_path / "runs", cluster.env)
+    for fault in faults:
+        code, output, markers = results[fault]
+        assert code == 0, fault + done.stderr[-3000:] + cluster.log_tail()
+        assert len(markers) >= 2, (fault, markers)  # shard 0's first attempt, and one more that finished it
+        assert_same_vectors(read(output), read(job_corpus["root"] / "local"))
+        assert sorted(os.listdir(output)) == expected_files(3)

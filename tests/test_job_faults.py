@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.runner import main
@@ -17,11 +16,30 @@ from job_runs import assert_same_vectors, embed_args, read, write_corpus
 FAULT_DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "job_fault_driver.py")
 
 
-def run_with_fault(master: str, fault: str, args: list[str], markers, env: dict, timeout_s: float = 400):
-    markers.mkdir()
-    command = [sys.executable, FAULT_DRIVER, "--master", master, "--fault", fault, "--markers", str(markers),
+def run_with_faults(master: str, faults: list[str], args: list[str], runs, env: dict, timeout_s: float = 500):
+    """Run the job once per fault in one driver process (job_fault_driver.py); {fault: (exit code, output
+    folder, marker names)}, and the driver's completed process."""
+    command = [sys.executable, FAULT_DRIVER, "--master", master, "--faults", ",".join(faults), "--runs", str(runs),
                "--", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s)
+    results = {}
+    for fault in faults:
+        code = runs / fault / "code"
+        results[fault] = (int(code.read_text()) if code.exists() else None, runs / fault / "out",
+                          os.listdir(runs / fault / "markers") if (runs / fault / "markers").exists() else [])
+    return results, done
+
+
+def job_args(corpus) -> list[str]:
+    """embed_args without --output (the fault driver adds one per fault)."""
+    args = embed_args(corpus, "unused", shard_rows=4)
+    at = args.index("--output")
+    return args[:at] + args[at + 2:]
+
+
+def expected_files(shards: int) -> list[str]:
+    """A finished output: attempt files of failed tasks, staging and the lock gone."""
+    return ["_SUCCESS", "_sparklong_job.json"] + [f"part-{k:05d}-of-{shards:05d}.parquet" for k in range(shards)]
 
 
 def test_tasks_that_lose_their_python_worker_are_retried_with_every_id_once(spark, tmp_path, capsys):
@@ -29,12 +47,10 @@ def test_tasks_that_lose_their_python_worker_are_retried_with_every_id_once(spar
     local = tmp_path / "local"
     assert main(EMBED, embed_args(corpus, local, shard_rows=4), spark) == 0
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-    done = run_with_fault("local[2,4]", "worker_kill", embed_args(corpus, tmp_path / "out", shard_rows=4),
-                          tmp_path / "markers", env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    killed = {m.split("-")[1] for m in os.listdir(tmp_path / "markers")}
-    assert len(killed) == 3, killed  # each of the 3 shard tasks lost its first attempt
+    results, done = run_with_faults("local[2,4]", ["worker_kill"], job_args(corpus), tmp_path / "runs", env)
+    code, output, markers = results["worker_kill"]
+    assert code == 0, done.stderr[-3000:]
+    assert len({m.split("-")[1] for m in markers}) == 3, markers  # each of the 3 shard tasks lost its first attempt
     assert len([ln for ln in done.stdout.splitlines() if " committed in " in ln]) == 3
-    assert_same_vectors(read(tmp_path / "out"), read(local))
-    assert sorted(os.listdir(tmp_path / "out")) == ["_SUCCESS", "_sparklong_job.json"] + [
-        f"part-{k:05d}-of-00003.parquet" for k in range(3)]  # attempt files of the killed tasks removed
+    assert_same_vectors(read(output), read(local))
+    assert sorted(os.listdir(output)) == expected_files(3)

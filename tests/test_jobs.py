@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -184,9 +183,10 @@ def test_bad_input_gives_one_line(spark, corpus, tmp_path, capsys, case):
         assert os.listdir(tmp_path / "out") == ["precious.csv"]
 
 
-def test_sigkill_mid_shard_then_spark_submit_rerun_gives_every_id_once(spark, corpus, reference, tmp_path):
+def test_sigkill_mid_shard_then_rerun_gives_every_id_once(spark, corpus, reference, tmp_path, capsys):
     """The script killed (process group, JVM included) while its tasks write their first shard files;
-    readers saw only committed rows meanwhile; spark-submit finishes the rest."""
+    readers saw only committed rows meanwhile; a rerun finishes the rest (spark-submit reruns run on the
+    cluster, test_cluster.py)."""
     output = tmp_path / "out"
     args = embed_args(corpus, output, shard_rows=6)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
@@ -200,11 +200,9 @@ def test_sigkill_mid_shard_then_spark_submit_rerun_gives_every_id_once(spark, co
     seen = pq.read_table(str(output)).column("id").to_pylist() if committed else []  # readers skip _staging
     assert len(seen) == len(set(seen)) == sum(pq.read_metadata(p).num_rows for p in committed)
 
-    submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
-    done = subprocess.run([submit, "--master", "local[2]", EMBED_SCRIPT, *args], capture_output=True, text=True,
-                          env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert f"({len(committed)} up to date, {shards - len(committed)} to write)" in done.stdout
+    code, out, err = run(capsys, *args, spark=spark)
+    assert code == 0, err
+    assert f"({len(committed)} up to date, {shards - len(committed)} to write)" in out
     assert not os.path.exists(output / "_staging") and not os.path.exists(output / "_sparklong_lock.json")
     assert_same_vectors(read(output), read(reference))  # every id once, values independent of the sharding
 

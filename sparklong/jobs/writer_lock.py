@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -31,7 +30,8 @@ class LockRecord:
     heartbeat: float
 
     def describe(self) -> str:
-        return (f"run {self.run} (pid {self.pid} on {self.host}, started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.started))}, "
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+        return (f"run {self.run} (pid {self.pid} on {self.host}, started {started}, "
                 f"last heartbeat {time.time() - self.heartbeat:.0f} s ago)")
 
 
@@ -67,7 +67,6 @@ class WriterLock:
         self.stale_after_s = stale_after_s
         now = time.time()
         self.record = LockRecord(run, socket.gethostname(), os.getpid(), now, now)
-        self._renewed = threading.Event()
 
     def _encoded(self) -> bytes:
         return json.dumps(asdict(self.record), indent=1).encode("utf-8")
