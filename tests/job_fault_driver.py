@@ -7,6 +7,7 @@ Each fault runs the job (JOB ARGS plus --output DIR/<fault>/out) in the one sess
 other; DIR/<fault>/markers holds its marks and DIR/<fault>/code the runner's exit code.
 
 Faults (each marks what it did in DIR, so the test can tell it happened):
+  plain          none: the test SIGKILLs this driver itself (see job_runs.kill_when)
   worker_kill    every task's first attempt loses its Python worker mid-task (sparklong's test hook)
   slow_task      partition 0's first attempt sleeps, so speculation starts a second attempt elsewhere
   executor_kill  partition 0's first attempt SIGKILLs its own executor JVM
@@ -94,7 +95,7 @@ def main() -> None:
         spec = SPEC
         if fault == "worker_kill":
             spark.sparkContext.setLocalProperty(KILL_WORKER_PROPERTY, markers)
-        else:
+        elif fault != "plain":
             spec = with_fault(SPEC, fault, markers)
         code = run_job(spec, [*job, "--output", os.path.join(args.runs, fault, "out")], spark)
         spark.sparkContext.setLocalProperty(KILL_WORKER_PROPERTY, None)

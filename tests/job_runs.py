@@ -76,14 +76,3 @@ def kill_when(command: list[str], output, env: dict, log_path, ready, timeout_s:
 
 def committed_parts(output) -> list[str]:
     return glob.glob(str(output / "part-*.parquet"))
-
-
-def attempt_files(output) -> list[str]:
-    """Shard files tasks are writing (not yet renamed into place)."""
-    return glob.glob(str(output / "_staging" / "*" / "attempts" / "*"))
-
-
-def kill_after_first_commit(command: list[str], output, env: dict, log_path, timeout_s: float = 240) -> list[str]:
-    """SIGKILL the run as soon as a shard file is committed; the committed shard files."""
-    kill_when(command, output, env, log_path, committed_parts, timeout_s)
-    return committed_parts(output)

@@ -1,10 +1,10 @@
-"""A real standalone cluster (master + two 1-core workers on 127.0.0.1, from the pip pyspark): the
+"""A real standalone cluster (master + two 1-core workers on 127.0.0.2 and .3, from the pip pyspark): the
 embeddings pipeline runs on two executor processes with the same results as local mode, and survives
 a Python worker killed mid-task with every row exactly once; jobs/embed_corpus.py on the cluster survives
 its driver SIGKILLed (rerun with spark-submit), speculative attempts and an executor JVM killed mid-shard.
 
-One driver subprocess runs every case (cluster_driver.py); jobs/embed_corpus.py runs against the same
-`cluster` fixture with `cluster.master_url` and `cluster.env`, its driver SIGKILLed mid-job and rerun.
+One driver subprocess runs every pipeline case (cluster_driver.py), another every job case
+(job_fault_driver.py), against the same `cluster` fixture (`cluster.master_url`, `cluster.env`).
 """
 import json
 import os
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import cluster_driver
-from job_runs import EMBED_SCRIPT, assert_same_vectors, embed_args, kill_after_first_commit, read, write_corpus
-from test_job_faults import expected_files, job_args, run_with_faults
+from job_runs import EMBED_SCRIPT, assert_same_vectors, committed_parts, embed_args, kill_when, read, write_corpus
+from test_job_faults import expected_files, fault_driver, fault_result, job_args
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.runner import main
 from standalone_cluster import StandaloneCluster
@@ -92,46 +92,46 @@ def test_python_worker_killed_mid_task_is_retried_with_every_row_once(cluster_re
 
 
 @pytest.fixture(scope="module")
-def job_corpus(spark, tmp_path_factory):
-    """12 documents, and their embed_corpus output in local mode (3 shards)."""
-    corpus = write_corpus(tmp_path_factory.mktemp("cluster_job"), count=12)
-    assert main(EMBED, embed_args(corpus, corpus["root"] / "local", shard_rows=4), spark) == 0
-    return corpus
+def cluster_faults(cluster, spark, tmp_path_factory):
+    """12 documents and their output in local mode; then one fault driver on the cluster: slow_task,
+    executor_kill, and a plain run SIGKILLed (process group, driver JVM included) right after its first
+    shard commits."""
+    root = tmp_path_factory.mktemp("cluster_faults")
+    corpus = write_corpus(root, count=12)
+    assert main(EMBED, embed_args(corpus, root / "local", shard_rows=4), spark) == 0
+    runs, log = root / "runs", root / "driver.log"
+    command = fault_driver(cluster.master_url, ["slow_task", "executor_kill", "plain"], job_args(corpus), runs)
+    kill_when(command, runs / "plain" / "out", cluster.env, log, committed_parts, timeout_s=500)
+    return {"corpus": corpus, "runs": runs, "log": log, "local": read(root / "local")}
 
 
-def test_embed_corpus_job_driver_killed_mid_job_spark_submit_rerun_equals_local_mode(cluster, job_corpus, tmp_path):
-    """jobs/embed_corpus.py --master spark://...: its process group (driver JVM included) SIGKILLed right
-    after the first of 3 shards commits; spark-submit on the cluster commits the rest, every id exactly
-    once, with the embeddings of a local-mode run of the same job."""
-    output = tmp_path / "out"
-    args = embed_args(job_corpus, output, shard_rows=4)
-    command = [sys.executable, EMBED_SCRIPT, *args, "--master", cluster.master_url]
-    committed = kill_after_first_commit(command, output, cluster.env, tmp_path / "first.log")
+def test_embed_corpus_job_with_speculative_attempts_or_a_killed_executor_writes_every_id_once(cluster, cluster_faults):
+    """slow_task: shard 0's first attempt sleeps, spark.speculation=true runs a second attempt on the
+    other worker, both write the shard; executor_kill: shard 0's first attempt SIGKILLs its executor JVM
+    mid-shard. Either way every id once, with the vectors of a local-mode run."""
+    for fault in ("slow_task", "executor_kill"):
+        code, output, markers = fault_result(cluster_faults["runs"], fault)
+        assert code == 0, fault + cluster_faults["log"].read_text()[-3000:] + cluster.log_tail()
+        assert len(markers) >= 2, (fault, markers)  # shard 0's first attempt, and one more that finished it
+        assert_same_vectors(read(output), cluster_faults["local"])
+        assert sorted(os.listdir(output)) == expected_files(3)
+
+
+def test_embed_corpus_job_driver_killed_between_commits_spark_submit_rerun_equals_local_mode(cluster, cluster_faults):
+    """The driver SIGKILLed right after the first of 3 shards commits; jobs/embed_corpus.py under
+    spark-submit on the cluster commits the rest: every id exactly once, the vectors of local mode."""
+    output = cluster_faults["runs"] / "plain" / "out"
+    committed = committed_parts(output)
     shards = json.loads((output / "_sparklong_job.json").read_text())["shards"]
-    assert 1 <= len(committed) < shards == 3, (tmp_path / "first.log").read_text() + cluster.log_tail()
+    assert 1 <= len(committed) < shards == 3, cluster_faults["log"].read_text()[-3000:] + cluster.log_tail()
 
     submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
+    args = embed_args(cluster_faults["corpus"], output, shard_rows=4)
     done = subprocess.run([submit, "--master", cluster.master_url, EMBED_SCRIPT, *args], env=cluster.env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:] + cluster.log_tail()
     assert f"({len(committed)} up to date, {shards - len(committed)} to write)" in done.stdout
     rows = read(output)
-    assert sorted(rows) == [d["id"] for d in job_corpus["docs"]]  # every id exactly once
-    assert_same_vectors(rows, read(job_corpus["root"] / "local"))
+    assert sorted(rows) == [d["id"] for d in cluster_faults["corpus"]["docs"]]  # every id exactly once
+    assert_same_vectors(rows, cluster_faults["local"])
     assert sorted(os.listdir(output)) == expected_files(3)
-
-
-def test_embed_corpus_job_with_speculative_attempts_or_a_killed_executor_writes_every_id_once(
-        cluster, job_corpus, tmp_path):
-    """One driver on the cluster runs the job twice: slow_task (shard 0's first attempt sleeps,
-    spark.speculation=true runs a second attempt on the other worker, both write the shard) and
-    executor_kill (shard 0's first attempt SIGKILLs its executor JVM mid-shard). Either way every id
-    once, with the vectors of a local-mode run."""
-    faults = ["slow_task", "executor_kill"]
-    results, done = run_with_faults(cluster.master_url, faults, job_args(job_corpus), tmp_path / "runs", cluster.env)
-    for fault in faults:
-        code, output, markers = results[fault]
-        assert code == 0, fault + done.stderr[-3000:] + cluster.log_tail()
-        assert len(markers) >= 2, (fault, markers)  # shard 0's first attempt, and one more that finished it
-        assert_same_vectors(read(output), read(job_corpus["root"] / "local"))
-        assert sorted(os.listdir(output)) == expected_files(3)

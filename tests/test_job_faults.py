@@ -1,33 +1,35 @@
-"""jobs/embed_corpus.py with task retries in local mode (local[N,F], in its own JVM): every task's first
-attempt loses its Python worker mid-shard; the retries commit every id exactly once, with the vectors
-of an uninterrupted run. Speculative attempts and a killed executor JVM run on the standalone
-cluster (test_cluster.py)."""
+"""jobs/embed_corpus.py with faults, in local mode (local[2,4]: task retries) in one driver process of
+its own: every task's first attempt loses its Python worker mid-shard (the retries commit every id
+exactly once, with the vectors of an uninterrupted run); then the driver itself is SIGKILLed before its
+first commit (a rerun takes its lock over and finishes the output). What a kill mid-shard leaves (attempt
+files, a manifest's temp file) and what readers see then: test_job_runs_state.py.
+On the standalone cluster: speculative attempts, a killed executor JVM, and the driver killed between
+commits then rerun under spark-submit (test_cluster.py)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
+import pytest
 
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.runner import main
-from job_runs import assert_same_vectors, embed_args, read, write_corpus
+from job_runs import assert_same_vectors, committed_parts, embed_args, kill_when, read, write_corpus
 
 FAULT_DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "job_fault_driver.py")
 
 
-def run_with_faults(master: str, faults: list[str], args: list[str], runs, env: dict, timeout_s: float = 500):
-    """Run the job once per fault in one driver process (job_fault_driver.py); {fault: (exit code, output
-    folder, marker names)}, and the driver's completed process."""
-    command = [sys.executable, FAULT_DRIVER, "--master", master, "--faults", ",".join(faults), "--runs", str(runs),
-               "--", *args]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s)
-    results = {}
-    for fault in faults:
-        code = runs / fault / "code"
-        results[fault] = (int(code.read_text()) if code.exists() else None, runs / fault / "out",
-                          os.listdir(runs / fault / "markers") if (runs / fault / "markers").exists() else [])
-    return results, done
+def fault_driver(master: str, faults: list[str], args: list[str], runs) -> list[str]:
+    """The command that runs the job once per fault in one driver process (job_fault_driver.py)."""
+    return [sys.executable, FAULT_DRIVER, "--master", master, "--faults", ",".join(faults), "--runs", str(runs),
+            "--", *args]
+
+
+def fault_result(runs, fault: str):
+    """(exit code or None, output folder, marker names) of one fault's run."""
+    code, markers = runs / fault / "code", runs / fault / "markers"
+    return (int(code.read_text()) if code.exists() else None, runs / fault / "out",
+            os.listdir(markers) if markers.exists() else [])
 
 
 def job_args(corpus) -> list[str]:
@@ -42,15 +44,38 @@ def expected_files(shards: int) -> list[str]:
     return ["_SUCCESS", "_sparklong_job.json"] + [f"part-{k:05d}-of-{shards:05d}.parquet" for k in range(shards)]
 
 
-def test_tasks_that_lose_their_python_worker_are_retried_with_every_id_once(spark, tmp_path, capsys):
-    corpus = write_corpus(tmp_path, count=12)
-    local = tmp_path / "local"
-    assert main(EMBED, embed_args(corpus, local, shard_rows=4), spark) == 0
+@pytest.fixture(scope="module")
+def local_faults(spark, tmp_path_factory):
+    """12 documents and their output from an uninterrupted run; then the fault driver on local[2,4]:
+    worker_kill, then a plain run SIGKILLed as soon as its manifest is written: after planning began,
+    before any shard commits."""
+    root = tmp_path_factory.mktemp("local_faults")
+    corpus = write_corpus(root, count=12)
+    assert main(EMBED, embed_args(corpus, root / "local", shard_rows=4), spark) == 0
+    runs, log = root / "runs", root / "driver.log"
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-    results, done = run_with_faults("local[2,4]", ["worker_kill"], job_args(corpus), tmp_path / "runs", env)
-    code, output, markers = results["worker_kill"]
-    assert code == 0, done.stderr[-3000:]
+    output = runs / "plain" / "out"
+    started = kill_when(fault_driver("local[2,4]", ["worker_kill", "plain"], job_args(corpus), runs), output, env,
+                        log, lambda out: (out / "_sparklong_job.json").exists(), timeout_s=400)
+    return {"corpus": corpus, "runs": runs, "log": log, "started": started, "committed": committed_parts(output)}
+
+
+def test_tasks_that_lose_their_python_worker_are_retried_with_every_id_once(local_faults):
+    code, output, markers = fault_result(local_faults["runs"], "worker_kill")
+    assert code == 0, local_faults["log"].read_text()[-3000:]
     assert len({m.split("-")[1] for m in markers}) == 3, markers  # each of the 3 shard tasks lost its first attempt
-    assert len([ln for ln in done.stdout.splitlines() if " committed in " in ln]) == 3
-    assert_same_vectors(read(output), read(local))
+    assert len([ln for ln in local_faults["log"].read_text().splitlines() if " committed in " in ln]) >= 3
+    assert_same_vectors(read(output), read(local_faults["corpus"]["root"] / "local"))
     assert sorted(os.listdir(output)) == expected_files(3)
+
+
+def test_driver_killed_before_its_first_commit_then_a_rerun_finishes(local_faults, spark, capsys):
+    assert local_faults["started"] and not local_faults["committed"], local_faults["log"].read_text()[-3000:]
+    output = local_faults["runs"] / "plain" / "out"
+    assert os.path.exists(output / "_sparklong_lock.json")  # the dead run's lock, taken over below
+    code = main(EMBED, embed_args(local_faults["corpus"], output, shard_rows=4), spark)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "(0 up to date, 3 to write)" in out
+    assert_same_vectors(read(output), read(local_faults["corpus"]["root"] / "local"))
+    assert sorted(os.listdir(output)) == expected_files(3)  # the dead run's lock and scratch gone

@@ -1,14 +1,11 @@
-"""jobs/embed_corpus.py on a small corpus: the three input formats, every id exactly once after a SIGKILL
-and a rerun (under spark-submit), reruns that change nothing, and one clear line for bad input.
-
-Most runs call the runner in this process on the shared Spark session; the crash test runs the real
-scripts as subprocesses (each starts its own JVM)."""
+"""jobs/embed_corpus.py on a small corpus: the three input formats, reruns that change nothing, one
+clear line for bad input, and answer_questions. Every run calls the runner in this process on the
+shared Spark session; kills and retries are in test_job_faults.py."""
 from __future__ import annotations
 
 import glob
 import json
 import os
-import sys
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -19,8 +16,7 @@ from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbedd
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.inputs import decode_text, first_line
 from sparklong.jobs.runner import main
-from job_runs import (EMBED_SCRIPT, WINDOW, assert_same_vectors, attempt_files, committed_parts, embed_args,
-                      kill_when, read, write_corpus)
+from job_runs import WINDOW, assert_same_vectors, embed_args, read, write_corpus
 from tiny_models import CORPUS_DIR as CORPUS_TXT, corpus_texts, save_model_folder
 
 
@@ -183,30 +179,6 @@ def test_bad_input_gives_one_line(spark, corpus, tmp_path, capsys, case):
         assert os.listdir(tmp_path / "out") == ["precious.csv"]
 
 
-def test_sigkill_mid_shard_then_rerun_gives_every_id_once(spark, corpus, reference, tmp_path, capsys):
-    """The script killed (process group, JVM included) while its tasks write their first shard files;
-    readers saw only committed rows meanwhile; a rerun finishes the rest (spark-submit reruns run on the
-    cluster, test_cluster.py)."""
-    output = tmp_path / "out"
-    args = embed_args(corpus, output, shard_rows=6)
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-           "SPARK_LOCAL_IP": "127.0.0.1"}
-    mid_shard = kill_when([sys.executable, EMBED_SCRIPT, *args, "--master", "local[2]"], output, env,
-                          tmp_path / "first.log", attempt_files)
-    assert mid_shard, (tmp_path / "first.log").read_text()
-    committed = committed_parts(output)
-    shards = json.loads((output / "_sparklong_job.json").read_text())["shards"]
-    assert len(committed) < shards == 4
-    seen = pq.read_table(str(output)).column("id").to_pylist() if committed else []  # readers skip _staging
-    assert len(seen) == len(set(seen)) == sum(pq.read_metadata(p).num_rows for p in committed)
-
-    code, out, err = run(capsys, *args, spark=spark)
-    assert code == 0, err
-    assert f"({len(committed)} up to date, {shards - len(committed)} to write)" in out
-    assert not os.path.exists(output / "_staging") and not os.path.exists(output / "_sparklong_lock.json")
-    assert_same_vectors(read(output), read(reference))  # every id once, values independent of the sharding
-
-
 def _qa_annotator():
     import sparklong
 
@@ -246,6 +218,39 @@ def test_answer_questions_job(spark, corpus, tmp_path, capsys):
     code, out, _ = run(capsys, *args, spark=spark, spec=QA)
     assert code == 0 and "nothing to do" in out
 
+    rows[1]["question"] = "What did he hope for?"  # the hash covers the question too
+    rows[5]["context"] = context[300:600]
+    pd.DataFrame(rows).to_parquet(tmp_path / "qa.parquet")
+    code, out, err = run(capsys, *args, "--incremental", spark=spark, spec=QA)
+    assert code == 0 and "done: 2 documents computed, 4 kept, 0 removed" in out, out + err
+    again = read(tmp_path / "out")
+    assert again[5]["answer"] == rows[5]["context"][again[5]["begin"]:again[5]["end"] + 1]
+    assert all(again[i] == result[i] for i in (0, 2, 3, 4))
+
     code, _, err = run(capsys, "--input", str(CORPUS_TXT), "--output", str(tmp_path / "txt"), "--model", model,
                        spark=spark, spec=QA)
     assert code == 1 and "this job needs columns question, context" in err and len(err.strip().splitlines()) == 1
+
+
+def test_verbose_prints_the_traceback_and_a_given_session_keeps_its_settings(spark, corpus, reference, tmp_path,
+                                                                              capsys, monkeypatch):
+    """The one-line error stays; --verbose or SPARKLONG_DEBUG=1 adds the traceback. Given a session, the
+    runner leaves the caller's warning filters and log level as they were."""
+    import warnings
+
+    log4j = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager
+    filters, level = list(warnings.filters), str(log4j.getRootLogger().getLevel())
+    bad = ["--input", str(tmp_path / "missing.parquet"), "--output", str(tmp_path / "out"), "--model", corpus["model"]]
+    code, _, err = run(capsys, *bad, spark=spark)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    code, _, err = run(capsys, *bad, "--verbose", spark=spark)
+    lines = err.strip().splitlines()
+    assert code == 1 and lines[0].startswith("embed_corpus: error: input ") and lines[1].startswith("Traceback")
+    assert "JobError: input" in lines[-1]
+    monkeypatch.setenv("SPARKLONG_DEBUG", "1")
+    code, _, err = run(capsys, *bad, spark=spark)
+    assert code == 1 and "Traceback (most recent call last)" in err
+    monkeypatch.delenv("SPARKLONG_DEBUG")
+    code, out, _ = run(capsys, *embed_args(corpus, reference, shard_rows=8), spark=spark)
+    assert code == 0 and "nothing to do" in out
+    assert list(warnings.filters) == filters and str(log4j.getRootLogger().getLevel()) == level

@@ -140,22 +140,16 @@ def session(master: str | None, app_name: str):
 
 
 def _run(spec: JobSpec, args, spark, model: ModelRef) -> None:
-    folder = OutputFolder(qualify(args.output))
     frame, fmt = _input_frame(spec, args, spark)
+    run = JobRun(spec, args, spark, model, OutputFolder(qualify(args.output)),
+                 f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}", fmt)
     transform = spec.transform(args, model)  # stages built (and checked) before any Spark job
-    run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    lock = WriterLock(folder, run, f"{run_scratch(run)}/tmp")
-    lock.take()
+    run.lock.take()
     try:
-        _clear(folder, args.overwrite)
-        manifest = {
-            "job": spec.name, "format_version": FORMAT, "input": qualify(args.input), "format": fmt,
-            "columns": {"id": args.id_col, **{n: getattr(args, f"{n}_col") for n, _, _ in spec.columns}},
-            "model": model.name, "model_version": model.version, "settings": spec.settings(args),
-        }
-        _write(spec, args, spark, folder, run, lock, frame, transform, manifest, model)
+        _clear(run.folder, args.overwrite)
+        run.write(frame, transform)
     finally:
-        lock.release()
+        run.lock.release()
 
 
 def _input_frame(spec: JobSpec, args, spark):
@@ -187,70 +181,101 @@ def _clear(folder: OutputFolder, overwrite: bool) -> None:
     folder.delete(STAGING)
 
 
-def _write(spec, args, spark, folder: OutputFolder, run: str, lock: WriterLock, frame, transform, manifest,
-           model) -> None:
-    first = read_manifest(folder)
-    if first is not None:
-        check_manifest(folder.root, first, manifest, args.incremental)  # before reading the input
-    shards = int(first["shards"]) if first else None
-    committed = committed_rows(spark, folder, shards) if shards else None
-    states = row_states(keyed_input(frame, [n for n, _, _ in spec.columns]), committed)
-    try:
-        rows = check_ids(states, args.id_col)  # the one read of the input
-        shards = shards or max(1, -(-rows // args.shard_rows))
-        manifest = {**manifest, "rows": rows, "shards": shards}
+@dataclass
+class JobRun:
+    """One run of a job on one output folder, from the lock to the summary."""
+
+    spec: JobSpec
+    args: argparse.Namespace
+    spark: object
+    model: ModelRef
+    folder: OutputFolder
+    run: str  # this run's id: names its lock, its _staging/<run>/ scratch and its attempt files
+    fmt: str  # the input's format
+
+    def __post_init__(self):
+        self.scratch = f"{run_scratch(self.run)}/tmp"
+        self.lock = WriterLock(self.folder, self.run, self.scratch)
+
+    def manifest(self) -> dict:
+        args, spec = self.args, self.spec
+        return {
+            "job": spec.name, "format_version": FORMAT, "input": qualify(args.input), "format": self.fmt,
+            "columns": {"id": args.id_col, **{n: getattr(args, f"{n}_col") for n, _, _ in spec.columns}},
+            "model": self.model.name, "model_version": self.model.version, "settings": spec.settings(args),
+        }
+
+    def write(self, frame, transform) -> None:
+        """Plan against the committed files, then compute what differs from the input."""
+        first, manifest = read_manifest(self.folder), self.manifest()
         if first is not None:
-            check_manifest(folder.root, first, {"rows": rows}, args.incremental)
-        if first != manifest:
-            write_manifest(folder, manifest, f"{run_scratch(run)}/tmp")
-        states = with_shard(states, shards)
-        work = shard_work(states)
+            check_manifest(self.folder.root, first, manifest, self.args.incremental)  # before reading the input
+        shards = int(first["shards"]) if first else None
+        committed = committed_rows(self.spark, self.folder, shards) if shards else None
+        persisted = row_states(keyed_input(frame, [n for n, _, _ in self.spec.columns]), committed)
+        try:
+            rows = check_ids(persisted, self.args.id_col)  # the one read of the input
+            shards = shards or max(1, -(-rows // self.args.shard_rows))
+            manifest = {**manifest, "rows": rows, "shards": shards}
+            if first is not None:
+                check_manifest(self.folder.root, first, {"rows": rows}, self.args.incremental)
+            if first != manifest:  # written before any shard: a rerun finishes what this run starts
+                write_manifest(self.folder, manifest, self.scratch)
+            states = with_shard(persisted, shards)
+            work = shard_work(states)
+            if any(w.dirty for w in work):
+                self.compute(states, transform, work, shards, rows)
+            else:
+                self.nothing_to_do(shards, rows)
+        finally:
+            persisted.unpersist()
+
+    def nothing_to_do(self, shards: int, rows: int) -> None:
+        if not self.folder.exists(SUCCESS):
+            self.folder.write_bytes(SUCCESS, b"", self.scratch)
+        self.folder.delete(STAGING)
+        print(f"{self.spec.name}: nothing to do: all {shards} shards of {self.folder.root} are committed "
+              f"({rows:,} documents); --overwrite starts again", flush=True)
+
+    def compute(self, states, transform, work: list, shards: int, rows: int) -> None:
+        """The one Spark job: every dirty shard written and committed by a task; progress meanwhile."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        spec, folder = self.spec, self.folder
         dirty = [w.shard for w in work if w.dirty]
-        if not dirty:
-            if not folder.exists(SUCCESS):
-                folder.write_bytes(SUCCESS, b"", f"{run_scratch(run)}/tmp")
-            folder.delete(STAGING)
-            print(f"{spec.name}: nothing to do: all {shards} shards of {folder.root} are committed "
-                  f"({rows:,} documents); --overwrite starts again", flush=True)
-            return
-        _compute(spec, args, spark, folder, run, lock, states, transform, work, dirty, shards, rows, model, manifest)
-    finally:
-        states.unpersist()
+        folder.delete(SUCCESS)
+        to_compute = sum(w.new + w.changed for w in work)
+        progress = Progress(spec.name, shards, len(dirty), to_compute, spec.tokens_column is not None)
+        progress.say(f"{rows:,} documents from {self.args.input} ({self.fmt}) in {shards} shards "
+                     f"({shards - len(dirty)} up to date, {len(dirty)} to write): {to_compute:,} documents to "
+                     f"compute, {sum(w.same for w in work):,} kept, {sum(w.removed for w in work):,} to remove; "
+                     f"model {self.model.name} ({self.model.version}); output {folder.root}")
+        tasks = min(len(dirty), TASKS_PER_CORE * self.spark.sparkContext.defaultParallelism)
+        frame = work_rows(self.spark, states, dirty, tasks)
+        outputs = transform(frame, [KEY, HASH, SHARD, DROP])
+        committer = shard_committer(folder, self.run, shards, self.file_schema(frame), spec.tokens_column)
+        commits = outputs.mapInArrow(committer, from_arrow_schema(COMMIT_SCHEMA))
+        with RunMonitor(folder, commits_folder(self.run), progress, self.lock) as monitor:
+            records = [r.asDict() for r in commits.collect()]
+        for record in records:
+            progress.shard_done(record)
+        missing = sorted(set(dirty) - {r["shard"] for r in records})
+        if missing:
+            raise JobError(f"{len(missing)} shards were not committed (first: {missing[0]}); run again to finish them")
+        if monitor.error is not None:
+            raise JobError(f"the run's monitor failed: {first_line(monitor.error)}")
+        folder.write_bytes(SUCCESS, b"", self.scratch)
+        folder.delete(STAGING)
+        progress.summary(sum(w.same for w in work), shards - len(dirty))
 
+    def file_schema(self, frame):
+        """The shard files' schema: id (the input's type) + the job's outputs, the job and model in its metadata."""
+        import pyarrow as pa
+        from pyspark.sql.pandas.types import to_arrow_type
 
-def _compute(spec, args, spark, folder, run, lock, states, transform, work, dirty, shards, rows, model,
-             manifest) -> None:
-    import pyarrow as pa
-    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
+        import sparklong
 
-    import sparklong
-
-    folder.delete(SUCCESS)
-    to_compute = sum(w.new + w.changed for w in work)
-    progress = Progress(spec.name, shards, len(dirty), to_compute, spec.tokens_column is not None)
-    up_to_date = shards - len(dirty)
-    progress.say(f"{rows:,} documents from {args.input} ({manifest['format']}) in {shards} shards "
-                 f"({up_to_date} up to date, {len(dirty)} to write): {to_compute:,} documents to compute, "
-                 f"{sum(w.same for w in work):,} kept, {sum(w.removed for w in work):,} to remove; "
-                 f"model {model.name} ({model.version}); output {folder.root}")
-    frame = work_rows(spark, states, dirty, min(len(dirty), TASKS_PER_CORE * spark.sparkContext.defaultParallelism))
-    schema = pa.schema([pa.field("id", to_arrow_type(frame.schema["id"].dataType))] + list(spec.output_schema()), metadata={
-        "sparklong.job": spec.name, "sparklong.model": model.name, "sparklong.model_version": model.version,
-        "sparklong.version": sparklong.__version__,
-    })
-    outputs = transform(frame, [KEY, HASH, SHARD, DROP])
-    commits = outputs.mapInArrow(shard_committer(folder, run, shards, schema, spec.tokens_column),
-                                 from_arrow_schema(COMMIT_SCHEMA))
-    with RunMonitor(folder, commits_folder(run), progress, lock) as monitor:
-        records = [r.asDict() for r in commits.collect()]
-    for record in records:
-        progress.shard_done(record)
-    missing = sorted(set(dirty) - {r["shard"] for r in records})
-    if missing:
-        raise JobError(f"{len(missing)} shards were not committed (first: {missing[0]}); run again to finish them")
-    if monitor.error is not None:
-        raise JobError(f"the run's monitor failed: {first_line(monitor.error)}")
-    folder.write_bytes(SUCCESS, b"", f"{run_scratch(run)}/tmp")
-    folder.delete(STAGING)
-    progress.summary(sum(w.same for w in work), up_to_date)
-
+        return pa.schema([pa.field("id", to_arrow_type(frame.schema["id"].dataType))] + list(self.spec.output_schema()),
+                         metadata={"sparklong.job": self.spec.name, "sparklong.model": self.model.name,
+                                   "sparklong.model_version": self.model.version,
+                                   "sparklong.version": sparklong.__version__})
