@@ -5,7 +5,7 @@ and settings (MEAN pooling, maxSentenceLength 4096): the engine alone in this pr
 (`embed_documents`, torch on every core, no Spark), the job as a subprocess on `local[*]` (a fresh
 output each time). Runs alternate engine, job, engine, job ...; medians are reported with every raw
 time. The job's own seconds come from its summary line (from its first shard to its last commit:
-JVM start, input count and shutdown excluded); `wall_s` includes them. Prints one JSON object.
+JVM start, the input's read and planning, and shutdown excluded); `wall_s` includes them. Prints one JSON object.
 
     .venv/bin/python benchmarks/embed_corpus_job.py                 # after make demo (its model)
     .venv/bin/python benchmarks/embed_corpus_job.py --docs 4 --repeats 1 --model FOLDER
@@ -26,7 +26,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 CORPUS = os.path.join(ROOT, "examples", "corpus")
-SUMMARY = re.compile(r"done: ([\d,]+) documents, ([\d,]+) tokens in ([\d.]+) s")
+SUMMARY = re.compile(r"done: ([\d,]+) documents embedded, [\d,]+ kept, [\d,]+ removed; ([\d,]+) tokens, "
+                     r"[\d,]+ tokens/s; ([\d.]+) s")
 
 
 def log(message: str) -> None:

@@ -98,7 +98,7 @@ def test_jsonl_with_a_saved_pipeline_equals_parquet(spark, corpus, reference, tm
     stage = LongformerSentenceEmbeddings.loadSavedModel(corpus["model"]).setMaxSentenceLength(int(WINDOW))
     PipelineModel([DocumentAssembler().setInputCol("body").setOutputCol("document"), stage]).write().save(saved)
     code, _, err = run(capsys, "--input", "file:" + str(corpus["root"] / "docs.jsonl"),
-                       "--output", str(tmp_path / "out"), "--model", saved, spark=spark)
+                       "--output", "file:" + str(tmp_path / "out"), "--model", saved, spark=spark)  # URIs both
     assert code == 0, err
     assert_same_vectors(read(tmp_path / "out"), read(reference))
 
