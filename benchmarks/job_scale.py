@@ -19,6 +19,7 @@ Prints one JSON object; --plot PATH draws seconds per 1,000 documents and peak R
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -94,8 +95,8 @@ def run_job(spark, model: str, inputs: str, output: str, shard_rows: int, extra:
     argv = ["--input", inputs, "--output", output, "--model", model, "--shard-rows", str(shard_rows),
             "--max-sentence-length", "512", "--batch-size", "16", *extra]
     start = time.perf_counter()
-    with PeakRss(os.getpid()) as driver, PeakRss(jvm_pid(spark)) as jvm:
-        if main(SPEC, argv, spark) != 0:
+    with PeakRss(os.getpid()) as driver, PeakRss(jvm_pid(spark)) as jvm, contextlib.redirect_stdout(sys.stderr):
+        if main(SPEC, argv, spark) != 0:  # the job's progress lines go to stderr: stdout is the JSON
             raise SystemExit(f"the job failed: {argv}")
     return {"seconds": time.perf_counter() - start, "driver_peak_mb": driver.peak_kb / 1024,
             "jvm_peak_mb": jvm.peak_kb / 1024}
@@ -206,7 +207,11 @@ def _cpu_model() -> str:
 
 
 def _plot(result: dict, path: str) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        log(f"--plot {path}: matplotlib is not installed (pip install matplotlib); no PNG written")
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
