@@ -1,14 +1,12 @@
 """File operations on any Hadoop-compatible path (local, HDFS, S3A, GCS, ...) through the driver's JVM,
-for the jobs' output folder and saved model stages: listing, atomic rename, copies to and from local
-files, small text files.
+for the jobs' inputs and saved model stages: listing, rename, copies to and from local files. (A
+job's output folder is written from the executors too, so it goes through pyarrow.fs: output_folder.py.)
 
 Local paths use Hadoop's raw local file system, so no `.crc` side files appear next to the output.
 """
 from __future__ import annotations
 
 import os
-import tempfile
-import uuid
 from urllib.parse import urlparse
 
 
@@ -85,29 +83,3 @@ class Storage:
     def download(self, name: str, local: str) -> None:
         """Copy a file or folder to `local`, a new path on this machine."""
         self._fs.copyToLocalFile(False, self._hpath(self.path(name)), self._hpath(os.path.abspath(local)), True)
-
-    def read_text(self, name: str) -> str:
-        stream = self._fs.open(self._hpath(self.path(name)))
-        try:
-            reader = self._jvm.java.io.BufferedReader(self._jvm.java.io.InputStreamReader(stream, "UTF-8"))
-            lines = []
-            line = reader.readLine()
-            while line is not None:
-                lines.append(line)
-                line = reader.readLine()
-            return "\n".join(lines)
-        finally:
-            stream.close()
-
-    def write_text(self, name: str, text: str, staging: str) -> None:
-        """Write a whole small file: uploaded under `staging`, then renamed into place (replacing it)."""
-        with tempfile.TemporaryDirectory(prefix="sparklong-") as tmp:
-            local = os.path.join(tmp, "file")
-            with open(local, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            temp = f"{staging}/{uuid.uuid4().hex}"
-            self.upload(local, temp)
-        if self.exists(name):
-            self.delete(name)
-        if not self.rename(temp, name):
-            raise OSError(f"could not rename {self.path(temp)} to {self.path(name)}")
