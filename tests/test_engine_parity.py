@@ -149,3 +149,20 @@ def test_segmented_band_and_ffn_equal_hf(embeddings_folder, segment):
     with torch.no_grad():
         ref = hf(input_ids=ids, attention_mask=mask, global_attention_mask=gmask).last_hidden_state
     assert_close_on_tokens(ours(ids, mask, gmask), ref, mask)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("globals_at", ["none", "start_mid_end"])
+def test_half_precision_on_cpu_close_to_hf(embeddings_folder, dtype, globals_at):
+    """The strided CPU band path in half precision, with and without global keys merged in."""
+    folder, hf = embeddings_folder
+    ids, mask = random_batch(2, 203)
+    where = GLOBALS[globals_at]
+    gmask = None if where is None else global_mask(2, 203, where)
+    ours = load(folder, dtype=dtype)(ids, mask, gmask)
+    assert ours.dtype == getattr(torch, dtype)
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask, global_attention_mask=gmask).last_hidden_state
+    keep = mask.bool()
+    cosine = torch.nn.functional.cosine_similarity(ours.float()[keep], ref[keep], dim=-1)
+    assert cosine.min().item() >= 0.99

@@ -197,13 +197,15 @@ def _merge_global_keys(local, lse, q, global_k, global_v, global_mask):
 
     local: [N, H, c, D] softmax-weighted local values, lse: [N, H, c] their log-sum-exp; q: [N, H, c, D];
     global_k, global_v: [G, H, D]; global_mask: [N, 1, c, G] additive -> [N, H, c, D].
+    The merge runs in float32 (the fused kernel's lse is float32 for half inputs too), then casts back.
     """
-    scores = q @ global_k.permute(1, 2, 0) * q.shape[-1] ** -0.5 + global_mask  # [N, H, c, G]
+    scores = (q @ global_k.permute(1, 2, 0)).float() * q.shape[-1] ** -0.5 + global_mask  # [N, H, c, G]
     top = torch.maximum(lse, scores.amax(dim=-1))  # [N, H, c], finite: lse is
     local_weight = torch.exp(lse - top)[..., None]  # [N, H, c, 1]
     global_weights = torch.exp(scores - top[..., None])  # [N, H, c, G]; 0 at masked slots
     total = local_weight + global_weights.sum(dim=-1, keepdim=True)  # [N, H, c, 1], > 0
-    return (local * local_weight + global_weights @ global_v.transpose(0, 1)) / total
+    merged = local.float() * local_weight + global_weights @ global_v.transpose(0, 1).float()
+    return (merged / total).to(q.dtype)
 
 
 def _segment(q, k, v, plan: BandPlan, global_k, global_v, b0, b1) -> torch.Tensor:
