@@ -40,7 +40,7 @@ SHAPE = dict(
 )
 # sparklong: the torch engine; sparklong_onnx(_int8): the same model exported, on onnxruntime
 ENGINES = ("sparklong", "transformers", "sparklong_onnx", "sparklong_onnx_int8")
-TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from sparklong.models.devices import DTYPES as TORCH_DTYPES  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -96,7 +96,7 @@ def load_engine(engine: str, folder: str, device: str, dtype: str):
         placement = place(device, dtype, "int8" if engine.endswith("_int8") else "none")
         path = ensure_onnx(folder, "embeddings", placement.quantize, placement.dtype)  # exported once, cached
         config = LongformerConfig.from_folder(folder)
-        return OnnxModule(path, config, "embeddings", placement.provider, threads=torch.get_num_threads())
+        return OnnxModule(path, config, "embeddings", placement.providers(), threads=torch.get_num_threads())
     from transformers import LongformerModel
 
     model = LongformerModel.from_pretrained(folder, add_pooling_layer=False, dtype=TORCH_DTYPES[dtype])

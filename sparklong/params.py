@@ -6,6 +6,8 @@ from typing import Sequence
 
 from pyspark.ml.param import Param, Params, TypeConverters
 
+from .models.devices import PRECISIONS
+
 
 def check_range(name: str, value, low, high) -> None:
     if not low <= value <= high:
@@ -65,10 +67,23 @@ class HasBatchSize(Params):
         return self.getOrDefault(self.batchSize)
 
 
+CPU_BATCH_TOKENS = 16384  # maxBatchTokens' default; on a GPU an unset budget comes from its memory (udfs/forward.py)
+
+
 class HasMaxBatchTokens(Params):
     maxBatchTokens = Param(
-        Params._dummy(), "maxBatchTokens", "padded tokens per forward pass, at most", TypeConverters.toInt
+        Params._dummy(), "maxBatchTokens",
+        f"padded tokens per forward pass, at most (default {CPU_BATCH_TOKENS}; unset on a GPU: from its memory)",
+        TypeConverters.toInt,
     )
+
+    def __init__(self):
+        super().__init__()
+        self._setDefault(maxBatchTokens=CPU_BATCH_TOKENS)
+
+    def batch_token_budget(self) -> int | None:
+        """maxBatchTokens when the user set it, else None: the device's own budget (udfs/forward.py)."""
+        return self.getMaxBatchTokens() if self.isSet(self.maxBatchTokens) else None
 
     def setMaxBatchTokens(self, value: int):
         check_range("maxBatchTokens", int(value), 1, 1 << 24)
@@ -123,7 +138,12 @@ QUANTIZE = ("none", "int8")
 
 class HasEngine(Params):
     engine = Param(Params._dummy(), "engine", "inference engine: torch or onnx (onnxruntime)", TypeConverters.toString)
-    device = Param(Params._dummy(), "device", "auto, cpu or cuda", TypeConverters.toString)
+    device = Param(Params._dummy(), "device", "auto (in a Spark task: the GPU Spark assigned it), cpu or cuda",
+                   TypeConverters.toString)
+    precision = Param(
+        Params._dummy(), "precision", "auto (bfloat16 on GPUs that have it, else float16; float32 on CPUs), "
+        "float32, bfloat16 or float16", TypeConverters.toString,
+    )
     quantize = Param(
         Params._dummy(), "quantize", "none, or int8: dynamic int8 linear layers (engine onnx, CPU)",
         TypeConverters.toString,
@@ -131,7 +151,7 @@ class HasEngine(Params):
 
     def __init__(self):
         super().__init__()
-        self._setDefault(quantize="none")
+        self._setDefault(engine="torch", device="auto", precision="auto", quantize="none")
 
     def setEngine(self, value: str):
         check_choice("engine", value, ENGINES)
@@ -147,12 +167,24 @@ class HasEngine(Params):
     def getDevice(self) -> str:
         return self.getOrDefault(self.device)
 
+    def setPrecision(self, value: str):
+        check_choice("precision", value, PRECISIONS)
+        return self._set(precision=value)
+
+    def getPrecision(self) -> str:
+        return self.getOrDefault(self.precision)
+
     def setQuantize(self, value: str):
         check_choice("quantize", value, QUANTIZE)
         return self._set(quantize=value)
 
     def getQuantize(self) -> str:
         return self.getOrDefault(self.quantize)
+
+    def engine_settings(self) -> dict:
+        """engine, device, precision and quantize: udfs.model_cache.get_model's keyword arguments."""
+        return dict(engine=self.getEngine(), device=self.getDevice(), precision=self.getPrecision(),
+                    quantize=self.getQuantize())
 
 
 def set_params(stage: Params, kwargs: dict) -> Params:

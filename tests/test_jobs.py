@@ -254,3 +254,23 @@ def test_verbose_prints_the_traceback_and_a_given_session_keeps_its_settings(spa
     code, out, _ = run(capsys, *embed_args(corpus, reference, shard_rows=8), spark=spark)
     assert code == 0 and "nothing to do" in out
     assert list(warnings.filters) == filters and str(log4j.getRootLogger().getLevel()) == level
+
+
+def test_engine_flags_reach_the_stages_and_the_manifest(spark, corpus, reference, tmp_path, capsys):
+    args = ["--input", str(corpus["root"] / "docs.parquet"), "--output", str(tmp_path / "out"),
+            "--model", corpus["model"], "--max-sentence-length", WINDOW]
+    code, _, err = run(capsys, *args, "--precision", "bfloat16", "--device", "cpu", spark=spark)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "out" / "_sparklong_job.json").read_text())
+    assert manifest["settings"]["precision"] == "bfloat16" and manifest["settings"]["device"] == "cpu"
+    half, full = read(tmp_path / "out"), read(reference)
+    assert sorted(half) == sorted(full)
+    for key, row in half.items():
+        if row["embedding"] is not None:
+            a, b = np.asarray(row["embedding"]), np.asarray(full[key]["embedding"])
+            assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) >= 0.99, key
+            assert not np.array_equal(a, b)  # computed in bfloat16, not float32
+    code, _, err = run(capsys, *args, "--device", "cpu", spark=spark)  # other numerics, same output
+    assert code == 1 and "--overwrite" in err
+    code, _, err = run(capsys, *args, "--quantize", "int8", "--overwrite", spark=spark)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "needs engine='onnx'" in err

@@ -216,7 +216,7 @@ def test_placement_is_said_in_the_log(embeddings_model, caplog):
 
     model_cache.clear()
     with caplog.at_level(logging.INFO, logger="sparklong"):
-        get_model(embeddings_model[0], "embeddings", engine="onnx", device="cpu", dtype="float16")
+        get_model(embeddings_model[0], "embeddings", engine="onnx", device="cpu", precision="float16")
     [record] = [r for r in caplog.records if "onnxruntime" in r.getMessage()]
     assert record.levelno == logging.WARNING  # less than asked: float32 on the CPU for float16
     assert "CPUExecutionProvider" in record.getMessage() and "float16 asked, float32 used" in record.getMessage()

@@ -34,7 +34,7 @@ def test_auto_places_on_cuda_and_says_so(folder_and_hf):
 def test_cuda_provider_matches_transformers(folder_and_hf, dtype):
     folder, hf = folder_and_hf
     graph = ensure_onnx(folder, "embeddings", dtype=dtype)
-    onnx = OnnxModule(graph, LongformerConfig.from_folder(folder), "embeddings", CUDA_EP)
+    onnx = OnnxModule(graph, LongformerConfig.from_folder(folder), "embeddings", place("cuda", dtype, "none").providers())
     ids, mask = random_batch(3, 300)
     glob = torch.zeros_like(ids)
     glob[:, [0, 150]] = 1

@@ -7,7 +7,7 @@ import pytest
 from pyspark.ml import Pipeline, PipelineModel
 
 from sparklong import LongformerEmbeddings
-from sparklong.udfs.model_cache import task_cores
+from sparklong.udfs.task_resources import task_cores
 from test_qa_decoding import folder as qa_folder  # noqa: F401 (the tiny QA checkpoint fixture)
 from test_spark_embeddings import TEXTS, by_id, frame, stages
 from test_spark_qa import ROWS, comparable

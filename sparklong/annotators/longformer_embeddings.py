@@ -24,12 +24,12 @@ class LongformerEmbeddings(LongformerModelStage, HasDimension, HasStorageRef):
 
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
-                 batchSize=None, globalAttention=None, engine=None, device=None, quantize=None, maxBatchTokens=None):
+                 batchSize=None, globalAttention=None, engine=None, device=None, quantize=None, precision=None,
+                 maxBatchTokens=None):
         super().__init__()
         self._setDefault(
             inputCols=["document", "token"], outputCol="embeddings", caseSensitive=True, maxSentenceLength=4096,
-            batchSize=4, dimension=768, storageRef="longformer", globalAttention="none", engine="torch",
-            device="auto", maxBatchTokens=16384,
+            batchSize=4, dimension=768, storageRef="longformer", globalAttention="none",
         )
         set_params(self, self._input_kwargs)
 

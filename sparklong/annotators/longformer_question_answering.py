@@ -33,12 +33,11 @@ class LongformerForQuestionAnswering(LongformerModelStage):
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
                  docStride=None, maxAnswerLength=None, handleImpossibleAnswer=None, batchSize=None,
-                 maxBatchTokens=None, engine=None, device=None, quantize=None):
+                 maxBatchTokens=None, engine=None, device=None, quantize=None, precision=None):
         super().__init__()
         self._setDefault(
             inputCols=["document_question", "document_context"], outputCol="answer", caseSensitive=True,
             maxSentenceLength=4096, docStride=128, maxAnswerLength=30, handleImpossibleAnswer=False, batchSize=8,
-            maxBatchTokens=16384, engine="torch", device="auto",
         )
         set_params(self, self._input_kwargs)
 

@@ -27,8 +27,8 @@ class LongformerSentenceEmbeddings(LongformerEmbeddings):
 
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
-                 batchSize=None, globalAttention=None, engine=None, device=None, quantize=None, maxBatchTokens=None,
-                 poolingStrategy=None):
+                 batchSize=None, globalAttention=None, engine=None, device=None, quantize=None, precision=None,
+                 maxBatchTokens=None, poolingStrategy=None):
         kwargs = self._input_kwargs  # the parent's keyword_only __init__ replaces it
         super().__init__()
         self._setDefault(inputCols=["document"], outputCol="sentence_embeddings", poolingStrategy="MEAN")

@@ -34,12 +34,11 @@ class LongformerForSequenceClassification(LongformerModelStage, HasClasses):
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
                  batchSize=None, maxBatchTokens=None, activation=None, threshold=None, coalesceSentences=None,
-                 engine=None, device=None, quantize=None):
+                 engine=None, device=None, quantize=None, precision=None):
         super().__init__()
         self._setDefault(
             inputCols=["document", "token"], outputCol="class", caseSensitive=True, maxSentenceLength=4096,
-            batchSize=8, maxBatchTokens=16384, activation="softmax", threshold=0.5, coalesceSentences=False,
-            engine="torch", device="auto",
+            batchSize=8, activation="softmax", threshold=0.5, coalesceSentences=False,
         )
         set_params(self, self._input_kwargs)
 

@@ -59,7 +59,7 @@ class LongformerModelStage(
     def batching(self) -> dict:
         """The settings every core takes: window length and the forward-pass budget."""
         return dict(max_sentence_length=self.window_length(), batch_size=self.getBatchSize(),
-                    max_batch_tokens=self.getMaxBatchTokens())
+                    max_batch_tokens=self.batch_token_budget())
 
     def max_positions(self) -> int:
         if self.isDefined(self.modelFolder):
@@ -101,7 +101,7 @@ class LongformerModelStage(
     def light_transform(self, row: dict) -> None:
         """LightPipeline: the same core as the UDF, in this process."""
         folder = self.getModelFolder()
-        model = get_model(folder, self.task, self.getEngine(), self.getDevice(), quantize=self.getQuantize())
+        model = get_model(folder, self.task, **self.engine_settings())
         tokenizer = get_tokenizer(folder, not self.getCaseSensitive())
         inputs = tuple(row.get(c) or [] for c in self.getInputCols())
         row[self.getOutputCol()] = list(self.core()(model, tokenizer, [inputs])[0])
@@ -127,8 +127,8 @@ class LongformerModelStage(
 
     def _transform(self, dataset):
         shipped = self._prepare(dataset)
-        udf = model_udf(self.getModelFolder(), shipped, self.task, self.core(),
-                        self.getCaseSensitive(), self.getEngine(), self.getDevice(), self.getQuantize())
+        udf = model_udf(self.getModelFolder(), shipped, self.task, self.core(), self.getCaseSensitive(),
+                        self.engine_settings())
         out = self.getOutputCol()
         column = udf(*[col(c) for c in self.getInputCols()]).alias(out, metadata={"annotatorType": self.outputAnnotatorType})
         return dataset.withColumn(out, column)

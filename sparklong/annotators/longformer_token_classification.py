@@ -24,11 +24,11 @@ class LongformerForTokenClassification(LongformerModelStage, HasClasses):
 
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
-                 batchSize=None, maxBatchTokens=None, engine=None, device=None, quantize=None):
+                 batchSize=None, maxBatchTokens=None, engine=None, device=None, quantize=None, precision=None):
         super().__init__()
         self._setDefault(
             inputCols=["document", "token"], outputCol="ner", caseSensitive=True, maxSentenceLength=4096,
-            batchSize=8, maxBatchTokens=16384, engine="torch", device="auto",
+            batchSize=8,
         )
         set_params(self, self._input_kwargs)
 

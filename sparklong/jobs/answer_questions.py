@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from .engine_flags import apply_engine_flags
 from .inputs import JobError
 from .model_ref import ModelRef
 from .runner import JobSpec
@@ -20,7 +21,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-sentence-length", type=int, default=4096, help="tokens per model window (default 4096)")
     p.add_argument("--doc-stride", type=int, default=128, help="context pieces shared by consecutive windows (128)")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass, at most (default 4)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
 def _settings(args) -> dict:
@@ -44,7 +44,7 @@ def _stages(args, model: ModelRef) -> tuple[list, list[str], str]:
         qa = LongformerForQuestionAnswering.loadSavedModel(model.folder) \
             .setInputCols(["document_question", "document_context"]).setOutputCol(ANSWER) \
             .setMaxSentenceLength(args.max_sentence_length).setDocStride(args.doc_stride) \
-            .setBatchSize(args.batch_size).setDevice(args.device)
+            .setBatchSize(args.batch_size)
     except ValueError as exc:
         raise JobError(str(exc)) from exc
     return [documents, qa], ["question", "context"], ANSWER
@@ -55,6 +55,7 @@ def _transform(args, model: ModelRef):
     from pyspark.sql import functions as F
 
     stages, inputs, answer = _stages(args, model)
+    apply_engine_flags(stages, args)
     pipeline = PipelineModel(stages)
 
     def run(frame, carry: list[str]):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from .engine_flags import apply_engine_flags
 from .inputs import JobError
 from .model_ref import ModelRef
 from .runner import JobSpec
@@ -24,9 +25,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                         "pieces; average or sum: over word tokens, as Spark NLP's SentenceEmbeddings")
     p.add_argument("--max-sentence-length", type=int, default=4096, help="tokens per model window (default 4096)")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass, at most (default 4)")
-    p.add_argument("--max-batch-tokens", type=int, default=16384, help="padded tokens per forward pass (default 16384)")
+    p.add_argument("--max-batch-tokens", type=int, default=None,
+                   help="padded tokens per forward pass (default 16384 on CPUs; on GPUs from their memory)")
     p.add_argument("--lowercase", action="store_true", help="lowercase before the model's tokenizer")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
 def _settings(args) -> dict:
@@ -53,8 +54,9 @@ def _built_stages(args, model: ModelRef) -> tuple[list, str, str]:
                 .setOutputCol("sentence_embeddings").setPoolingStrategy(args.pooling.upper())
             stages = [document, tokens, model_stage, pooled]
         model_stage.setMaxSentenceLength(args.max_sentence_length).setBatchSize(args.batch_size) \
-            .setMaxBatchTokens(args.max_batch_tokens).setCaseSensitive(not args.lowercase) \
-            .setDevice(args.device).setStorageRef(model.name)
+            .setCaseSensitive(not args.lowercase).setStorageRef(model.name)
+        if args.max_batch_tokens is not None:
+            model_stage.setMaxBatchTokens(args.max_batch_tokens)
     except ValueError as exc:
         raise JobError(str(exc)) from exc
     return stages, "text", "sentence_embeddings"
@@ -80,6 +82,7 @@ def _transform(args, model: ModelRef):
     from .. import EmbeddingsFinisher
 
     stages, text_col, pooled = _saved_stages(model) if model.pipeline is not None else _built_stages(args, model)
+    apply_engine_flags(stages, args)
     finisher = EmbeddingsFinisher().setInputCols([pooled]).setOutputCols([VECTORS])
     pipeline = PipelineModel(stages + [finisher])
 

@@ -29,6 +29,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable
 
+from .engine_flags import add_engine_arguments, engine_flags
 from .inputs import FORMATS, JobError, detect_format, first_line, read_input
 from .manifest import FORMAT, MANIFEST, check_manifest, read_manifest, write_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
@@ -82,6 +83,7 @@ def parser(spec: JobSpec) -> argparse.ArgumentParser:
                         "computed, removed ids dropped, the rest kept")
     p.add_argument("--overwrite", action="store_true", help="delete this job's output folder and start again")
     p.add_argument("--verbose", action="store_true", help=f"print the full traceback of an error (or {DEBUG_ENV}=1)")
+    add_engine_arguments(p)
     spec.add_arguments(p)
     return p
 
@@ -202,7 +204,7 @@ class JobRun:
         return {
             "job": spec.name, "format_version": FORMAT, "input": qualify(args.input), "format": self.fmt,
             "columns": {"id": args.id_col, **{n: getattr(args, f"{n}_col") for n, _, _ in spec.columns}},
-            "model": self.model.name, "model_version": self.model.version, "settings": spec.settings(args),
+            "model": self.model.name, "model_version": self.model.version, "settings": {**spec.settings(args), **engine_flags(args)},
         }
 
     def write(self, frame, transform) -> None:

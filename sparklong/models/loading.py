@@ -8,21 +8,9 @@ import torch
 
 from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, tensor_names
 from .config import LongformerConfig
+from .devices import DTYPES, resolve_device
 from .encoder import pack_cpu_linears
 from .heads import TASKS
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' picks CUDA when present; 'cuda' without a GPU is an error, not a silent CPU run."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but torch sees no CUDA device")
-    return torch.device(device)
 
 
 def load(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from typing import Sequence
 
 import torch
 
 from .config import LongformerConfig
+from .devices import PRECISIONS, cuda_index
 from .encoder import check_input_ids
 from .heads import TASKS
 from .onnx_export import INPUT_NAMES, OUTPUTS, require
@@ -25,25 +27,35 @@ class OnnxModelError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class OnnxPlacement:
-    """Where a graph runs: provider, graph dtype and quantization, with the reason in words."""
+    """Where a graph runs: provider (and its GPU), graph dtype and quantization, with the reason in words."""
 
     provider: str
     dtype: str
     quantize: str
     reason: str
     fallback: bool = False  # less than was asked for (CPU for a GPU, float32 for half): logged as a warning
+    device_id: int = 0  # the CUDA provider's GPU
 
     @property
     def device(self) -> str:
-        return "cuda" if self.provider == CUDA_EP else "cpu"
+        return f"cuda:{self.device_id}" if self.provider == CUDA_EP else "cpu"
+
+    def providers(self) -> list:
+        """InferenceSession's providers: the CUDA provider on its GPU with the CPU's as fallback."""
+        if self.provider == CPU_EP:
+            return [CPU_EP]
+        return [(CUDA_EP, {"device_id": self.device_id}), CPU_EP]
 
 
-def place(device: str, dtype: str, quantize: str) -> OnnxPlacement:
-    """CUDA when asked for (or 'auto') and onnxruntime has its CUDA provider, half precision as float16
-    there; float32 on the CPU; int8 only on the CPU. An explicit 'cuda' that cannot be served is an
-    error, not a silent CPU run."""
+def place(device: str, precision: str, quantize: str, gpus: Sequence[str] = ()) -> OnnxPlacement:
+    """CUDA when asked for (or 'auto') and onnxruntime has its CUDA provider, on the first GPU Spark
+    assigned the task (gpus), half precision as float16 there ('auto' included: onnxruntime's CUDA
+    kernels are float16); float32 on the CPU; int8 only on the CPU. An explicit 'cuda' that cannot be
+    served is an error, not a silent CPU run."""
     ort = require("onnxruntime")
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
     has_cuda = CUDA_EP in ort.get_available_providers()
     if str(device).startswith("cuda"):
         if not has_cuda:
@@ -54,17 +66,22 @@ def place(device: str, dtype: str, quantize: str) -> OnnxPlacement:
         if quantize != "none":
             raise ValueError("quantize='int8' runs on onnxruntime's CPU kernels; use device='cpu' or 'auto'")
     if has_cuda and device != "cpu" and quantize == "none":
-        half = dtype in ("float16", "bfloat16")
-        note = "; bfloat16 asked, float16 used" if dtype == "bfloat16" else ""
+        half = precision != "float32"
+        note = "; bfloat16 asked, float16 used" if precision == "bfloat16" else ""
+        named = str(device).partition(":")[2]
+        gpu = int(named) if named else cuda_index(gpus[0], os.environ.get("CUDA_VISIBLE_DEVICES")) if gpus else 0
+        where = f"GPU {gpu}" + (f" (Spark task GPU {gpus[0]})" if gpus and not named else "")
         return OnnxPlacement(CUDA_EP, "float16" if half else "float32", "none",
-                             f"CUDAExecutionProvider, {'float16' if half else 'float32'}{note}")
+                             f"CUDAExecutionProvider on {where}, {'float16' if half else 'float32'}{note}",
+                             device_id=gpu)
     why = "device='cpu'" if device == "cpu" else "int8 runs on the CPU" if has_cuda else "no CUDAExecutionProvider"
-    note = f"; {dtype} asked, float32 used (half precision only pays on GPUs)" if dtype != "float32" else ""
+    asked_half = precision in ("float16", "bfloat16")
+    note = f"; {precision} asked, float32 used (half precision only pays on GPUs)" if asked_half else ""
     missed_gpu = device == "auto" and not has_cuda and torch.cuda.is_available()  # CPU onnxruntime on a GPU host
-    return OnnxPlacement(CPU_EP, "float32", quantize, f"CPUExecutionProvider ({why}){note}", bool(note) or missed_gpu)
+    return OnnxPlacement(CPU_EP, "float32", quantize, f"CPUExecutionProvider ({why}){note}", asked_half or missed_gpu)
 
 
-def open_session(path: str, provider: str = CPU_EP, threads: int | None = None):
+def open_session(path: str, providers: Sequence = (CPU_EP,), threads: int | None = None):
     """An InferenceSession on `path`; a missing, truncated or corrupt file raises OnnxModelError."""
     ort = require("onnxruntime")
 
@@ -82,9 +99,8 @@ def open_session(path: str, provider: str = CPU_EP, threads: int | None = None):
     options.inter_op_num_threads = 1
     if threads:
         options.intra_op_num_threads = threads
-    providers = [provider] if provider == CPU_EP else [provider, CPU_EP]
     try:
-        return ort.InferenceSession(path, options, providers=providers)
+        return ort.InferenceSession(path, options, providers=list(providers))
     except Exception as exc:  # onnxruntime raises its own pybind exception types (InvalidProtobuf, Fail, ...)
         raise OnnxModelError(
             f"ONNX model {path} cannot be loaded; the file is corrupt or truncated, or not an ONNX model "
@@ -96,10 +112,10 @@ def open_session(path: str, provider: str = CPU_EP, threads: int | None = None):
 class OnnxModule:
     """Callable like the torch task module: torch tensors in, torch tensors out, same structure."""
 
-    def __init__(self, path: str, config: LongformerConfig, task: str, provider: str = CPU_EP,
+    def __init__(self, path: str, config: LongformerConfig, task: str, providers: Sequence = (CPU_EP,),
                  threads: int | None = None):
         self.path, self.task = path, task
-        self.session = open_session(path, provider, threads)
+        self.session = open_session(path, providers, threads)
         inputs = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
         if inputs != INPUT_NAMES or self.output_names != tuple(OUTPUTS[task]):

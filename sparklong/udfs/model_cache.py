@@ -2,7 +2,8 @@
 
 Spark reuses Python workers between tasks (spark.python.worker.reuse, on by default), so a module-level
 cache lives as long as the worker. Keyed by the folder's fingerprint (models/fingerprint.py) + task +
-engine + device + dtype + quantize; tokenizers by fingerprint + lowercase, so a folder whose files
+engine + device (cuda:N: a worker reused for a task on another GPU loads the model there) + dtype +
+quantize; tokenizers by fingerprint + lowercase, so a folder whose files
 were rewritten (a new conversion, weights replaced by an older-dated copy) is loaded again.
 Engine "onnx" caches an onnxruntime session (OnnxModule) with as many intra-op threads as the task
 has cores, behind the same call signature as the torch module.
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 import torch
 
 from ..models.config import LongformerConfig
-from ..models.loading import load, resolve_device
+from ..models.devices import resolve_device, resolve_precision
+from ..models.loading import load
 from ..models.fingerprint import cached_per_fingerprint, fingerprint
 from ..models.tokenizer import LongformerTokenizer
 from ..params import ENGINES, QUANTIZE, check_choice
+from .task_resources import task_cores, task_gpus
 
 log = logging.getLogger("sparklong")
 
@@ -34,7 +37,8 @@ LOAD_LOG_ENV = "SPARKLONG_LOAD_LOG"
 class LoadedModel:
     module: torch.nn.Module
     config: LongformerConfig
-    device: torch.device
+    device: torch.device  # where its inputs go (the CPU for onnxruntime, which moves them itself)
+    placement: str = ""  # where it runs and in what precision, in words (logged on load)
 
 
 _models: "OrderedDict[tuple, LoadedModel]" = OrderedDict()
@@ -47,20 +51,21 @@ def load_count() -> int:
     return _loads
 
 
-def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto", dtype: str = "float32",
-              quantize: str = "none"):
-    """The cached model for this key, loading it (and evicting the least recently used) on a miss."""
+def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto", precision: str = "auto",
+              quantize: str = "none") -> LoadedModel:
+    """The cached model for this key, loading it (and evicting the least recently used) on a miss.
+    In a Spark task, 'auto' and 'cuda' mean the GPU Spark assigned the task (task_resources.task_gpus)."""
     global _loads
     check_engine(engine, quantize)
+    gpus = task_gpus()
     if engine == "onnx":
         from ..models.onnx_runtime import place
 
-        placement = place(device, dtype, quantize)
+        placement = place(device, precision, quantize, gpus)
         key = (fingerprint(folder), task, engine, placement.device, placement.dtype, quantize)
     else:
-        target = resolve_device(device)
-        if target.type == "cpu":
-            dtype = "float32"  # half precision only pays on GPUs
+        target = resolve_device(device, gpus)
+        dtype = resolve_precision(precision, target)
         key = (fingerprint(folder), task, engine, str(target), dtype, quantize)
     with _lock:
         if key in _models:
@@ -70,7 +75,9 @@ def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto
             loaded = _load_onnx(folder, task, placement)
         else:
             module = load(folder, task=task, device=str(target), dtype=dtype)
-            loaded = LoadedModel(module, module.config, target)
+            where = f"{target}" + (f" (Spark task GPU {gpus[0]})" if gpus and target.type == "cuda" else "")
+            loaded = LoadedModel(module, module.config, target, f"torch on {where}, {dtype}")
+            log.info("sparklong: %s", loaded.placement)
         _models[key] = loaded
         while len(_models) > MAX_MODELS:
             _models.popitem(last=False)
@@ -96,22 +103,11 @@ def _load_onnx(folder: str, task: str, placement) -> LoadedModel:
 
     path = ensure_onnx(folder, task, placement.quantize, placement.dtype)
     threads = task_cores()
-    module = OnnxModule(path, LongformerConfig.from_folder(folder), task, placement.provider, threads)
+    module = OnnxModule(path, LongformerConfig.from_folder(folder), task, placement.providers(), threads)
     (log.warning if placement.fallback else log.info)(
         "sparklong: onnxruntime %s, %d intra-op thread(s), %s", placement.reason, threads, path
     )
-    return LoadedModel(module, module.config, torch.device("cpu"))
-
-
-def task_cores() -> int:
-    """Cores this Spark task may use (spark.task.cpus, from TaskContext); outside a task, the cores
-    this process may run on (os.sched_getaffinity)."""
-    from pyspark import TaskContext
-
-    context = TaskContext.get()
-    if context is not None:
-        return max(1, context.cpus())
-    return len(os.sched_getaffinity(0))
+    return LoadedModel(module, module.config, torch.device("cpu"), f"onnxruntime {placement.reason}")
 
 
 @cached_per_fingerprint(maxsize=8)

@@ -19,6 +19,9 @@ from .arrow_annotations import rows_from_arrow, rows_to_arrow
 from .fault_injection import kill_worker_if_asked
 from .model_cache import get_model, get_tokenizer
 from .model_shipping import resolve_model_folder
+from .prefetch import prefetched
+
+PREFETCH_SLICES = 2  # row slices a GPU task reads ahead
 
 # core(model, tokenizer, rows) -> annotations per row; rows hold one tuple of annotation lists per row
 ModelCore = Callable[..., Sequence[Sequence[Annotation]]]
@@ -26,8 +29,12 @@ ModelCore = Callable[..., Sequence[Sequence[Annotation]]]
 
 def run_batch(core: ModelCore, model, tokenizer, columns: Sequence[pa.Array]) -> pa.Array:
     """One Arrow batch: annotation columns in, the output annotation column out."""
-    rows = list(zip(*(rows_from_arrow(c) for c in columns)))
-    return rows_to_arrow(core(model, tokenizer, rows))
+    return rows_to_arrow(core(model, tokenizer, input_rows(columns)))
+
+
+def input_rows(columns: Sequence[pa.Array]) -> list[tuple]:
+    """One tuple of annotation lists per row."""
+    return list(zip(*(rows_from_arrow(c) for c in columns)))
 
 
 def row_slices(columns: Sequence[pa.Array], rows: int = ARROW_BATCH_ROWS) -> Iterator[Tuple[pa.Array, ...]]:
@@ -37,20 +44,24 @@ def row_slices(columns: Sequence[pa.Array], rows: int = ARROW_BATCH_ROWS) -> Ite
 
 
 def model_udf(model_path: str, shipped_name: str, task: str, core: ModelCore, case_sensitive: bool,
-              engine: str, device: str, quantize: str = "none"):
+              engine_settings: dict):
     """An Arrow UDF over annotation columns running `core` on the model for `task` (loaded once per
-    worker by model_cache.get_model); the model folder is the path itself or the copy shipped as
-    `shipped_name` (udfs/model_shipping.py)."""
+    worker by model_cache.get_model with `engine_settings`: engine, device, precision, quantize); the
+    model folder is the path itself or the copy shipped as `shipped_name` (udfs/model_shipping.py)."""
     from pyspark.sql.functions import arrow_udf
 
     @arrow_udf(annotation_array_type())
     def longformer_model(batches: Iterator[Tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
         folder = resolve_model_folder(model_path, shipped_name)
-        model = get_model(folder, task, engine, device, quantize=quantize)  # cached per worker
+        model = get_model(folder, task, **engine_settings)  # cached per worker, on the task's GPU if any
         tokenizer = get_tokenizer(folder, not case_sensitive)
-        for columns in batches:
-            for part in row_slices(columns if isinstance(columns, tuple) else (columns,)):
-                yield run_batch(core, model, tokenizer, part)
-                kill_worker_if_asked()  # test hook, off unless a driver set its local property
+        slices = (part for columns in batches
+                  for part in row_slices(columns if isinstance(columns, tuple) else (columns,)))
+        # On a GPU the next slices are read and decoded while the model computes; on a CPU that would
+        # only take cores from the model.
+        depth = PREFETCH_SLICES if model.device.type == "cuda" else 0
+        for rows in prefetched((input_rows(part) for part in slices), depth):
+            yield rows_to_arrow(core(model, tokenizer, rows))
+            kill_worker_if_asked()  # test hook, off unless a driver set its local property
 
     return longformer_model

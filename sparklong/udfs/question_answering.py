@@ -16,7 +16,7 @@ class QASettings:
     max_answer_length: int = 30  # pieces per answer, at most
     handle_impossible_answer: bool = False
     batch_size: int = 8  # windows per forward pass, at most
-    max_batch_tokens: int = 16384  # padded tokens per forward pass, at most
+    max_batch_tokens: int | None = None  # padded tokens per forward pass, at most (None: the device's budget)
 
 
 def special_tokens_per_pair(tokenizer) -> int:

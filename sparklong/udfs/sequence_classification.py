@@ -23,7 +23,7 @@ from .word_embeddings import encode_units, window_inputs
 class ClassificationSettings:
     max_sentence_length: int = 4096  # tokens per model window, special tokens included
     batch_size: int = 8  # windows per forward pass, at most
-    max_batch_tokens: int = 16384  # padded tokens per forward pass, at most
+    max_batch_tokens: int | None = None  # padded tokens per forward pass, at most (None: the device's budget)
     activation: str = "softmax"  # or "sigmoid" (multi-label)
     threshold: float = 0.5  # sigmoid: labels scoring above it are returned
     coalesce_sentences: bool = False  # one annotation per row from the average of its documents' scores

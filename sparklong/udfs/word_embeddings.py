@@ -24,7 +24,7 @@ _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+")
 class EmbeddingSettings:
     max_sentence_length: int = 4096  # tokens per model window, special tokens included
     batch_size: int = 8  # windows per forward pass, at most
-    max_batch_tokens: int = 16384  # padded tokens per forward pass, at most (one window always fits)
+    max_batch_tokens: int | None = None  # padded tokens per forward pass (None: the device's); one window always fits
     global_attention: str = "none"
 
 
