@@ -11,6 +11,8 @@ JSON object on stdout; progress goes to stderr.
         --repeats 1 --memory-lengths 4096 --plot benchmarks/out/throughput.png
     .venv/bin/python benchmarks/model_throughput.py --device cuda        # bf16 on the GPU
     .venv/bin/python benchmarks/model_throughput.py --engines sparklong sparklong_onnx --lengths 512
+    .venv/bin/python benchmarks/model_throughput.py --device cuda --engines sparklong --attention flex
+        # the torch engine's local rows through FlexAttention; run again with --attention sdpa to compare
 
 Timing: for each (batch, L) one warm-up call per engine, then `--repeats` calls each, the engines
 interleaved and alternating the order; the median is reported. Memory: every (engine, L) runs in a
@@ -82,12 +84,13 @@ class TransformersEmbeddings(torch.nn.Module):
                           global_attention_mask=global_attention_mask).last_hidden_state
 
 
-def load_engine(engine: str, folder: str, device: str, dtype: str):
-    """A callable (input_ids, attention_mask, global_attention_mask) -> last hidden state."""
+def load_engine(engine: str, folder: str, device: str, dtype: str, attention: str = "auto"):
+    """A callable (input_ids, attention_mask, global_attention_mask) -> last hidden state; `attention`
+    is the sparklong torch engine's band kernel (load(..., attention=...))."""
     if engine == "sparklong":
         from sparklong.models import load
 
-        return load(folder, task="embeddings", device=device, dtype=dtype)
+        return load(folder, task="embeddings", device=device, dtype=dtype, attention=attention)
     if engine.startswith("sparklong_onnx"):
         from sparklong.models import LongformerConfig
         from sparklong.models.onnx_files import ensure_onnx
@@ -178,7 +181,7 @@ def run_throughput(args) -> tuple[list[dict], dict]:
     engines, load_s = {}, {}
     for name in args.engines:
         start = time.perf_counter()
-        engines[name] = load_engine(name, folder, args.device, args.dtype)
+        engines[name] = load_engine(name, folder, args.device, args.dtype, args.attention)
         load_s[name] = round(time.perf_counter() - start, 2)
         log(f"loaded {name} in {load_s[name]} s")
     points = [(b, n, False) for b in args.batches for n in args.lengths]
@@ -206,14 +209,14 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def memory_child(engine: str, length: int, device: str, dtype: str) -> dict:
+def memory_child(engine: str, length: int, device: str, dtype: str, attention: str) -> dict:
     """Runs inside the fresh subprocess: load, one forward pass at batch 1, report peaks.
 
     RSS peaks come from VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over fork and
     exec, so a child of this (large) parent would report the parent's peak. VmHWM belongs to the
     child's own address space; it is reset after loading so the forward pass's peak is separate."""
     folder = model_folder(positions_for(length))
-    fn = load_engine(engine, folder, device, dtype)
+    fn = load_engine(engine, folder, device, dtype, attention)
     touch_weights(fn)
     inputs = make_inputs(1, length, device, global_first=False)
     sync(device)
@@ -242,7 +245,7 @@ def memory_child(engine: str, length: int, device: str, dtype: str) -> dict:
 def measure_memory(engine: str, length: int, args) -> dict:
     model_folder(positions_for(length))  # create the checkpoint here, not inside the measured child
     cmd = [sys.executable, os.path.abspath(__file__), "--child", engine, str(length),
-           "--device", args.device, "--dtype", args.dtype]
+           "--device", args.device, "--dtype", args.dtype, "--attention", args.attention]
     log(f"memory: {engine} L={length} (fresh subprocess)")
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
@@ -339,6 +342,8 @@ def plot(report: dict, path: str) -> None:
 
 
 def parse_args(argv=None):
+    from sparklong.models.encoder import ATTENTION
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES),
                    help="which engines to run side by side (default: all four)")
@@ -348,6 +353,9 @@ def parse_args(argv=None):
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--dtype", choices=tuple(TORCH_DTYPES), default=None,
                    help="default float32 on cpu, bfloat16 on cuda (same for both engines)")
+    p.add_argument("--attention", choices=ATTENTION, default="auto",
+                   help="sparklong engine's sliding-window kernel: SDPA over blocks or FlexAttention "
+                        "(auto: sdpa until measured)")
     p.add_argument("--global-length", type=int, default=4096,
                    help="L of the extra batch-1 row with global attention on the first token")
     p.add_argument("--no-global-row", action="store_true")
@@ -363,7 +371,7 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.child:
-        print(json.dumps(memory_child(args.child[0], int(args.child[1]), args.device, args.dtype)))
+        print(json.dumps(memory_child(args.child[0], int(args.child[1]), args.device, args.dtype, args.attention)))
         return
     started = time.time()
     load_at_start = os.getloadavg()  # other processes on the machine skew timings: say so
@@ -371,7 +379,7 @@ def main(argv=None) -> None:
               "config": {"model": {k: SHAPE[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads",
                                                          "intermediate_size", "attention_window", "vocab_size")},
                          "weights": "random (seed 0)", "device": args.device, "dtype": args.dtype,
-                         "engines": args.engines,
+                         "engines": args.engines, "attention": args.attention,
                          "batches": args.batches, "lengths": args.lengths, "repeats": args.repeats,
                          "global_row": None if args.no_global_row else {"batch": 1, "length": args.global_length,
                                                                         "global_tokens": "first token"},

@@ -1,4 +1,4 @@
-"""The same engine on CUDA: fp32 equals HF; bf16/fp16 stay close to fp32. Skipped without a GPU."""
+"""The same engine on CUDA: fp32 equals HF; bf16/fp16 (SDPA, FlexAttention) close to fp32. Skipped without a GPU."""
 import pytest
 import torch
 
@@ -42,3 +42,19 @@ def test_cuda_half_precision_close_to_fp32(folder_and_hf, dtype):
     cosine = torch.nn.functional.cosine_similarity(ours[keep], ref[keep], dim=-1)
     assert torch.isfinite(ours[keep]).all()
     assert cosine.min().item() > 0.99
+
+
+@pytest.mark.parametrize("length", [1, 37, 500])
+def test_cuda_flex_bf16_close_to_fp32_sdpa(folder_and_hf, length):
+    # FlexAttention (compiled on CUDA) in bf16 against the SDPA band path in fp32, padding and globals
+    folder, _ = folder_and_hf
+    ids, mask = random_batch(2, length)
+    gmask = torch.zeros_like(ids)
+    gmask[:, [0, length // 2]] = 1
+    inputs = (ids.cuda(), mask.cuda(), gmask.cuda())
+    flex = load(folder, device="cuda", dtype="bfloat16", attention="flex")(*inputs).float().cpu()
+    sdpa = load(folder, device="cuda", attention="sdpa")(*inputs).cpu()
+    keep = mask.bool()
+    cosine = torch.nn.functional.cosine_similarity(flex[keep], sdpa[keep], dim=-1)
+    assert torch.isfinite(flex[keep]).all()
+    assert cosine.min().item() >= 0.99

@@ -3,33 +3,7 @@ import pytest
 import torch
 
 from sparklong.models import load
-from tiny_models import random_batch, save_longformer
-
-TOL = 1e-4
-
-
-def assert_close_on_tokens(ours, ref, mask):
-    keep = mask.bool()
-    assert ours.shape == ref.shape
-    diff = (ours - ref).abs()[keep].max().item()
-    assert diff <= TOL, f"max abs diff {diff} on non-padding positions"
-
-
-def global_mask(batch, length, where):
-    mask = torch.zeros(batch, length, dtype=torch.long)
-    for row in range(batch):
-        for pos in where(length, row):
-            mask[row, min(max(pos, 0), length - 1)] = 1
-    return mask
-
-
-GLOBALS = {
-    "none": None,
-    "start": lambda n, r: [0],
-    "middle": lambda n, r: [n // 2, n // 3 + r],
-    "end": lambda n, r: [n - 1 - r],
-    "start_mid_end": lambda n, r: sorted({0, n // 2, n - 1}),
-}
+from tiny_models import GLOBALS, TOL, assert_close_on_tokens, global_mask, random_batch, save_longformer
 
 
 @pytest.fixture(scope="module")

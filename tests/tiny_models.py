@@ -68,6 +68,36 @@ def random_batch(batch: int, length: int, vocab: int = 300, pad_id: int = 1, see
     return ids, mask
 
 
+# Parity tolerance against the HF oracle, fp32, on non-padding positions.
+TOL = 1e-4
+
+
+def assert_close_on_tokens(ours, ref, mask):
+    keep = mask.bool()
+    assert ours.shape == ref.shape
+    diff = (ours - ref).abs()[keep].max().item()
+    assert diff <= TOL, f"max abs diff {diff} on non-padding positions"
+
+
+def global_mask(batch, length, where):
+    """[B, L] global_attention_mask with 1 at where(length, row) (clamped into the row)."""
+    mask = torch.zeros(batch, length, dtype=torch.long)
+    for row in range(batch):
+        for pos in where(length, row):
+            mask[row, min(max(pos, 0), length - 1)] = 1
+    return mask
+
+
+# Where the global tokens go: name -> where(length, row) -> positions, or None for no global mask.
+GLOBALS = {
+    "none": None,
+    "start": lambda n, r: [0],
+    "middle": lambda n, r: [n // 2, n // 3 + r],
+    "end": lambda n, r: [n - 1 - r],
+    "start_mid_end": lambda n, r: sorted({0, n // 2, n - 1}),
+}
+
+
 def corpus_texts() -> list[str]:
     """The bundled sample, decoded as a reader must: UTF-8, else ISO-8859-1."""
     texts = []

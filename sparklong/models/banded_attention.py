@@ -15,6 +15,7 @@ its keys:
 - otherwise (GPU, or a traced export): the neighbour blocks are gathered by
   slicing and concatenating a padded tensor, so no stride is baked into a traced graph and one
   graph serves every length.
+flex_band.py computes the same rows through FlexAttention instead (load(..., attention="flex")).
 """
 from __future__ import annotations
 

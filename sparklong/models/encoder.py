@@ -8,11 +8,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import banded_attention as band
+from . import flex_band
 from .config import LongformerConfig
 
 # Rows per chunk of the position-wise layers on the CPU: 512 rows of the 4x-wide FFN intermediate
 # (6 MB at hidden 768) stay in cache; measured ~3% faster than whole 4096-token inputs on 2 cores.
 CPU_CHUNK_ROWS = 512
+# Kernels of the local (banded) attention rows: SDPA over query blocks (banded_attention) or
+# FlexAttention with a block mask (flex_band). "auto" is "sdpa" everywhere until FlexAttention is
+# measured faster on a GPU (benchmarks/model_throughput.py --attention); none was available yet.
+ATTENTION = ("auto", "sdpa", "flex")
 
 _ACTIVATIONS = {
     "gelu": F.gelu,
@@ -24,6 +29,18 @@ _ACTIVATIONS = {
     "swish": F.silu,
     "tanh": torch.tanh,
 }
+
+
+def check_attention(attention: str) -> str:
+    if attention not in ATTENTION:
+        raise ValueError(f"attention must be one of {', '.join(map(repr, ATTENTION))}, got {attention!r}")
+    return attention
+
+
+def local_kernel(attention: str) -> str:
+    """The kernel this forward uses for `attention`: 'flex' only when asked for and no graph is being
+    exported (ONNX has no FlexAttention op; the SDPA path computes the same values)."""
+    return "flex" if attention == "flex" and not flex_band.exporting() else "sdpa"
 
 
 def check_input_ids(input_ids, cfg: LongformerConfig) -> None:
@@ -39,22 +56,28 @@ def check_input_ids(input_ids, cfg: LongformerConfig) -> None:
 
 @dataclass
 class AttentionContext:
-    """Per-forward facts shared by all layers: masks, global slots, one band plan per window size."""
+    """Per-forward facts shared by all layers: masks, global slots, one band plan per window size
+    (a BandPlan for kernel 'sdpa', a flex BlockMask for 'flex')."""
 
     key_valid: torch.Tensor  # [B, L] bool, False at padding
     is_global: torch.Tensor  # [B, L] bool
     layout: band.GlobalLayout | None  # None when no row has a global token
-    plans: dict[int, band.BandPlan]
+    kernel: str  # 'sdpa' or 'flex', see local_kernel
+    plans: dict[int, band.BandPlan | flex_band.BlockMask]
     segment: int | None  # rows per segment for band attention and position-wise layers; None: all at once
 
     @classmethod
-    def build(cls, attention_mask, global_attention_mask, windows, dtype, segment) -> "AttentionContext":
+    def build(cls, attention_mask, global_attention_mask, windows, dtype, segment, attention="auto") -> "AttentionContext":
         key_valid = attention_mask.bool()
         is_global = global_attention_mask.bool() & key_valid  # HF: a padded global token is padding
         # A traced graph must serve any number of global tokens, 0 included: no data-dependent branch.
         layout = band.global_layout(is_global) if band.tracing() or bool(is_global.any()) else None
-        plans = {w: band.plan_band(key_valid, is_global, layout, w, dtype) for w in sorted(set(windows))}
-        return cls(key_valid, is_global, layout, plans, segment)
+        kernel = local_kernel(attention)
+        if kernel == "flex":
+            plans = {w: flex_band.block_mask(key_valid, is_global, w) for w in sorted(set(windows))}
+        else:
+            plans = {w: band.plan_band(key_valid, is_global, layout, w, dtype) for w in sorted(set(windows))}
+        return cls(key_valid, is_global, layout, kernel, plans, segment)
 
 
 class Embeddings(nn.Module):
@@ -100,14 +123,11 @@ class Layer(nn.Module):
         batch, length, hidden = x.shape
         heads, dim = self.heads, self.head_dim
         q, k, v = self.qkv(x).view(batch, length, 3, heads, dim).unbind(2)  # each [B, L, H, D]
+        attn = self.local_attention(q, k, v, ctx)
         layout = ctx.layout
         if layout is None:
-            attn = band.local_attention(q, k, v, ctx.plans[self.window], segment=ctx.segment)
             return attn.reshape(batch, length, hidden)
-        slots = layout.index[:, :, None, None].expand(-1, -1, heads, dim)  # [B, G, H, D]
-        attn = band.local_attention(
-            q, k, v, ctx.plans[self.window], k.gather(1, slots), v.gather(1, slots), ctx.segment
-        ).contiguous()
+        attn = attn.contiguous()
         del q, k, v
         x_global = x.gather(1, layout.index[:, :, None].expand(-1, -1, hidden))  # [B, G, E]
         q_global = self.q_global(x_global).view(batch, -1, heads, dim)  # [B, G, H, D]
@@ -120,6 +140,16 @@ class Layer(nn.Module):
             out_global = band.global_attention(q_global, k_global, v_global, ctx.key_valid)  # [B, G, H, D]
         attn[layout.rows, layout.positions] = out_global[layout.rows, layout.slots]
         return attn.reshape(batch, length, hidden)
+
+    def local_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
+        """Every query's sliding window plus the global keys, by ctx.kernel; q, k, v: [B, L, H, D] -> [B, L, H, D]."""
+        plan = ctx.plans[self.window]
+        if ctx.kernel == "flex":  # the block mask reaches the global keys where they are
+            return flex_band.local_attention(q, k, v, plan)
+        if ctx.layout is None:
+            return band.local_attention(q, k, v, plan, segment=ctx.segment)
+        slots = ctx.layout.index[:, :, None, None].expand(-1, -1, self.heads, self.head_dim)  # [B, G, H, D]
+        return band.local_attention(q, k, v, plan, k.gather(1, slots), v.gather(1, slots), ctx.segment)
 
     def position_wise(self, x: torch.Tensor, attn: torch.Tensor, segment: int | None) -> torch.Tensor:
         """Everything after attention is row-local: output projection, residual + norm, FFN, residual
@@ -143,11 +173,13 @@ class Layer(nn.Module):
 
 
 class Encoder(nn.Module):
-    """input ids -> last hidden state [B, L, E], equal to HF LongformerModel's."""
+    """input ids -> last hidden state [B, L, E], equal to HF LongformerModel's. attention: the kernel
+    of the local rows, one of ATTENTION (see local_kernel)."""
 
-    def __init__(self, cfg: LongformerConfig):
+    def __init__(self, cfg: LongformerConfig, attention: str = "auto"):
         super().__init__()
         self.cfg = cfg
+        self.attention = check_attention(attention)
         self.segment_rows: int | None = band.SEGMENT_QUERIES  # memory bound; None for traced exports
         self.embeddings = Embeddings(cfg)
         self.layers = nn.ModuleList(Layer(cfg, w) for w in cfg.attention_window)
@@ -161,7 +193,8 @@ class Encoder(nn.Module):
             global_attention_mask = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids)  # [B, L, E]
         ctx = AttentionContext.build(
-            attention_mask, global_attention_mask, self.cfg.attention_window, x.dtype, self.segment_rows
+            attention_mask, global_attention_mask, self.cfg.attention_window, x.dtype, self.segment_rows,
+            self.attention,
         )
         for layer in self.layers:
             x = layer(x, ctx)

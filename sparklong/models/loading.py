@@ -1,4 +1,4 @@
-"""`load(folder, task, device, dtype)`: a Hugging Face Longformer folder -> a ready torch module."""
+"""`load(folder, task, device, dtype, fast_cpu, attention)`: a Hugging Face Longformer folder -> a ready torch module."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,7 +9,7 @@ import torch
 from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, tensor_names
 from .config import LongformerConfig
 from .devices import DTYPES, resolve_device
-from .encoder import pack_cpu_linears
+from .encoder import check_attention, pack_cpu_linears
 from .heads import TASKS
 
 
@@ -19,13 +19,18 @@ def load(
     device: str = "cpu",
     dtype: str = "float32",
     fast_cpu: bool = True,
+    attention: str = "auto",
 ) -> torch.nn.Module:
     """Build the engine for `task` from an HF folder; call it as module(input_ids, attention_mask,
-    global_attention_mask). fast_cpu=False keeps plain nn.Linear (for export or debugging)."""
+    global_attention_mask). fast_cpu=False keeps plain nn.Linear (for export or debugging).
+    attention: the kernel of the sliding-window rows, "sdpa" (SDPA over query blocks), "flex"
+    (FlexAttention with a block mask) or "auto" (for now "sdpa" everywhere: flex is unmeasured on a GPU);
+    an exported graph always takes "sdpa"."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    check_attention(attention)
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"model folder {folder} does not exist")
@@ -40,7 +45,7 @@ def load(
         cfg = dataclasses.replace(cfg, id2label={i: f"LABEL_{i}" for i in range(labels)})
 
     with torch.device("meta"):
-        module = module_cls(cfg)
+        module = module_cls(cfg, attention)
     state = {f"encoder.{k}": v for k, v in encoder_state.items()}
     state.update({k: v for k, v in head_state.items() if k.startswith(module_cls.head_prefixes)})
     try:
