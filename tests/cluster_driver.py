@@ -8,6 +8,11 @@ row with the executor that computed it, or {"error": traceback}. Cases:
   embeddings       the plain run
   worker_crash     each task's first attempt kills its Python worker mid-task (sparklong's test hook)
   executor_kill    the first attempt of partition 0 SIGKILLs its own executor JVM mid-task
+  gpus             after the cases above, in a second session: Spark's GPU scheduling on a standalone
+                   master and worker (local-cluster mode, one 2-core executor) whose worker advertises
+                   two fake GPUs through a discovery script; every task records the GPU addresses it was
+                   given, the device sparklong would place its model on (with two CUDA devices) and
+                   where the worker's model cache placed it (no CUDA here: the CPU)
 The pipeline and the rows are importable, so a test builds the same thing in local mode.
 """
 from __future__ import annotations
@@ -126,6 +131,49 @@ def run_case(spark, case: str, folder: str, out_dir: str) -> dict:
     return {"rows": rows, "markers": sorted(os.listdir(markers))}
 
 
+FAKE_GPUS = ("0", "1")
+
+
+def gpu_session(out_dir: str):
+    """A session whose one executor holds two (fake) GPUs, one per task: the spark-submit settings a
+    GPU cluster uses (docs/gpu.md), on a standalone master and worker that Spark starts in this JVM."""
+    import sparklong
+
+    script = os.path.join(out_dir, "fake_gpus.sh")
+    with open(script, "w", encoding="utf-8") as fh:
+        fh.write("#!/bin/sh\necho '{\"name\": \"gpu\", \"addresses\": %s}'\n" % json.dumps(list(FAKE_GPUS)))
+    os.chmod(script, 0o755)
+    return sparklong.start("local-cluster[1,2,1024]", memory="1g", extra_conf={
+        "spark.executor.memory": "1g",
+        "spark.executor.cores": "2",
+        "spark.worker.resource.gpu.amount": str(len(FAKE_GPUS)),
+        "spark.worker.resource.gpu.discoveryScript": script,
+        "spark.executor.resource.gpu.amount": str(len(FAKE_GPUS)),
+        "spark.executor.resource.gpu.discoveryScript": script,
+        "spark.task.resource.gpu.amount": "1",
+    })
+
+
+def gpu_tasks(spark, folder: str, partitions: int = 4) -> list[dict]:
+    """Per task: its partition, GPU addresses, the device choose_device picks for them (two CUDA devices
+    assumed: no CUDA is needed), where the worker's model cache actually placed the model (the CPU here),
+    and when it ran (tasks sleep so that two overlap)."""
+    def probe(index, _):
+        from sparklong.models.devices import choose_device
+        from sparklong.udfs.model_cache import get_model
+        from sparklong.udfs.task_resources import task_gpus
+
+        start = time.time()
+        gpus = task_gpus()
+        loaded = get_model(folder, "embeddings", device="auto")  # what every model stage's UDF calls
+        time.sleep(0.5)
+        yield {"partition": index, "gpus": list(gpus), "device": choose_device("auto", gpus, cuda_count=2),
+               "loaded_on": str(loaded.device), "placement": loaded.placement, "pid": os.getpid(),
+               "start": start, "end": time.time()}
+
+    return spark.sparkContext.parallelize(range(partitions), partitions).mapPartitionsWithIndex(probe).collect()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--master", required=True)
@@ -143,15 +191,31 @@ def main() -> None:
     })
     spark.sparkContext.setLogLevel("ERROR")
     for case in args.cases:
-        started = time.monotonic()
-        try:
-            result = run_case(spark, case, args.model, args.out)
-        except Exception:  # noqa: BLE001 - reported to the test, which fails with it
-            result = {"error": traceback.format_exc()}
-        result["seconds"] = round(time.monotonic() - started, 1)
-        with open(os.path.join(args.out, f"{case}.json"), "w", encoding="utf-8") as fh:
-            json.dump(result, fh)
+        if case != "gpus":
+            record(case, lambda: run_case(spark, case, args.model, args.out), args.out)
     spark.stop()
+    if "gpus" in args.cases:
+        def gpus() -> dict:
+            session = gpu_session(args.out)
+            session.sparkContext.setLogLevel("ERROR")
+            try:
+                return {"tasks": gpu_tasks(session, args.model)}
+            finally:
+                session.stop()
+
+        record("gpus", gpus, args.out)
+
+
+def record(case: str, compute, out_dir: str) -> None:
+    """Write compute()'s result (or the error's traceback) and its time to out_dir/<case>.json."""
+    started = time.monotonic()
+    try:
+        result = compute()
+    except Exception:  # noqa: BLE001 - reported to the test, which fails with it
+        result = {"error": traceback.format_exc()}
+    result["seconds"] = round(time.monotonic() - started, 1)
+    with open(os.path.join(out_dir, f"{case}.json"), "w", encoding="utf-8") as fh:
+        json.dump(result, fh)
 
 
 if __name__ == "__main__":

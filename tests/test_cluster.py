@@ -23,7 +23,7 @@ from standalone_cluster import StandaloneCluster
 from tiny_models import save_model_folder
 
 pytestmark = pytest.mark.cluster
-CASES = ("embeddings", "worker_crash")  # an executor JVM killed: the job test below
+CASES = ("embeddings", "worker_crash", "gpus")  # an executor JVM killed: the job test below
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,22 @@ def test_two_executor_processes_and_results_identical_to_local_mode(cluster_resu
     assert len(long_row["tokens"]) > 500 and len(long_row["vector"]) == 1
     for blank in range(len(cluster_driver.texts()) - 3, len(cluster_driver.texts())):
         assert rows[str(blank)][0]["tokens"] == [] and rows[str(blank)][0]["vector"] == []
+
+
+def test_each_task_gets_its_own_spark_gpu_and_the_model_would_be_placed_on_it(cluster_results):
+    result = cluster_results["gpus"]
+    tasks = result["tasks"]
+    assert sorted(t["partition"] for t in tasks) == [0, 1, 2, 3]
+    for task in tasks:
+        assert len(task["gpus"]) == 1 and task["gpus"][0] in cluster_driver.FAKE_GPUS
+        assert task["device"] == f"cuda:{task['gpus'][0]}"
+    overlapping = [(a, b) for a in tasks for b in tasks
+                   if a["partition"] < b["partition"] and a["start"] < b["end"] and b["start"] < a["end"]]
+    assert overlapping, "two tasks should have run at once on the 2-core executor"
+    for a, b in overlapping:  # tasks running at the same time never share a GPU
+        assert a["gpus"] != b["gpus"], (a, b)
+    # no CUDA on this machine: the model cache, given a Spark GPU, still loads on the CPU, and says so
+    assert {t["loaded_on"] for t in tasks} == {"cpu"} and all("torch on cpu" in t["placement"] for t in tasks)
 
 
 def test_python_worker_killed_mid_task_is_retried_with_every_row_once(cluster_results, local_rows):
