@@ -10,9 +10,10 @@ row with the executor that computed it, or {"error": traceback}. Cases:
   executor_kill    the first attempt of partition 0 SIGKILLs its own executor JVM mid-task
   gpus             after the cases above, in a second session: Spark's GPU scheduling on a standalone
                    master and worker (local-cluster mode, one 2-core executor) whose worker advertises
-                   two fake GPUs through a discovery script; every task records the GPU addresses it was
-                   given, the device sparklong would place its model on (with two CUDA devices) and
-                   where the worker's model cache placed it (no CUDA here: the CPU)
+                   two fake GPUs through a discovery script; tasks of a plain stage and of a stage with
+                   the jobs' model-stage profile record the GPU addresses they were given, the device
+                   sparklong would place its model on (with two CUDA devices) and where the worker's
+                   model cache placed it (no CUDA here: the CPU)
 The pipeline and the rows are importable, so a test builds the same thing in local mode.
 """
 from __future__ import annotations
@@ -135,8 +136,9 @@ FAKE_GPUS = ("0", "1")
 
 
 def gpu_session(out_dir: str):
-    """A session whose one executor holds two (fake) GPUs, one per task: the spark-submit settings a
-    GPU cluster uses (docs/gpu.md), on a standalone master and worker that Spark starts in this JVM."""
+    """A session whose one executor holds two (fake) GPUs and two cores: the spark-submit settings of
+    docs/gpu.md without spark.task.resource.gpu.amount (GPUs go to the model stage only, through a
+    stage-level profile), on a standalone master and worker that Spark starts in this JVM."""
     import sparklong
 
     script = os.path.join(out_dir, "fake_gpus.sh")
@@ -150,28 +152,48 @@ def gpu_session(out_dir: str):
         "spark.worker.resource.gpu.discoveryScript": script,
         "spark.executor.resource.gpu.amount": str(len(FAKE_GPUS)),
         "spark.executor.resource.gpu.discoveryScript": script,
-        "spark.task.resource.gpu.amount": "1",
     })
 
 
-def gpu_tasks(spark, folder: str, partitions: int = 4) -> list[dict]:
-    """Per task: its partition, GPU addresses, the device choose_device picks for them (two CUDA devices
-    assumed: no CUDA is needed), where the worker's model cache actually placed the model (the CPU here),
-    and when it ran (tasks sleep so that two overlap)."""
-    def probe(index, _):
+def gpu_tasks(spark, folder: str, profile=None, partitions: int = 4) -> list[dict]:
+    """Per task of a mapInArrow stage (with `profile`, as the jobs' model stage): its partition, GPU
+    addresses, the device choose_device picks for them (two CUDA devices assumed: no CUDA is needed),
+    where the worker's model cache placed the model (the CPU here), and when it ran (tasks sleep so
+    that two overlap)."""
+    def probe(batches):
+        import pyarrow as pa
+        from pyspark import TaskContext
+
         from sparklong.models.devices import choose_device
         from sparklong.udfs.model_cache import get_model
         from sparklong.udfs.task_resources import task_gpus
 
+        for _ in batches:
+            pass
         start = time.time()
         gpus = task_gpus()
         loaded = get_model(folder, "embeddings", device="auto")  # what every model stage's UDF calls
         time.sleep(0.5)
-        yield {"partition": index, "gpus": list(gpus), "device": choose_device("auto", gpus, cuda_count=2),
-               "loaded_on": str(loaded.device), "placement": loaded.placement, "pid": os.getpid(),
-               "start": start, "end": time.time()}
+        task = {"partition": TaskContext.get().partitionId(), "gpus": list(gpus),
+                "device": choose_device("auto", gpus, cuda_count=2), "loaded_on": str(loaded.device),
+                "placement": loaded.placement, "start": start, "end": time.time()}
+        yield pa.record_batch([pa.array([json.dumps(task)])], names=["task"])
 
-    return spark.sparkContext.parallelize(range(partitions), partitions).mapPartitionsWithIndex(probe).collect()
+    frame = spark.range(partitions, numPartitions=partitions).mapInArrow(probe, "task string", profile=profile)
+    return [json.loads(r["task"]) for r in frame.collect()]
+
+
+def gpu_case(out_dir: str, folder: str) -> dict:
+    """A plain stage's tasks hold no GPU; under the jobs' model-stage profile each task has its own."""
+    from sparklong.jobs.engine_flags import model_stage_profile
+
+    session = gpu_session(out_dir)
+    session.sparkContext.setLogLevel("ERROR")
+    try:
+        return {"plain": gpu_tasks(session, folder, partitions=2),
+                "tasks": gpu_tasks(session, folder, model_stage_profile(session, 1))}
+    finally:
+        session.stop()
 
 
 def main() -> None:
@@ -195,15 +217,7 @@ def main() -> None:
             record(case, lambda: run_case(spark, case, args.model, args.out), args.out)
     spark.stop()
     if "gpus" in args.cases:
-        def gpus() -> dict:
-            session = gpu_session(args.out)
-            session.sparkContext.setLogLevel("ERROR")
-            try:
-                return {"tasks": gpu_tasks(session, args.model)}
-            finally:
-                session.stop()
-
-        record("gpus", gpus, args.out)
+        record("gpus", lambda: gpu_case(args.out, args.model), args.out)
 
 
 def record(case: str, compute, out_dir: str) -> None:

@@ -274,3 +274,14 @@ def test_engine_flags_reach_the_stages_and_the_manifest(spark, corpus, reference
     assert code == 1 and "--overwrite" in err
     code, _, err = run(capsys, *args, "--quantize", "int8", "--overwrite", spark=spark)
     assert code == 1 and len(err.strip().splitlines()) == 1 and "needs engine='onnx'" in err
+
+
+def test_task_gpus_reaches_the_model_stage(spark, corpus, tmp_path, capsys):
+    """--task-gpus asks for a stage-level profile, which local mode cannot schedule: one line saying so
+    (tests/test_cluster.py runs the profile on a standalone cluster)."""
+    args = ["--input", str(corpus["root"] / "docs.parquet"), "--output", str(tmp_path / "out"),
+            "--model", corpus["model"], "--max-sentence-length", WINDOW]
+    code, _, err = run(capsys, *args, "--task-gpus", "1", spark=spark)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "local mode gives tasks none" in err, err
+    code, _, err = run(capsys, *args, "--task-gpus", "0", spark=spark)
+    assert code == 1 and "--task-gpus must be more than 0" in err

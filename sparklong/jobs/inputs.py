@@ -132,8 +132,8 @@ def check_columns(frame, path: str, columns: list[tuple[str, str]]) -> None:
 def first_line(exc: BaseException) -> str:
     """A one-line reason from an exception, Spark's long ones included (the innermost Python error line
     when a worker failed, else the first line)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for line in reversed(lines):
+    lines = [line.strip().removeprefix(": ") for line in str(exc).splitlines() if line.strip()]
+    for line in reversed(lines):  # py4j writes the Java exception as ": org.apache...Exception: reason"
         head = line.split(":", 1)[0]
         if head.endswith(("Error", "Exception")) and " " not in head and "Py4J" not in head:
             return line[:500]

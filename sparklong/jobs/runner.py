@@ -29,7 +29,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable
 
-from .engine_flags import add_engine_arguments, engine_flags
+from .engine_flags import add_engine_arguments, engine_flags, model_stage_profile
 from .inputs import FORMATS, JobError, detect_format, first_line, read_input
 from .manifest import FORMAT, MANIFEST, check_manifest, read_manifest, write_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
@@ -256,7 +256,8 @@ class JobRun:
         frame = work_rows(self.spark, states, dirty, tasks)
         outputs = transform(frame, [KEY, HASH, SHARD, DROP])
         committer = shard_committer(folder, self.run, shards, self.file_schema(frame), spec.tokens_column)
-        commits = outputs.mapInArrow(committer, from_arrow_schema(COMMIT_SCHEMA))
+        commits = outputs.mapInArrow(committer, from_arrow_schema(COMMIT_SCHEMA),
+                                     profile=model_stage_profile(self.spark, self.args.task_gpus))
         with RunMonitor(folder, commits_folder(self.run), progress, self.lock) as monitor:
             records = [r.asDict() for r in commits.collect()]
         for record in records:
