@@ -10,7 +10,7 @@ import torch
 from sparklong import LongformerSentenceEmbeddings
 from sparklong.models.devices import choose_device, cuda_index, resolve_precision
 from sparklong.udfs import forward, model_cache
-from sparklong.udfs.prefetch import prefetched
+from sparklong.udfs.overlap import ordered_map
 from sparklong.annotation import DOCUMENT, Annotation
 from sparklong.udfs.sentence_embeddings import embed_documents
 from sparklong.udfs.word_embeddings import EmbeddingSettings
@@ -129,31 +129,36 @@ def test_gpu_token_budget_comes_from_its_memory(monkeypatch, tiny_folder):
     assert forward.token_budget(gpu_model, 4096) == 4096
 
 
-def test_prefetch_keeps_order_raises_errors_and_stops_with_its_consumer():
-    assert list(prefetched(iter(range(50)), depth=2)) == list(range(50))
-
-    def failing():
-        yield 1
-        raise OSError("input stream broke")
-
-    got = []
-    with pytest.raises(OSError, match="input stream broke"):
-        for item in prefetched(failing(), depth=2):
-            got.append(item)
-    assert got == [1]
-    produced = []
-
-    def endless():
-        for i in range(10**9):
-            produced.append(i)
-            yield i
-
-    stream = prefetched(endless(), depth=1)
-    assert next(stream) == 0
-    stream.close()  # the consumer stops: the thread stops within an item or two
+def test_slices_in_flight_keep_order_overlap_and_stop_at_an_error():
+    import threading
     import time
 
-    time.sleep(0.5)
-    count = len(produced)
-    time.sleep(0.3)
-    assert len(produced) == count <= 4
+    running, most, lock = [0], [0], threading.Lock()
+
+    def slow_square(x):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        return x * x
+
+    assert list(ordered_map(slow_square, range(20), depth=2)) == [x * x for x in range(20)]
+    assert most[0] == 2  # two at once, never more
+    threads = []
+    assert list(ordered_map(lambda x: threads.append(threading.current_thread()) or x, range(3), depth=1)) == [0, 1, 2]
+    assert set(threads) == {threading.current_thread()}  # depth 1 (CPU): no thread at all
+    started = []
+
+    def fails_at_three(x):
+        started.append(x)
+        if x == 3:
+            raise OSError("slice 3 broke")
+        return x
+
+    got = []
+    with pytest.raises(OSError, match="slice 3 broke"):
+        for value in ordered_map(fails_at_three, range(100), depth=2):
+            got.append(value)
+    assert got == [0, 1, 2] and max(started) <= 4  # nothing far past the failure was started

@@ -124,7 +124,7 @@ def launch(model, inputs) -> _Launched:
     host = torch.empty(flat.shape, dtype=torch.float32, pin_memory=True)
     host.copy_(flat, non_blocking=True)
     done = torch.cuda.Event()
-    done.record()
+    done.record(torch.cuda.current_stream(device))  # the model's GPU, not this thread's current one
     return _Launched(host, shapes, done, inputs)
 
 

@@ -19,9 +19,9 @@ from .arrow_annotations import rows_from_arrow, rows_to_arrow
 from .fault_injection import kill_worker_if_asked
 from .model_cache import get_model, get_tokenizer
 from .model_shipping import resolve_model_folder
-from .prefetch import prefetched
+from .overlap import ordered_map
 
-PREFETCH_SLICES = 2  # row slices a GPU task reads ahead
+GPU_SLICES_IN_FLIGHT = 2  # row slices a GPU task runs at once (udfs/overlap.py)
 
 # core(model, tokenizer, rows) -> annotations per row; rows hold one tuple of annotation lists per row
 ModelCore = Callable[..., Sequence[Sequence[Annotation]]]
@@ -29,12 +29,8 @@ ModelCore = Callable[..., Sequence[Sequence[Annotation]]]
 
 def run_batch(core: ModelCore, model, tokenizer, columns: Sequence[pa.Array]) -> pa.Array:
     """One Arrow batch: annotation columns in, the output annotation column out."""
-    return rows_to_arrow(core(model, tokenizer, input_rows(columns)))
-
-
-def input_rows(columns: Sequence[pa.Array]) -> list[tuple]:
-    """One tuple of annotation lists per row."""
-    return list(zip(*(rows_from_arrow(c) for c in columns)))
+    rows = list(zip(*(rows_from_arrow(c) for c in columns)))
+    return rows_to_arrow(core(model, tokenizer, rows))
 
 
 def row_slices(columns: Sequence[pa.Array], rows: int = ARROW_BATCH_ROWS) -> Iterator[Tuple[pa.Array, ...]]:
@@ -57,11 +53,9 @@ def model_udf(model_path: str, shipped_name: str, task: str, core: ModelCore, ca
         tokenizer = get_tokenizer(folder, not case_sensitive)
         slices = (part for columns in batches
                   for part in row_slices(columns if isinstance(columns, tuple) else (columns,)))
-        # On a GPU the next slices are read and decoded while the model computes; on a CPU that would
-        # only take cores from the model.
-        depth = PREFETCH_SLICES if model.device.type == "cuda" else 0
-        for rows in prefetched((input_rows(part) for part in slices), depth):
-            yield rows_to_arrow(core(model, tokenizer, rows))
+        depth = GPU_SLICES_IN_FLIGHT if model.device.type == "cuda" else 1
+        for out in ordered_map(lambda part: run_batch(core, model, tokenizer, part), slices, depth):
+            yield out
             kill_worker_if_asked()  # test hook, off unless a driver set its local property
 
     return longformer_model
