@@ -106,3 +106,17 @@ def test_question_answering_on_onnx_equals_torch(spark, qa_folder):  # noqa: F81
     for key, want in answers["torch"].items():
         assert [comparable(a) for a in answers["onnx"][key]] == [comparable(a) for a in want]
     assert os.path.isfile(os.path.join(qa_folder, "onnx", "question_answering.onnx"))
+
+
+def test_half_precision_onnx_stage_exports_its_float16_graph_on_the_driver(tmp_path):
+    from sparklong import LongformerSentenceEmbeddings
+    from sparklong.annotators.model_stage import prepare_engine
+    from sparklong.models.onnx_files import onnx_path
+    from tiny_models import save_model_folder
+
+    folder = str(tmp_path / "tiny")
+    save_model_folder(folder)
+    stage = LongformerSentenceEmbeddings.loadSavedModel(folder).setEngine("onnx").setPrecision("bfloat16")
+    prepare_engine(stage)
+    assert os.path.isfile(onnx_path(folder, "embeddings")) and os.path.isfile(
+        onnx_path(folder, "embeddings", dtype="float16"))
