@@ -80,7 +80,7 @@ def search(folder: str) -> None:
     docs = _unit(np.asarray([r["embedding"] for r in rows], dtype=np.float32))  # [N, 384]
     stage = LongformerSentenceEmbeddings.loadSavedModel(folder).setPoolingStrategy("MEAN")
     pipeline = LightPipeline(PipelineModel([DocumentAssembler().setInputCol("text"), stage]))
-    queries = _unit(np.asarray([pipeline.fullAnnotate(q)["sentence_embeddings"][0].embeddings for q in QUERIES]))
+    queries = _unit(np.asarray([pipeline.fullAnnotate(q)[0]["sentence_embeddings"][0].embeddings for q in QUERIES]))
     scores = queries @ docs.T  # [Q, N] cosine similarities
     print(f"\nSemantic search over {len(ids)} addresses (cosine similarity of mean-pooled all-MiniLM-L6-v2 "
           "vectors, whole documents up to 9,758 pieces):")

@@ -47,23 +47,32 @@ class LightPipeline:
             stage.light_transform(row)
         return row
 
-    def fullAnnotate(self, target, optional_target=_MISSING):
-        """{output column: [Annotation, ...]} for a string (or a question and a context, for a
-        pipeline that starts with a MultiDocumentAssembler); a list of those for lists of strings."""
+    def fullAnnotate(self, target, optional_target=_MISSING) -> list[dict[str, list[Annotation]]]:
+        """[{output column: [Annotation, ...]}], one dict per input, as Spark NLP's: a list of one dict
+        for a string (or a question and a context, for a pipeline that starts with a
+        MultiDocumentAssembler), a list of dicts for lists of strings."""
         texts = [target] if optional_target is _MISSING else [target, optional_target]
         if isinstance(target, (list, tuple)):
             if any(not isinstance(t, (list, tuple)) or len(t) != len(target) for t in texts):
                 raise ValueError("LightPipeline: target and optional_target must be lists of the same length")
-            return [self.fullAnnotate(*row) for row in zip(*texts)]
-        row = self._run(texts)
-        return {k: v for k, v in row.items() if k not in self.input_cols and _is_annotations(v)}
+            return [self._annotations(list(row)) for row in zip(*texts)]
+        return [self._annotations(texts)]
 
     def annotate(self, target, optional_target=_MISSING):
-        """{output column: [result strings]} (plus vectors when parse_embeddings), as Spark NLP's."""
-        full = self.fullAnnotate(target, optional_target)
-        if isinstance(full, list):
-            return [self._results(f) for f in full]
-        return self._results(full)
+        """{output column: [result strings]} (plus vectors when parse_embeddings) for a string, a list
+        of those for lists of strings, as Spark NLP's."""
+        full = [self._results(f) for f in self.fullAnnotate(target, optional_target)]
+        return full if isinstance(target, (list, tuple)) else full[0]
+
+    def transform(self, dataset):
+        """The pipeline over a DataFrame, as Spark NLP's LightPipeline.transform: the Spark path."""
+        from pyspark.ml import PipelineModel
+
+        return PipelineModel(self.stages).transform(dataset)
+
+    def _annotations(self, texts: list) -> dict[str, list[Annotation]]:
+        row = self._run(texts)
+        return {k: v for k, v in row.items() if k not in self.input_cols and _is_annotations(v)}
 
     def _results(self, full: dict[str, list[Annotation]]) -> dict[str, list]:
         out: dict[str, list] = {}

@@ -164,7 +164,7 @@ def test_spark_rows_kept_and_equal_lightpipeline(spark, sequence_folder, token_f
     assert sorted(out) == [str(i) for i in range(len(texts))]
     light = LightPipeline(model)
     for i, text in enumerate(texts):
-        expected = light.fullAnnotate(text)
+        [expected] = light.fullAnnotate(text)
         for column in ("class", "ner"):
             got = [(a.begin, a.end, a.result) for a in out[str(i)][column]]
             assert got == [(a.begin, a.end, a.result) for a in expected[column]]

@@ -34,7 +34,7 @@ def run(capsys, *argv, spark, spec=EMBED):
 def light_vector(model: str, text: str) -> np.ndarray:
     stage = LongformerSentenceEmbeddings.loadSavedModel(model).setMaxSentenceLength(int(WINDOW))
     pipeline = LightPipeline(PipelineModel([DocumentAssembler().setInputCol("text"), stage]))
-    return np.asarray(pipeline.fullAnnotate(text)["sentence_embeddings"][0].embeddings)
+    return np.asarray(pipeline.fullAnnotate(text)[0]["sentence_embeddings"][0].embeddings)
 
 
 @pytest.fixture(scope="module")

@@ -161,7 +161,7 @@ def test_no_code_from_a_model_folder_is_ever_run(model_folder, tmp_path):
     light = LightPipeline(PipelineModel([DocumentAssembler().setInputCol("text"),
                                          Tokenizer().setInputCols("document").setOutputCol("token").fit(None),
                                          stage]))
-    assert len(light.fullAnnotate("Nothing here runs.")["embeddings"]) == 4
+    assert len(light.fullAnnotate("Nothing here runs.")[0]["embeddings"]) == 4
     load(folder, task="embeddings")
     assert not os.path.exists(marker)
     assert not any(getattr(m, "__file__", None) and str(m.__file__).startswith(folder) for m in list(sys.modules.values()))

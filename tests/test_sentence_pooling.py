@@ -58,7 +58,7 @@ def light(folder: str, **params) -> LightPipeline:
 
 
 def pooled(pipeline: LightPipeline, text: str) -> np.ndarray:
-    (annotation,) = pipeline.fullAnnotate(text)["sentence_embeddings"]
+    (annotation,) = pipeline.fullAnnotate(text)[0]["sentence_embeddings"]
     return np.asarray(annotation.embeddings)
 
 
@@ -100,7 +100,7 @@ def test_windowed_mean_is_each_piece_once(bert_pair):
     pieces = [states[owners[p]][p - windows[owners[p]].start + 1] for p in range(len(content))]
     expected = np.mean([states[0][0], *pieces, states[-1][-1]], axis=0)
 
-    (annotation,) = light(dst, maxSentenceLength=length).fullAnnotate(text)["sentence_embeddings"]
+    (annotation,) = light(dst, maxSentenceLength=length).fullAnnotate(text)[0]["sentence_embeddings"]
     assert np.abs(np.asarray(annotation.embeddings) - expected).max() <= 1e-5
     assert annotation.metadata["pieces"] == str(len(content) + 2)
     assert annotation.metadata["windows"] == str(len(windows))

@@ -82,11 +82,17 @@ def test_every_row_kept_and_values_equal_lightpipeline(spark, model_folder):
     light = LightPipeline(_with_hand_annotation(model))
     for i, text in enumerate(texts):
         row = out[str(i)]
-        assert_equal_annotations(row["embeddings"], light.fullAnnotate(text)["embeddings"])
+        assert_equal_annotations(row["embeddings"], light.fullAnnotate(text)[0]["embeddings"])
         blank = not (text and text.strip())
         assert (len(row["embeddings"]) == 0) == blank and (len(row["vector"]) == 0) == blank
     long_row = out[str(len(texts) - 1)]["embeddings"]
     assert int(long_row[0].metadata["windows"]) > 1 and all(len(a.embeddings) == 32 for a in long_row)
+    # Spark NLP's LightPipeline shapes: fullAnnotate(str) a list of one dict, annotate(str) a dict,
+    # lists for lists (transform(df): tests/test_spark_qa.py)
+    full, one = light.fullAnnotate(texts[0]), light.annotate(texts[0])
+    assert isinstance(full, list) and len(full) == 1 and isinstance(one, dict)
+    assert one["embeddings"] == [a.result for a in full[0]["embeddings"]]
+    assert len(light.fullAnnotate(texts[:2])) == len(light.annotate(texts[:2])) == 2
 
 
 def _with_hand_annotation(model):
@@ -113,7 +119,7 @@ def test_transform_leaves_the_sessions_arrow_batch_size_and_bounds_its_own(spark
         spark.conf.set(key, before)
     light = LightPipeline(_with_hand_annotation(model))
     for i in (0, 63, 64, 127, 128, 149):  # each side of the UDF's 64-row slices
-        assert_equal_annotations(out[str(i)]["embeddings"], light.fullAnnotate(texts[i])["embeddings"])
+        assert_equal_annotations(out[str(i)]["embeddings"], light.fullAnnotate(texts[i])[0]["embeddings"])
 
 
 def test_model_loads_once_per_worker_across_tasks_and_batches(spark, model_folder, load_log):

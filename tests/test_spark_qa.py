@@ -48,7 +48,7 @@ def test_every_row_kept_and_answers_equal_lightpipeline(spark, folder):
     assert sorted(out) == [r[0] for r in ROWS]  # no row lost or duplicated
     light = LightPipeline(model)
     for id_, question, context in ROWS:
-        expected = light.fullAnnotate(question, context)["answer"]
+        expected = light.fullAnnotate(question, context)[0]["answer"]
         got = out[id_]
         assert [comparable(a) for a in got] == [comparable(a) for a in expected]
         answerable = bool(question and question.strip() and context and context.strip())
@@ -57,6 +57,9 @@ def test_every_row_kept_and_answers_equal_lightpipeline(spark, folder):
             assert a.annotatorType == "chunk" and context[a.begin : a.end + 1] == a.result
             assert set(a.metadata) >= {"score", "start_score", "end_score", "start", "end", "sentence", "chunk"}
     assert int(out["0"][0].metadata["windows"]) >= 3
+    again = {r["id"]: r["answer"] for r in light.transform(df).select("id", "answer").collect()}  # as Spark NLP's
+    assert {k: [comparable(a) for a in v] for k, v in again.items()} == \
+        {k: [comparable(a) for a in v] for k, v in out.items()}
 
 
 def test_lightpipeline_annotate_question_and_context(spark, folder):
