@@ -13,6 +13,7 @@ _ANNOTATORS = {
     "EmbeddingsFinisher": ".annotators.embeddings_finisher",
     "DocumentAssembler": ".annotators.document_assembler",
     "MultiDocumentAssembler": ".annotators.document_assembler",
+    "SentenceDetector": ".annotators.sentence_detector",
     "Tokenizer": ".annotators.tokenizer",
     "TokenizerModel": ".annotators.tokenizer",
     "LightPipeline": ".light_pipeline",

@@ -7,17 +7,16 @@ the first BPE piece whose character span overlaps it (Spark NLP's first-piece ru
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..annotation import WORD_EMBEDDINGS, Annotation
+from ..annotators.sentence_rules import sentence_starts
 from .batching import Window, owner_windows, split_windows
 from .forward import run_sequences
 
 GLOBAL_ATTENTION = ("none", "cls", "sentences")
-_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+")
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,7 @@ def owned_pieces(unit: _Unit, parts: list[tuple[Window, np.ndarray]], pieces: np
 
 def _global_positions(unit: _Unit, window: Window, mode: str) -> list[int]:
     """Window positions with global attention: <s> for "cls"; <s> and each sentence's first piece
-    for "sentences" (a sentence starts after . ! or ? and whitespace)."""
+    for "sentences" (sentences as SentenceDetector's default rules find them)."""
     if mode == "none":
         return []
     if mode == "cls":
@@ -173,7 +172,7 @@ def _global_positions(unit: _Unit, window: Window, mode: str) -> list[int]:
 
 def _sentence_starts(unit: _Unit) -> list[int]:
     """Content pieces that begin a sentence after the first."""
-    starts = [unit.begin + m.end() for m in _SENTENCE_END.finditer(unit.text)]
+    starts = [unit.begin + s for s in sentence_starts(unit.text)[1:]]
     pieces = np.searchsorted(unit.spans[:, 0], starts)  # first piece at or after each sentence start
     return sorted({int(p) for p in pieces if p < len(unit.ids)})
 
