@@ -35,7 +35,8 @@ class SentenceSettings:
     max_length: int = 99999
 
 
-def detect_sentences(documents: Iterable[Annotation], settings: SentenceSettings = SentenceSettings()) -> list[Annotation]:
+def detect_sentences(documents: Iterable[Annotation],
+                     settings: SentenceSettings = SentenceSettings()) -> list[Annotation]:
     """The sentences of the DOCUMENT annotations given, indexed from 0 across all of them."""
     out: list[Annotation] = []
     for doc in documents:
@@ -63,10 +64,10 @@ class SentenceDetector(
     variadicInputs = True  # every input column holds DOCUMENT annotations
     outputAnnotatorType = DOCUMENT
 
-    useAbbreviations = Param(Params._dummy(), "useAbbreviations", "whether to apply abbreviations at sentence detection",
-                             TypeConverters.toBoolean)
-    detectLists = Param(Params._dummy(), "detectLists", "whether to take lists into consideration at sentence detection",
-                        TypeConverters.toBoolean)
+    useAbbreviations = Param(Params._dummy(), "useAbbreviations", "whether to apply abbreviations at sentence "
+                             "detection", TypeConverters.toBoolean)
+    detectLists = Param(Params._dummy(), "detectLists", "whether to take lists into consideration at sentence "
+                        "detection", TypeConverters.toBoolean)
     customBounds = Param(Params._dummy(), "customBounds", "regexes that also mark sentence bounds",
                          TypeConverters.toListString)
     useCustomBoundsOnly = Param(Params._dummy(), "useCustomBoundsOnly", "only split at customBounds (when set)",
