@@ -11,6 +11,8 @@ _ANNOTATORS = {
     "LongformerForTokenClassification": ".annotators.longformer_token_classification",
     "SentenceEmbeddings": ".annotators.sentence_embeddings",
     "EmbeddingsFinisher": ".annotators.embeddings_finisher",
+    "NerConverter": ".annotators.ner_converter",
+    "Finisher": ".annotators.finisher",
     "DocumentAssembler": ".annotators.document_assembler",
     "MultiDocumentAssembler": ".annotators.document_assembler",
     "SentenceDetector": ".annotators.sentence_detector",

@@ -14,7 +14,8 @@ _SCHEMA = "array<struct<annotatorType,begin,end,result,metadata,embeddings>>"
 
 
 class AnnotatorTypes:
-    """Mixin: one entry per input column (a type, or a tuple of accepted types) and the output type."""
+    """Mixin: one entry per input column (a type, or a tuple of accepted types; () accepts any) and the
+    output type."""
 
     inputAnnotatorTypes: tuple = ()
     outputAnnotatorType: str | None = None
@@ -33,7 +34,7 @@ class AnnotatorTypes:
 
 
 def _names(types: Sequence[str]) -> str:
-    return " or ".join(t.upper() for t in types)
+    return " or ".join(t.upper() for t in types) if types else "any"
 
 
 def require_annotation_columns(dataset, columns: list[str], stage: str, types: Sequence[Sequence[str]]) -> None:
@@ -52,7 +53,7 @@ def require_annotation_columns(dataset, columns: list[str], stage: str, types: S
             raise ValueError(f"{stage}: input column '{col}' has type {field.dataType.simpleString()}, expected an "
                              f"annotation column of {wanted} ({_SCHEMA})")
         found = (field.metadata or {}).get("annotatorType")
-        if found is not None and found not in accepted:
+        if found is not None and accepted and found not in accepted:
             raise ValueError(f"{stage}: input column '{col}' holds {found} annotations, expected {wanted} "
                              f"(inputCols {columns} must hold {', '.join(_names(t) for t in types)} in this order)")
 
@@ -74,7 +75,7 @@ def check_pipeline_chain(stages: Sequence, input_cols: Sequence[str]) -> None:
                     if all_declared:
                         raise ValueError(f"{name}: input column '{col}' is made by no earlier stage "
                                          f"(columns so far: {', '.join(made)})")
-                elif made[col] not in accepted:
+                elif made[col] is None or (accepted and made[col] not in accepted):
                     held = f"{made[col]} annotations" if made[col] else "plain text"
                     raise ValueError(f"{name}: input column '{col}' holds {held}, expected {_names(accepted)} "
                                      "annotations")
