@@ -1,7 +1,8 @@
 """A real standalone cluster (master + two 1-core workers on 127.0.0.2 and .3, from the pip pyspark): the
-embeddings pipeline runs on two executor processes with the same results as local mode, surviving
-a Python worker killed mid-task with every row exactly once; tasks get their own (fake) GPUs; jobs/embed_corpus.py on the cluster survives
-its driver SIGKILLed (rerun with spark-submit), speculative attempts and an executor JVM killed mid-shard.
+embeddings pipeline runs on two executor processes with the same results as local mode, and survives
+a Python worker killed mid-task with every row exactly once; tasks get their own (fake) GPUs;
+jobs/embed_corpus.py on the cluster survives its driver SIGKILLed (rerun with spark-submit), speculative
+attempts and an executor JVM killed mid-shard.
 
 One driver subprocess runs every pipeline case (cluster_driver.py), another every job case
 (job_fault_driver.py), against the same `cluster` fixture (`cluster.master_url`, `cluster.env`).
@@ -23,9 +24,7 @@ from standalone_cluster import StandaloneCluster
 from tiny_models import save_model_folder
 
 pytestmark = pytest.mark.cluster
-# worker_crash: every task's first attempt loses its Python worker, and the retries give the rows on two
-# executors (the plain run is the same minus the crashes); an executor JVM killed: the job test below
-CASES = ("worker_crash", "gpus")
+CASES = ("embeddings", "worker_crash", "gpus")  # an executor JVM killed: the job test below
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +71,8 @@ def assert_exactly_once_and_equal(rows, expected):
         np.testing.assert_array_equal(np.array(got["vector"]), np.array(want["vector"]), err_msg=key)
 
 
-def test_two_executor_processes_and_a_python_worker_killed_mid_task_give_every_row_once_as_local_mode(
-        cluster_results, local_rows):
-    result = cluster_results["worker_crash"]
-    # the hook killed the Python worker of every task's first attempt (one marker per partition)
-    partitions = {m.split("-")[1] for m in result["markers"]}
-    assert partitions == {str(p) for p in range(cluster_driver.PARTITIONS)}, result["markers"]
-    rows = result["rows"]
+def test_two_executor_processes_and_results_identical_to_local_mode(cluster_results, local_rows):
+    rows = cluster_results["embeddings"]["rows"]
     assert_exactly_once_and_equal(rows, local_rows)
     executors = {copies[0]["executor"] for copies in rows.values()}
     jvm_pids = {e.split("@")[1] for e in executors}
@@ -88,6 +82,14 @@ def test_two_executor_processes_and_a_python_worker_killed_mid_task_give_every_r
     assert len(long_row["tokens"]) > 500 and len(long_row["vector"]) == 1
     for blank in range(len(cluster_driver.texts()) - 3, len(cluster_driver.texts())):
         assert rows[str(blank)][0]["tokens"] == [] and rows[str(blank)][0]["vector"] == []
+
+
+def test_python_worker_killed_mid_task_is_retried_with_every_row_once(cluster_results, local_rows):
+    result = cluster_results["worker_crash"]
+    # the hook killed the Python worker of every task's first attempt (one marker per partition)
+    partitions = {m.split("-")[1] for m in result["markers"]}
+    assert partitions == {str(p) for p in range(cluster_driver.PARTITIONS)}, result["markers"]
+    assert_exactly_once_and_equal(result["rows"], local_rows)
 
 
 def test_each_task_gets_its_own_spark_gpu_and_the_model_would_be_placed_on_it(cluster_results):

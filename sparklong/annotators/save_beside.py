@@ -62,13 +62,22 @@ def _rename_into_place(storage: Storage, staging: str, name: str) -> bool:
 
 
 def _rename(storage: Storage, src: str, dst: str) -> bool:
-    """storage.rename; False, not an error, when src has just been moved or deleted by another save."""
+    """storage.rename; False, not an error, when src has just been moved or deleted by another save.
+    The local file system's rename falls back to copying when rename(2) fails (src moved away meanwhile)
+    and the copy then finds src gone: FileNotFoundException, even if another save has put a new src
+    there since (so an `exists(src)` check afterwards cannot tell)."""
     try:
         return storage.rename(src, dst)
-    except Exception:  # Hadoop raises FileNotFoundException for a missing src
-        if storage.exists(src):
-            raise
-        return False
+    except Exception as exc:  # Hadoop raises FileNotFoundException for a missing src
+        if _java_class(exc) == "java.io.FileNotFoundException" or not storage.exists(src):
+            return False
+        raise
+
+
+def _java_class(exc: Exception) -> str:
+    """The Java exception class behind a py4j error, or ''."""
+    java = getattr(exc, "java_exception", None)
+    return str(java.getClass().getName()) if java is not None else ""
 
 
 def _split(spark, path: str) -> tuple[str, str]:
