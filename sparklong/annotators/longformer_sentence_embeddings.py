@@ -1,6 +1,10 @@
 """LongformerSentenceEmbeddings: [document] -> one SENTENCE_EMBEDDINGS vector per DOCUMENT annotation,
 pooled over the model's pieces (MEAN, as sentence-transformers; or CLS) — the document-level annotator
-that Spark NLP offers as BertSentenceEmbeddings / E5Embeddings, on LongformerEmbeddings' model and params."""
+that Spark NLP offers as BertSentenceEmbeddings / E5Embeddings, on LongformerEmbeddings' model and params.
+
+granularity "chunks" (late chunking, udfs/late_chunks.py): each document is still encoded once with its
+full context, then pooled per chunk: per sentence with inputCols [document, sentence] (a SentenceDetector's
+output), else per run of about chunkPieces pieces cut at word starts. One annotation per chunk."""
 from __future__ import annotations
 
 from functools import partial
@@ -9,29 +13,45 @@ from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from ..annotation import DOCUMENT, SENTENCE_EMBEDDINGS
-from ..params import check_choice, set_params
+from ..params import check_choice, check_range, set_params
+from ..udfs.late_chunks import embed_chunks
 from ..udfs.sentence_embeddings import SENTENCE_POOLING, embed_documents
 from .longformer_embeddings import LongformerEmbeddings
 
+GRANULARITY = ("document", "chunks")
+
 
 class LongformerSentenceEmbeddings(LongformerEmbeddings):
-    input_kinds = ("document column",)
-    inputAnnotatorTypes = (DOCUMENT,)
+    input_kinds = ("document column", "sentence column (granularity chunks)")
+    inputAnnotatorTypes = (DOCUMENT, DOCUMENT)
+    optional_inputs = 1
     outputAnnotatorType = SENTENCE_EMBEDDINGS
 
     poolingStrategy = Param(
         Params._dummy(), "poolingStrategy",
-        "MEAN: mean over every piece, special tokens included (sentence-transformers); CLS: the first token",
+        "MEAN: mean over every piece, special tokens included (sentence-transformers; granularity chunks: over "
+        "the chunk's own pieces, special tokens excluded); CLS: the first token",
         TypeConverters.toString,
+    )
+    granularity = Param(
+        Params._dummy(), "granularity",
+        "document: one vector per DOCUMENT annotation; chunks: the document encoded once, then one MEAN vector "
+        "per chunk (per sentence of the second input column, else per run of about chunkPieces pieces)",
+        TypeConverters.toString,
+    )
+    chunkPieces = Param(
+        Params._dummy(), "chunkPieces", "granularity chunks without a sentence column: model pieces per chunk, "
+        "at most (cut at word starts; one longer word is one chunk)", TypeConverters.toInt,
     )
 
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
                  batchSize=None, globalAttention=None, engine=None, device=None, quantize=None, precision=None,
-                 maxBatchTokens=None, poolingStrategy=None):
+                 maxBatchTokens=None, poolingStrategy=None, granularity=None, chunkPieces=None):
         kwargs = self._input_kwargs  # the parent's keyword_only __init__ replaces it
         super().__init__()
-        self._setDefault(inputCols=["document"], outputCol="sentence_embeddings", poolingStrategy="MEAN")
+        self._setDefault(inputCols=["document"], outputCol="sentence_embeddings", poolingStrategy="MEAN",
+                         granularity="document", chunkPieces=256)
         set_params(self, kwargs)
 
     def setPoolingStrategy(self, value: str):
@@ -42,5 +62,36 @@ class LongformerSentenceEmbeddings(LongformerEmbeddings):
     def getPoolingStrategy(self) -> str:
         return self.getOrDefault(self.poolingStrategy)
 
+    def setGranularity(self, value: str):
+        value = str(value).lower()
+        check_choice("granularity", value, GRANULARITY)
+        return self._set(granularity=value)
+
+    def getGranularity(self) -> str:
+        return self.getOrDefault(self.granularity)
+
+    def setChunkPieces(self, value: int):
+        check_range("chunkPieces", int(value), 1, 1 << 20)
+        return self._set(chunkPieces=int(value))
+
+    def getChunkPieces(self) -> int:
+        return self.getOrDefault(self.chunkPieces)
+
+    def check_granularity(self) -> None:
+        """The params that only make sense together: a ValueError naming them."""
+        if self.getGranularity() == "document" and len(self.getInputCols()) > 1:
+            raise ValueError(f"inputCols {self.getInputCols()}: a sentence column needs granularity 'chunks' "
+                             "(setGranularity('chunks')); granularity 'document' reads [document]")
+        if self.getGranularity() == "chunks" and self.getPoolingStrategy() != "MEAN":
+            raise ValueError(f"poolingStrategy {self.getPoolingStrategy()!r} with granularity 'chunks': chunks are "
+                             "MEAN-pooled over their own pieces; use poolingStrategy 'MEAN'")
+
+    def check_input_types(self, dataset) -> None:
+        self.check_granularity()  # before any Spark job
+        super().check_input_types(dataset)
+
     def core(self):
-        return partial(embed_documents, settings=self.settings(), strategy=self.getPoolingStrategy())
+        self.check_granularity()
+        if self.getGranularity() == "document":
+            return partial(embed_documents, settings=self.settings(), strategy=self.getPoolingStrategy())
+        return partial(embed_chunks, settings=self.settings(), chunk_pieces=self.getChunkPieces())

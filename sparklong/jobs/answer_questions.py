@@ -71,7 +71,7 @@ def _transform(args, model: ModelRef):
     return run
 
 
-def _output_schema():
+def _output_schema(args):
     import pyarrow as pa
 
     return pa.schema([pa.field("answer", pa.string()), pa.field("begin", pa.int32()), pa.field("end", pa.int32()),

@@ -1,10 +1,17 @@
-"""embed_corpus: (id, text) -> (id, embedding, n_tokens), one document vector per row.
+"""embed_corpus: (id, text) -> (id, embedding, n_tokens), one document vector per row; with
+--granularity chunks -> (id, chunk, begin, end, text, embedding, n_tokens), one row per chunk.
 
 The pipeline: DocumentAssembler -> LongformerSentenceEmbeddings (pooled over the model's pieces: MEAN as
 sentence-transformers, or CLS) -> EmbeddingsFinisher; with --pooling average/sum: DocumentAssembler ->
 Tokenizer -> LongformerEmbeddings -> SentenceEmbeddings (Spark NLP's pooling over word tokens) ->
 EmbeddingsFinisher. A saved PipelineModel runs as saved, finished on its last sentence-embeddings stage.
 Null or blank text gives a null embedding and n_tokens 0; the row stays.
+
+Chunks (late chunking): LongformerSentenceEmbeddings with granularity "chunks" encodes each document once
+and MEAN-pools each run of about --chunk-pieces pieces (cut at word starts); its annotations become rows.
+An id's chunk rows share its key and content hash in the shard files' row index, so every guarantee
+(exactly once, incremental) holds per id and so per (id, chunk). A document with no chunk (null or blank
+text) keeps one row with chunk, begin, end, text and embedding null and n_tokens 0: no id is lost.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from .model_ref import ModelRef
 from .runner import JobSpec
 
 POOLING = ("mean", "cls", "average", "sum")
+GRANULARITY = ("document", "chunks")
 VECTORS = "_sparklong_vectors"
 
 
@@ -28,10 +36,39 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-batch-tokens", type=int, default=None,
                    help="padded tokens per forward pass (default 16384 on CPUs; on GPUs from their memory)")
     p.add_argument("--lowercase", action="store_true", help="lowercase before the model's tokenizer")
+    p.add_argument("--granularity", default="document", choices=GRANULARITY,
+                   help="document (default): one row per document; chunks: one row per chunk of about "
+                        "--chunk-pieces pieces, pooled from the whole document's token states (late chunking)")
+    p.add_argument("--chunk-pieces", type=int, default=256,
+                   help="with --granularity chunks: model pieces per chunk, at most (cut at word starts; default 256)")
 
 
 def _settings(args) -> dict:
-    return {"pooling": args.pooling, "max_sentence_length": args.max_sentence_length, "lowercase": args.lowercase}
+    settings = {"pooling": args.pooling, "max_sentence_length": args.max_sentence_length, "lowercase": args.lowercase}
+    if _chunks(args):  # only then: outputs written before chunks existed keep their manifests
+        settings.update(granularity=args.granularity, chunk_pieces=args.chunk_pieces)
+    return settings
+
+
+def _chunks(args) -> bool:
+    return args.granularity == "chunks"
+
+
+def _chunk_stage(stage, args):
+    """A LongformerSentenceEmbeddings stage set to this run's granularity; JobError for what cannot be."""
+    from .. import LongformerSentenceEmbeddings
+
+    if not _chunks(args):
+        if isinstance(stage, LongformerSentenceEmbeddings) and stage.getGranularity() == "chunks":
+            raise JobError("the pipeline's LongformerSentenceEmbeddings has granularity 'chunks': pass "
+                           "--granularity chunks")
+        return stage
+    if not isinstance(stage, LongformerSentenceEmbeddings):
+        raise JobError("--granularity chunks needs a LongformerSentenceEmbeddings stage (--pooling mean); "
+                       f"got {type(stage).__name__}")
+    stage.setGranularity("chunks").setChunkPieces(args.chunk_pieces)
+    stage.check_granularity()  # --pooling cls: a ValueError naming poolingStrategy
+    return stage
 
 
 def _built_stages(args, model: ModelRef) -> tuple[list, str, str]:
@@ -53,6 +90,7 @@ def _built_stages(args, model: ModelRef) -> tuple[list, str, str]:
             pooled = SentenceEmbeddings().setInputCols(["document", "embeddings"]) \
                 .setOutputCol("sentence_embeddings").setPoolingStrategy(args.pooling.upper())
             stages = [document, tokens, model_stage, pooled]
+        _chunk_stage(stages[-1], args)
         model_stage.setMaxSentenceLength(args.max_sentence_length).setBatchSize(args.batch_size) \
             .setCaseSensitive(not args.lowercase).setStorageRef(model.name)
         if args.max_batch_tokens is not None:
@@ -62,7 +100,7 @@ def _built_stages(args, model: ModelRef) -> tuple[list, str, str]:
     return stages, "text", "sentence_embeddings"
 
 
-def _saved_stages(model: ModelRef) -> tuple[list, str, str]:
+def _saved_stages(args, model: ModelRef) -> tuple[list, str, str]:
     from .. import DocumentAssembler, LongformerSentenceEmbeddings, SentenceEmbeddings
 
     stages = list(model.pipeline.stages)
@@ -72,37 +110,72 @@ def _saved_stages(model: ModelRef) -> tuple[list, str, str]:
     if not pooled:
         raise JobError(f"the saved pipeline {model.name} has no LongformerSentenceEmbeddings or SentenceEmbeddings "
                        "stage to take document vectors from")
+    try:
+        _chunk_stage(pooled[-1], args)
+    except ValueError as exc:
+        raise JobError(str(exc)) from exc
     return stages, stages[0].getInputCol(), pooled[-1].getOutputCol()
 
 
 def _transform(args, model: ModelRef):
     from pyspark.ml import PipelineModel
-    from pyspark.sql import functions as F
 
     from .. import EmbeddingsFinisher
 
-    stages, text_col, pooled = _saved_stages(model) if model.pipeline is not None else _built_stages(args, model)
+    stages, text_col, pooled = _saved_stages(args, model) if model.pipeline is not None \
+        else _built_stages(args, model)
     apply_engine_flags(stages, args)
-    finisher = EmbeddingsFinisher().setInputCols([pooled]).setOutputCols([VECTORS])
-    pipeline = PipelineModel(stages + [finisher])
+    if _chunks(args):
+        pipeline = PipelineModel(stages)
+        columns = _chunk_columns
+    else:
+        pipeline = PipelineModel(stages + [EmbeddingsFinisher().setInputCols([pooled]).setOutputCols([VECTORS])])
+        columns = _document_columns
 
     def run(frame, carry: list[str]):
         if text_col != "text":
             frame = frame.withColumnRenamed("text", text_col)
-        meta = F.get(F.col(pooled), 0)["metadata"]
-        return pipeline.transform(frame).select(
-            "id", *carry,
-            F.get(F.col(VECTORS), 0).alias("embedding"),  # null when the text was null or blank
-            F.coalesce(meta["pieces"], meta["tokens"], F.lit("0")).cast("int").alias("n_tokens"),
-        )
+        return columns(pipeline.transform(frame), pooled, carry)
 
     return run
 
 
-def _output_schema():
+def _document_columns(frame, pooled: str, carry: list[str]):
+    """One row per input row: its first vector (null when the text was null or blank)."""
+    from pyspark.sql import functions as F
+
+    meta = F.get(F.col(pooled), 0)["metadata"]
+    return frame.select(
+        "id", *carry,
+        F.get(F.col(VECTORS), 0).alias("embedding"),
+        F.coalesce(meta["pieces"], meta["tokens"], F.lit("0")).cast("int").alias("n_tokens"),
+    )
+
+
+def _chunk_columns(frame, pooled: str, carry: list[str]):
+    """One row per chunk annotation; one row of nulls (n_tokens 0) for a row without any, so that
+    removal markers and blank documents stay."""
+    from pyspark.sql import functions as F
+
+    chunk = F.col("_sparklong_chunk")
+    return frame.select("id", *carry, F.explode_outer(pooled).alias("_sparklong_chunk")).select(
+        "id", *carry,
+        chunk["metadata"]["chunk"].cast("int").alias("chunk"),
+        chunk["begin"].alias("begin"), chunk["end"].alias("end"), chunk["result"].alias("text"),
+        chunk["embeddings"].alias("embedding"),
+        F.coalesce(chunk["metadata"]["pieces"].cast("int"), F.lit(0)).alias("n_tokens"),
+    )
+
+
+def _output_schema(args):
     import pyarrow as pa
 
-    return pa.schema([pa.field("embedding", pa.list_(pa.float32())), pa.field("n_tokens", pa.int32())])
+    vectors = [pa.field("embedding", pa.list_(pa.float32())), pa.field("n_tokens", pa.int32())]
+    if not _chunks(args):
+        return pa.schema(vectors)
+    chunk = [pa.field("chunk", pa.int32()), pa.field("begin", pa.int32()), pa.field("end", pa.int32()),
+             pa.field("text", pa.string())]
+    return pa.schema(chunk + vectors)
 
 
 SPEC = JobSpec(

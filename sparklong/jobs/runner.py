@@ -61,8 +61,8 @@ class JobSpec:
     # (args, model) -> run(frame, carry): frame of id + canonical columns + carry columns -> frame of
     # id + carry + outputs; builds (and checks) its stages up front
     transform: Callable[[argparse.Namespace, ModelRef], Callable]
-    # pyarrow schema of the output columns after `id`
-    output_schema: Callable[[], object]
+    # args -> pyarrow schema of the output columns after `id`
+    output_schema: Callable[[argparse.Namespace], object]
     tokens_column: str | None = None
 
 
@@ -278,7 +278,7 @@ class JobRun:
 
         import sparklong
 
-        return pa.schema([pa.field("id", to_arrow_type(frame.schema["id"].dataType))] + list(self.spec.output_schema()),
+        return pa.schema([pa.field("id", to_arrow_type(frame.schema["id"].dataType))] + list(self.spec.output_schema(self.args)),
                          metadata={"sparklong.job": self.spec.name, "sparklong.model": self.model.name,
                                    "sparklong.model_version": self.model.version,
                                    "sparklong.version": sparklong.__version__})

@@ -9,6 +9,9 @@ file under a name unique to its attempt, appends the rows of the shard's committ
 (their ids neither recomputed nor removed), then renames the file over the committed one: the rename
 is the commit. Retried and speculative attempts compute the same rows; whichever renames last wins,
 and a reader sees the old file or the new one, never both or a part.
+
+An id may have several rows (embed_corpus --granularity chunks: one per chunk); they share its key and
+hash, are replaced or kept together, and the commit record counts ids, not rows.
 """
 from __future__ import annotations
 
@@ -93,7 +96,9 @@ class ShardWriter:
         self.replaced: set[str] = set()  # keys this run computed or removed
         self.keys: list[str] = []
         self.hashes: list[str] = []
-        self.computed = self.kept = self.removed = self.tokens = 0
+        self.computed: set[str] = set()  # ids written from this run's rows
+        self.kept: set[str] = set()  # ids whose committed rows stay
+        self.removed = self.tokens = 0
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Rows to compute (their outputs) and removal markers, in any order."""
@@ -102,7 +107,7 @@ class ShardWriter:
         self.removed += int(pc.sum(drop).as_py() or 0)  # one marker per id the input lost
         rows = batch.filter(pc.invert(drop))
         self._write(rows, rows.column(KEY).to_pylist(), rows.column(HASH).to_pylist())
-        self.computed += rows.num_rows
+        self.computed.update(rows.column(KEY).to_pylist())
         if self.tokens_column:
             self.tokens += int(pc.sum(rows.column(self.tokens_column)).as_py() or 0)
 
@@ -127,7 +132,7 @@ class ShardWriter:
                 keep = [k not in self.replaced for k in batch_keys]
                 self._write(batch.filter(pa.array(keep)), [k for k, s in zip(batch_keys, keep) if s],
                             [h for h, s in zip(batch_hashes, keep) if s])
-                self.kept += sum(keep)
+                self.kept.update(k for k, s in zip(batch_keys, keep) if s)
 
     def commit(self) -> dict:
         """Close, rename over the committed file (or delete it when no row is left); the commit record."""
@@ -140,8 +145,9 @@ class ShardWriter:
         else:
             self.folder.delete(self.name)
             self.folder.delete(self.temp)
-        record = {"shard": self.shard, "rows": len(self.keys), "computed": self.computed, "kept": self.kept,
-                  "removed": self.removed, "tokens": self.tokens, "seconds": time.monotonic() - self.started}
+        record = {"shard": self.shard, "rows": len(set(self.keys)), "computed": len(self.computed),
+                  "kept": len(self.kept), "removed": self.removed, "tokens": self.tokens,
+                  "seconds": time.monotonic() - self.started}
         self.folder.write_bytes(f"{commits_folder(self.run)}/{self.name}.json", json.dumps(record).encode(),
                                 f"{run_scratch(self.run)}/tmp")
         return record

@@ -1,0 +1,118 @@
+"""Late chunking, the chunks core of LongformerSentenceEmbeddings (granularity "chunks").
+
+Each DOCUMENT annotation is encoded once, with its full context: the same windows as every other
+core, each content piece's last hidden state read from the window where it is most central. Only then
+is the document cut into chunks, and each chunk's vector is the MEAN of its own pieces' states
+(special tokens excluded: `<s>` and `</s>` belong to no chunk). A chunk is
+
+- a sentence, when the stage has a second input column of sentences (SentenceDetector's DOCUMENT
+  annotations): each piece goes to the sentence in which its last character lies (pieces before the
+  first sentence to the first, pieces between two sentences to the earlier); a sentence that gets no
+  piece of its own (it lies inside one piece) gives no chunk;
+- else a run of at most `chunk_pieces` pieces cut at word starts (a piece after a gap in the text,
+  as the tokenizer's offsets show, starts a word): never inside a word, so a single word longer than
+  `chunk_pieces` is one longer chunk.
+
+The chunks of a document tile its pieces: no gap, no overlap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..annotation import SENTENCE_EMBEDDINGS, Annotation
+from .word_embeddings import EmbeddingSettings, _Unit, encode_units, owned_pieces, tokens_of, window_outputs
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """One document's chunks: piece runs [starts[c], starts[c + 1]) and inclusive character offsets
+    into the row's text."""
+
+    starts: np.ndarray  # [C] first piece of each chunk, ascending, starts[0] == 0
+    begins: np.ndarray  # [C]
+    ends: np.ndarray  # [C]
+
+
+def word_starts(spans: np.ndarray) -> np.ndarray:
+    """[P] bool: the piece starts a word (the first piece, or one that starts after a gap in the text)."""
+    reached = np.maximum.accumulate(spans[:, 1])  # [P] furthest stop so far
+    return np.concatenate([[True], spans[1:, 0] > reached[:-1]])
+
+
+def piece_runs(spans: np.ndarray, limit: int) -> np.ndarray:
+    """[C] first piece of each run of at most `limit` pieces, cut only at word starts (greedy)."""
+    words = np.flatnonzero(word_starts(spans))  # [W] first piece of each word
+    stops = np.append(words[1:], len(spans))  # [W]
+    starts = [0]
+    for first, stop in zip(words.tolist(), stops.tolist()):
+        if stop - starts[-1] > limit and first > starts[-1]:  # this word would overfill a non-empty chunk
+            starts.append(first)
+    return np.asarray(starts, dtype=np.int64)
+
+
+def piece_chunks(unit: _Unit, limit: int) -> Chunks:
+    starts = piece_runs(unit.spans, limit)
+    return Chunks(starts, np.minimum.reduceat(unit.spans[:, 0], starts), np.maximum.reduceat(unit.spans[:, 1], starts) - 1)
+
+
+def sentence_chunks(unit: _Unit, sentences: list[Annotation]) -> Chunks:
+    """One chunk per sentence (sorted by begin) that owns a piece; its offsets are the sentence's."""
+    begins = np.array([s.begin for s in sentences], dtype=np.int64)  # [S]
+    ends = np.array([s.end for s in sentences], dtype=np.int64)  # [S]
+    last = np.maximum.accumulate(np.maximum(unit.spans[:, 0], unit.spans[:, 1] - 1))  # [P] each piece's last char
+    owner = np.clip(np.searchsorted(begins, last, side="right") - 1, 0, None)  # [P] non-decreasing
+    kept, starts = np.unique(owner, return_index=True)  # [C] sentences with pieces, their first piece
+    return Chunks(starts.astype(np.int64), begins[kept], ends[kept])
+
+
+def chunk_means(states: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """[C, E] mean of states [P, E] over each run [starts[c], starts[c + 1])."""
+    counts = np.diff(np.append(starts, len(states)))  # [C]
+    sums = np.add.reduceat(states.astype(np.float64), starts, axis=0)  # [C, E]
+    return (sums / counts[:, None]).astype(np.float32)
+
+
+def chunks_of(unit: _Unit, inputs: tuple, chunk_pieces: int) -> Chunks:
+    """Sentence chunks when the row has a sentence column (inputs[1]), else piece runs."""
+    if len(inputs) < 2:
+        return piece_chunks(unit, chunk_pieces)
+    doc = inputs[0][unit.sentence]
+    sentences = sorted(tokens_of(doc, inputs[1] or []), key=lambda s: s.begin)
+    if not sentences:
+        return Chunks(*(np.zeros(0, dtype=np.int64),) * 3)
+    return sentence_chunks(unit, sentences)
+
+
+def chunk_annotations(unit: _Unit, chunks: Chunks, vectors: np.ndarray, first: int) -> list[Annotation]:
+    """One SENTENCE_EMBEDDINGS annotation per chunk (vectors [C, E]), indexed from `first` in the row."""
+    counts = np.diff(np.append(chunks.starts, len(unit.ids)))  # [C]
+    out = []
+    for c, (begin, end, count, vector) in enumerate(zip(chunks.begins.tolist(), chunks.ends.tolist(),
+                                                         counts.tolist(), vectors)):
+        text = unit.text[begin - unit.begin : end - unit.begin + 1]
+        meta = {
+            "sentence": str(unit.sentence),
+            "chunk": str(first + c),
+            "token": text,
+            "pieceId": "-1",
+            "isWordStart": "true",
+            "pieces": str(count),
+            "windows": str(len(unit.windows)),
+        }
+        out.append(Annotation(SENTENCE_EMBEDDINGS, begin, end, text, meta, vector))
+    return out
+
+
+def embed_chunks(model, tokenizer, rows, settings: EmbeddingSettings, chunk_pieces: int = 256) -> list[list[Annotation]]:
+    """rows: (DOCUMENT annotations,) or (DOCUMENT annotations, sentence annotations) per row -> one
+    SENTENCE_EMBEDDINGS annotation per chunk, `chunk` numbered from 0 across the row's documents."""
+    units = encode_units(tokenizer, [inputs[0] for inputs in rows])
+    out: list[list[Annotation]] = [[] for _ in rows]
+    for unit, parts in zip(units, window_outputs(model, tokenizer, units, settings)):
+        chunks = chunks_of(unit, rows[unit.row], chunk_pieces)
+        if len(chunks.starts):
+            vectors = chunk_means(owned_pieces(unit, parts), chunks.starts)  # [C, E]
+            out[unit.row].extend(chunk_annotations(unit, chunks, vectors, len(out[unit.row])))
+    return out
