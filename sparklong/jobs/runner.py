@@ -99,27 +99,48 @@ def main(spec: JobSpec, argv: list[str] | None = None, spark=None) -> int:
     """Run the job; 0 on success (or nothing to do), 1 with one line on stderr on failure (and the
     traceback with --verbose or SPARKLONG_DEBUG=1)."""
     args = parser(spec).parse_args(argv)
-    own_session = spark is None
-    try:
-        local = local_path(args.input)
-        if local is not None and not os.path.exists(local):
-            raise JobError(f"input {args.input} does not exist")  # before a JVM starts
+
+    def work(get_spark) -> None:
+        check_exists(args.input, "input")  # before a JVM starts
         model = None if is_saved_pipeline(args.model) else resolve_folder(args.model)
-        if spark is None:
-            spark = session(args.master, spec.name)
-        if model is None:
-            model = load_pipeline(args.model)
-        _run(spec, args, spark, model)
+        spark = get_spark()
+        _run(spec, args, spark, model or load_pipeline(args.model))
+
+    return guarded(spec.name, args, spark, work)
+
+
+def guarded(name: str, args, spark, work: Callable[[Callable[[], object]], None]) -> int:
+    """`work(get_spark)` as a job: 0 when it returns, 1 with one line on stderr when it raises (and the
+    traceback with --verbose or SPARKLONG_DEBUG=1). `get_spark()` gives `spark`, or starts the job's own
+    session on first call (so checks made before it need no JVM) and stops it at the end."""
+    own: list = []
+
+    def get_spark():
+        if spark is not None:
+            return spark
+        if not own:
+            own.append(session(args.master, name))
+        return own[0]
+
+    try:
+        work(get_spark)
         return 0
     except Exception as exc:  # JobError as written; Spark and worker failures: their innermost reason
         reason = str(exc) if isinstance(exc, JobError) else first_line(exc)
-        print(f"{spec.name}: error: {reason}", file=sys.stderr, flush=True)
+        print(f"{name}: error: {reason}", file=sys.stderr, flush=True)
         if args.verbose or os.environ.get(DEBUG_ENV) == "1":
             traceback.print_exc()
     finally:
-        if own_session and spark is not None:
-            spark.stop()
+        for own_session in own:
+            own_session.stop()
     return 1
+
+
+def check_exists(path: str, what: str) -> None:
+    """JobError when a local path does not exist (other URIs are checked when read)."""
+    local = local_path(path)
+    if local is not None and not os.path.exists(local):
+        raise JobError(f"{what} {path} does not exist")
 
 
 def session(master: str | None, app_name: str):
@@ -278,7 +299,7 @@ class JobRun:
 
         import sparklong
 
-        return pa.schema([pa.field("id", to_arrow_type(frame.schema["id"].dataType))] + list(self.spec.output_schema(self.args)),
-                         metadata={"sparklong.job": self.spec.name, "sparklong.model": self.model.name,
-                                   "sparklong.model_version": self.model.version,
-                                   "sparklong.version": sparklong.__version__})
+        fields = [pa.field("id", to_arrow_type(frame.schema["id"].dataType)), *self.spec.output_schema(self.args)]
+        return pa.schema(fields, metadata={"sparklong.job": self.spec.name, "sparklong.model": self.model.name,
+                                           "sparklong.model_version": self.model.version,
+                                           "sparklong.version": sparklong.__version__})
