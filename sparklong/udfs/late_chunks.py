@@ -54,7 +54,8 @@ def piece_runs(spans: np.ndarray, limit: int) -> np.ndarray:
 
 def piece_chunks(unit: _Unit, limit: int) -> Chunks:
     starts = piece_runs(unit.spans, limit)
-    return Chunks(starts, np.minimum.reduceat(unit.spans[:, 0], starts), np.maximum.reduceat(unit.spans[:, 1], starts) - 1)
+    begins = np.minimum.reduceat(unit.spans[:, 0], starts)  # [C]
+    return Chunks(starts, begins, np.maximum.reduceat(unit.spans[:, 1], starts) - 1)
 
 
 def sentence_chunks(unit: _Unit, sentences: list[Annotation]) -> Chunks:
