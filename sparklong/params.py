@@ -7,6 +7,7 @@ from typing import Sequence
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from .models.devices import PRECISIONS
+from .models.onnx_export import QUANTIZE
 
 
 def check_range(name: str, value, low, high) -> None:
@@ -133,7 +134,6 @@ class HasStorageRef(Params):
 
 ENGINES = ("torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
-QUANTIZE = ("none", "int8")
 
 
 class HasEngine(Params):

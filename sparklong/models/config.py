@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from .activations import ACTIVATIONS
 from .json_files import read_json_object
 
-ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish", "tanh")
 
 
 class ConfigError(ValueError):

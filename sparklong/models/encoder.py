@@ -9,6 +9,7 @@ from torch import nn
 
 from . import banded_attention as band
 from . import flex_band
+from .activations import ACTIVATIONS
 from .config import LongformerConfig
 
 # Rows per chunk of the position-wise layers on the CPU: 512 rows of the 4x-wide FFN intermediate
@@ -19,16 +20,6 @@ CPU_CHUNK_ROWS = 512
 # measured faster on a GPU (benchmarks/model_throughput.py --attention); none was available yet.
 ATTENTION = ("auto", "sdpa", "flex")
 
-_ACTIVATIONS = {
-    "gelu": F.gelu,
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_fast": lambda x: F.gelu(x, approximate="tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-    "tanh": torch.tanh,
-}
 
 
 def check_attention(attention: str) -> str:
@@ -105,7 +96,7 @@ class Layer(nn.Module):
         self.heads = cfg.num_attention_heads
         self.head_dim = cfg.head_dim
         self.act_name = cfg.hidden_act
-        self.act = _ACTIVATIONS[cfg.hidden_act]
+        self.act = ACTIVATIONS[cfg.hidden_act].fn
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.q_global = nn.Linear(hidden, hidden)
         self.kv_global = nn.Linear(hidden, 2 * hidden)
@@ -201,17 +192,6 @@ class Encoder(nn.Module):
         return x
 
 
-# hidden_act -> oneDNN post-op (attr, algorithm) fused into the FFN's first linear
-_ONEDNN_POST_OPS = {
-    "gelu": ("gelu", "none"),
-    "gelu_new": ("gelu", "tanh"),
-    "gelu_pytorch_tanh": ("gelu", "tanh"),
-    "gelu_fast": ("gelu", "tanh"),
-    "relu": ("relu", ""),
-    "silu": ("swish", ""),
-    "swish": ("swish", ""),
-    "tanh": ("tanh", ""),
-}
 
 
 class OneDnnLinear(nn.Module):
@@ -248,7 +228,7 @@ def pack_cpu_linears(module: nn.Module) -> nn.Module:
         return module
     for layer in module.modules():
         if isinstance(layer, Layer) and isinstance(layer.ffn_in, nn.Linear):
-            layer.ffn_in = OneDnnLinear(layer.ffn_in, _ONEDNN_POST_OPS[layer.act_name])
+            layer.ffn_in = OneDnnLinear(layer.ffn_in, ACTIVATIONS[layer.act_name].onednn)
             layer.act = _identity
     for parent in list(module.modules()):
         for name, child in parent.named_children():
