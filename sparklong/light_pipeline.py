@@ -76,11 +76,11 @@ class LightPipeline:
 
     def _results(self, full: dict[str, list[Annotation]]) -> dict[str, list]:
         out: dict[str, list] = {}
-        for column, annotations in full.items():
-            if self.parse_embeddings and any(len(a.embeddings) for a in annotations):
-                out[column] = [a.embeddings_list() for a in annotations]
+        for column, found in full.items():
+            if self.parse_embeddings and any(len(a.embeddings) for a in found):
+                out[column] = [a.embeddings_list() for a in found]
             else:
-                out[column] = [a.result for a in annotations]
+                out[column] = [a.result for a in found]
         return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from ..models.devices import PRECISIONS
-from ..params import DEVICES, ENGINES, QUANTIZE, HasEngine
+from ..params import DEVICES, ENGINES, QUANTIZE, HasEngine, set_params
 from .inputs import JobError
 
 FLAGS = {  # param -> (choices, help)
@@ -64,8 +64,7 @@ def apply_engine_flags(stages, args: argparse.Namespace) -> None:
     flags = engine_flags(args)
     for stage in stages:
         if isinstance(stage, HasEngine):
-            for name, value in flags.items():
-                getattr(stage, "set" + name.capitalize())(value)
+            set_params(stage, flags)
             try:
                 prepare_engine(stage)
             except ValueError as exc:
