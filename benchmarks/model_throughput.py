@@ -40,8 +40,9 @@ SHAPE = dict(
     intermediate_size=3072, attention_window=512, type_vocab_size=1,
     pad_token_id=1, bos_token_id=0, eos_token_id=2, sep_token_id=2,
 )
-# sparklong: the torch engine; sparklong_onnx(_int8): the same model exported, on onnxruntime
-ENGINES = ("sparklong", "transformers", "sparklong_onnx", "sparklong_onnx_int8")
+# sparklong(_int8): the torch engine (float32, or int8 linears); sparklong_onnx(_int8): the same model
+# exported, on onnxruntime
+ENGINES = ("sparklong", "transformers", "sparklong_int8", "sparklong_onnx", "sparklong_onnx_int8")
 from sparklong.models.devices import DTYPES as TORCH_DTYPES  # noqa: E402
 
 
@@ -87,10 +88,11 @@ class TransformersEmbeddings(torch.nn.Module):
 def load_engine(engine: str, folder: str, device: str, dtype: str, attention: str = "auto"):
     """A callable (input_ids, attention_mask, global_attention_mask) -> last hidden state; `attention`
     is the sparklong torch engine's band kernel (load(..., attention=...))."""
-    if engine == "sparklong":
+    if engine in ("sparklong", "sparklong_int8"):
         from sparklong.models import load
 
-        return load(folder, task="embeddings", device=device, dtype=dtype, attention=attention)
+        quantize = "int8" if engine.endswith("_int8") else "none"
+        return load(folder, task="embeddings", device=device, dtype=dtype, attention=attention, quantize=quantize)
     if engine.startswith("sparklong_onnx"):
         from sparklong.models import LongformerConfig
         from sparklong.models.onnx_files import ensure_onnx

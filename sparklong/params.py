@@ -7,7 +7,7 @@ from typing import Sequence
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from .models.devices import PRECISIONS
-from .models.onnx_export import QUANTIZE
+from .models.loading import QUANTIZE
 
 
 def check_range(name: str, value, low, high) -> None:
@@ -145,7 +145,7 @@ class HasEngine(Params):
         "float32, bfloat16 or float16", TypeConverters.toString,
     )
     quantize = Param(
-        Params._dummy(), "quantize", "none, or int8: dynamic int8 linear layers (engine onnx, CPU)",
+        Params._dummy(), "quantize", "none, or int8: int8 linear layers on the CPU (either engine)",
         TypeConverters.toString,
     )
 

@@ -256,6 +256,15 @@ def test_verbose_prints_the_traceback_and_a_given_session_keeps_its_settings(spa
     assert list(warnings.filters) == filters and str(log4j.getRootLogger().getLevel()) == level
 
 
+def assert_close_not_equal(got: dict, full: dict) -> None:
+    """The same rows as the float32 run, each vector cosine >= 0.99 to its float32 one and not equal."""
+    assert sorted(got) == sorted(full)
+    for key, row in got.items():
+        if row["embedding"] is not None:
+            a, b = np.asarray(row["embedding"]), np.asarray(full[key]["embedding"])
+            assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) >= 0.99 and not np.array_equal(a, b), key
+
+
 def test_engine_flags_reach_the_stages_and_the_manifest(spark, corpus, reference, tmp_path, capsys):
     args = ["--input", str(corpus["root"] / "docs.parquet"), "--output", str(tmp_path / "out"),
             "--model", corpus["model"], "--max-sentence-length", WINDOW]
@@ -263,17 +272,17 @@ def test_engine_flags_reach_the_stages_and_the_manifest(spark, corpus, reference
     assert code == 0, err
     manifest = json.loads((tmp_path / "out" / "_sparklong_job.json").read_text())
     assert manifest["settings"]["precision"] == "bfloat16" and manifest["settings"]["device"] == "cpu"
-    half, full = read(tmp_path / "out"), read(reference)
-    assert sorted(half) == sorted(full)
-    for key, row in half.items():
-        if row["embedding"] is not None:
-            a, b = np.asarray(row["embedding"]), np.asarray(full[key]["embedding"])
-            assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) >= 0.99, key
-            assert not np.array_equal(a, b)  # computed in bfloat16, not float32
+    full = read(reference)
+    assert_close_not_equal(read(tmp_path / "out"), full)  # computed in bfloat16, not float32
     code, _, err = run(capsys, *args, "--device", "cpu", spark=spark)  # other numerics, same output
     assert code == 1 and "--overwrite" in err
-    code, _, err = run(capsys, *args, "--quantize", "int8", "--overwrite", spark=spark)
-    assert code == 1 and len(err.strip().splitlines()) == 1 and "needs engine='onnx'" in err
+    code, _, err = run(capsys, *args, "--quantize", "int8", "--device", "cuda", "--overwrite", spark=spark)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "runs on the CPU" in err
+    code, _, err = run(capsys, *args, "--quantize", "int8", "--overwrite", spark=spark)  # the torch engine's int8
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "out" / "_sparklong_job.json").read_text())
+    assert manifest["settings"]["quantize"] == "int8"
+    assert_close_not_equal(read(tmp_path / "out"), full)
 
 
 def test_task_gpus_reaches_the_model_stage(spark, corpus, tmp_path, capsys):

@@ -160,8 +160,8 @@ def test_missing_onnxruntime_names_the_extra(monkeypatch):
 
 def test_bad_arguments_are_named(embeddings_model, tmp_path):
     folder, _, onnx = embeddings_model
-    with pytest.raises(ValueError, match="quantize='int8' needs engine='onnx'"):
-        get_model(folder, "embeddings", engine="torch", quantize="int8")
+    with pytest.raises(ValueError, match="quantize='int8' runs on the CPU"):
+        get_model(folder, "embeddings", engine="torch", quantize="int8", device="cuda")
     with pytest.raises(ValueError, match="quantize must be one of 'none', 'int8'"):
         export_onnx(folder, str(tmp_path / "x.onnx"), quantize="int4")
     with pytest.raises(ValueError, match="task must be one of"):

@@ -81,9 +81,10 @@ def test_saved_pipeline_carries_the_onnx_graph(spark, model_folder, torch_rows, 
     assert os.stat(os.path.join(held, "onnx", "embeddings.onnx")).st_mtime_ns == stamp  # not exported again
 
 
-def test_quantize_needs_engine_onnx_before_any_job(spark, model_folder):
+def test_int8_on_a_gpu_is_an_error_before_any_job(spark, model_folder):
     stage = LongformerEmbeddings.loadSavedModel(model_folder).setInputCols("document", "token").setQuantize("int8")
-    with pytest.raises(ValueError, match="quantize='int8' needs engine='onnx'"):
+    stage.setDevice("cuda")
+    with pytest.raises(ValueError, match="quantize='int8' runs on the CPU"):
         stage.transform(frame(spark, ["x"]))
     with pytest.raises(ValueError, match="quantize must be one of 'none', 'int8'"):
         stage.setQuantize("int4")

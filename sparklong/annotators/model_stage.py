@@ -38,7 +38,7 @@ def prepare_engine(stage) -> None:
     pipeline find them there. With precision 'auto' a GPU executor exports its float16 graph itself."""
     if not isinstance(stage, HasEngine):
         return
-    check_engine(stage.getEngine(), stage.getQuantize())
+    check_engine(stage.getEngine(), stage.getQuantize(), stage.getDevice())
     if stage.getEngine() == "onnx":
         ensure_onnx(stage.getModelFolder(), stage.task, stage.getQuantize())
         if stage.getPrecision() in ("float16", "bfloat16") and stage.getQuantize() == "none":

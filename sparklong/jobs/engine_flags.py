@@ -18,7 +18,7 @@ FLAGS = {  # param -> (choices, help)
     "device": (DEVICES, "auto (default: in a task, the GPU Spark assigned it, else the CPU), cpu or cuda"),
     "precision": (PRECISIONS, "auto (default: bfloat16 on GPUs that have it, float16 on older ones, "
                               "float32 on CPUs), float32, bfloat16 or float16"),
-    "quantize": (QUANTIZE, "none (default) or int8 (engine onnx, CPU)"),
+    "quantize": (QUANTIZE, "none (default) or int8: int8 linear layers on the CPU (either engine)"),
 }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import banded_attention as band
@@ -190,52 +189,3 @@ class Encoder(nn.Module):
         for layer in self.layers:
             x = layer(x, ctx)
         return x
-
-
-
-
-class OneDnnLinear(nn.Module):
-    """fp32 linear through oneDNN with an optional fused activation, dense in and dense out.
-
-    Measured on this project's 2-core x86 machine for longformer-base GEMMs: 1.5-2x faster than
-    F.linear and ~1.5x faster than an unfused linear + GELU; equal within float rounding.
-    """
-
-    def __init__(self, linear: nn.Linear, post_op: tuple[str, str] = ("none", "")):
-        super().__init__()
-        self.weight, self.bias = linear.weight, linear.bias
-        self.attr, self.algorithm = post_op
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, self.attr, [], self.algorithm)
-
-
-def _onednn_works() -> bool:
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        x, w, b = torch.ones(2, 4), torch.ones(3, 4), torch.zeros(3)
-        out = torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu", [], "none")
-        return bool(torch.allclose(out, F.gelu(x @ w.T)))
-    except (RuntimeError, AttributeError):
-        return False
-
-
-def pack_cpu_linears(module: nn.Module) -> nn.Module:
-    """Swap fp32 nn.Linear layers for OneDnnLinear, fusing each FFN's activation into its first
-    linear. Inference only; a no-op where oneDNN's fused linear is unavailable."""
-    if not _onednn_works():
-        return module
-    for layer in module.modules():
-        if isinstance(layer, Layer) and isinstance(layer.ffn_in, nn.Linear):
-            layer.ffn_in = OneDnnLinear(layer.ffn_in, ACTIVATIONS[layer.act_name].onednn)
-            layer.act = _identity
-    for parent in list(module.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, nn.Linear) and child.weight.dtype == torch.float32:
-                setattr(parent, name, OneDnnLinear(child))
-    return module
-
-
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x

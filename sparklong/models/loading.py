@@ -1,4 +1,4 @@
-"""`load(folder, task, device, dtype, fast_cpu, attention)`: a Hugging Face Longformer folder -> a ready torch module."""
+"""`load(folder, task, device, dtype, fast_cpu, attention, quantize)`: a Hugging Face Longformer folder -> a ready torch module."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +9,11 @@ import torch
 from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, tensor_names
 from .config import LongformerConfig
 from .devices import DTYPES, resolve_device
-from .encoder import check_attention, pack_cpu_linears
+from .cpu_linears import pack_cpu_linears, quantize_linears
+from .encoder import check_attention
 from .heads import TASKS
+
+QUANTIZE = ("none", "int8")  # "int8": int8 linear layers, torch (Int8Linear) or onnxruntime (onnx_export)
 
 
 def load(
@@ -20,21 +23,26 @@ def load(
     dtype: str = "float32",
     fast_cpu: bool = True,
     attention: str = "auto",
+    quantize: str = "none",
 ) -> torch.nn.Module:
     """Build the engine for `task` from an HF folder; call it as module(input_ids, attention_mask,
     global_attention_mask). fast_cpu=False keeps plain nn.Linear (for export or debugging).
     attention: the kernel of the sliding-window rows, "sdpa" (SDPA over query blocks), "flex"
     (FlexAttention with a block mask) or "auto" (for now "sdpa" everywhere: flex is unmeasured on a GPU);
-    an exported graph always takes "sdpa"."""
+    an exported graph always takes "sdpa". quantize="int8": the encoder layers' linears in int8
+    (int8_linear.Int8Linear; CPU and float32 only)."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     check_attention(attention)
+    check_quantize(quantize)
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"model folder {folder} does not exist")
     target = resolve_device(device)
+    if quantize == "int8" and (target.type != "cpu" or dtype != "float32"):
+        raise ValueError(f"quantize='int8' runs on the CPU in float32, got device={device!r}, dtype={dtype!r}")
 
     cfg = LongformerConfig.from_folder(folder)
     encoder_state, head_state = engine_state_dict(read_state_dict(folder), cfg)
@@ -53,9 +61,16 @@ def load(
     except RuntimeError as exc:
         raise CheckpointError(f"weights in {folder} do not fit config.json: {exc}") from exc
     module = module.to(device=target, dtype=DTYPES[dtype]).eval().requires_grad_(False)
+    if quantize == "int8":
+        quantize_linears(module)
     if fast_cpu and target.type == "cpu" and dtype == "float32":
-        pack_cpu_linears(module)
+        pack_cpu_linears(module)  # what int8 left in float32: the heads
     return module
+
+
+def check_quantize(quantize: str) -> None:
+    if quantize not in QUANTIZE:
+        raise ValueError(f"quantize must be one of {', '.join(map(repr, QUANTIZE))}, got {quantize!r}")
 
 
 def check_task_weights(folder: str, task: str) -> None:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .heads import TASKS
-from .loading import load
+from .loading import check_quantize, load
 
 INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")
 _BL = {0: "batch", 1: "length"}
@@ -29,7 +29,6 @@ OUTPUTS = {
     "sequence_classification": {"logits": {0: "batch"}},
     "token_classification": {"logits": _BL},
 }
-QUANTIZE = ("none", "int8")
 # Bump when the exported graph changes: graphs cached in model folders by an older version are re-exported.
 GRAPH_VERSION = 2
 # int8: see quantize_int8; measured on all-MiniLM-L6-v2 made long (corpus text, L=2048): per-token
@@ -74,8 +73,7 @@ def export_onnx(
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    if quantize not in QUANTIZE:
-        raise ValueError(f"quantize must be one of {', '.join(map(repr, QUANTIZE))}, got {quantize!r}")
+    check_quantize(quantize)
     if dtype not in ONNX_DTYPES:
         raise ValueError(f"dtype for ONNX must be one of {', '.join(ONNX_DTYPES)}, got {dtype!r}")
     if quantize == "int8" and dtype != "float32":

@@ -56,7 +56,7 @@ def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto
     """The cached model for this key, loading it (and evicting the least recently used) on a miss.
     In a Spark task, 'auto' and 'cuda' mean the GPU Spark assigned the task (task_resources.task_gpus)."""
     global _loads
-    check_engine(engine, quantize)
+    check_engine(engine, quantize, device)
     gpus = task_gpus()
     if engine == "onnx":
         from ..models.onnx_runtime import place
@@ -64,7 +64,8 @@ def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto
         placement = place(device, precision, quantize, gpus)
         key = (fingerprint(folder), task, engine, placement.device, placement.dtype, quantize)
     else:
-        target = resolve_device(device, gpus)
+        # int8 linears run on the CPU: 'auto' means the CPU there, as for onnxruntime's int8
+        target = torch.device("cpu") if quantize == "int8" else resolve_device(device, gpus)
         dtype = resolve_precision(precision, target)
         key = (fingerprint(folder), task, engine, str(target), dtype, quantize)
     with _lock:
@@ -74,9 +75,10 @@ def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto
         if engine == "onnx":
             loaded = _load_onnx(folder, task, placement)
         else:
-            module = load(folder, task=task, device=str(target), dtype=dtype)
+            module = load(folder, task=task, device=str(target), dtype=dtype, quantize=quantize)
             where = f"{target}" + (f" (Spark task GPU {gpus[0]})" if gpus and target.type == "cuda" else "")
-            loaded = LoadedModel(module, module.config, target, f"torch on {where}, {dtype}")
+            numerics = dtype + (", int8 linear layers" if quantize == "int8" else "")
+            loaded = LoadedModel(module, module.config, target, f"torch on {where}, {numerics}")
             log.info("sparklong: %s", loaded.placement)
         _models[key] = loaded
         while len(_models) > MAX_MODELS:
@@ -86,13 +88,12 @@ def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto
         return loaded
 
 
-def check_engine(engine: str, quantize: str) -> None:
+def check_engine(engine: str, quantize: str, device: str = "auto") -> None:
     check_choice("engine", engine, ENGINES)
     check_choice("quantize", quantize, QUANTIZE)
-    if quantize != "none" and engine != "onnx":
-        raise ValueError(
-            f"quantize={quantize!r} needs engine='onnx' (onnxruntime's int8 kernels), got engine={engine!r}"
-        )
+    if quantize == "int8" and str(device).startswith("cuda"):
+        raise ValueError(f"quantize='int8' runs on the CPU (engine {engine!r}); use device='cpu' or 'auto', "
+                         "or precision='bfloat16' on a GPU")
 
 
 def _load_onnx(folder: str, task: str, placement) -> LoadedModel:
