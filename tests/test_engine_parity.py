@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from sparklong.models import banded_attention as band
 from sparklong.models import load
 from tiny_models import GLOBALS, TOL, assert_close_on_tokens, global_mask, random_batch, save_longformer
 
@@ -112,17 +113,52 @@ def test_classification_logits_equal_hf(tmp_path, task):
         assert_close_on_tokens(out, ref, mask)
 
 
-@pytest.mark.parametrize("segment", [None, 8, 24])
-def test_segmented_band_and_ffn_equal_hf(embeddings_folder, segment):
+@pytest.mark.parametrize("segment", [8, 24, band.SEGMENT_QUERIES])
+def test_segmented_band_and_ffn_equal_hf(embeddings_folder, segment, monkeypatch):
     # long inputs run in row segments to bound memory; any segment size gives the same result
     folder, hf = embeddings_folder
+    monkeypatch.setattr(band, "SEGMENT_QUERIES", segment)  # the position-wise rows run in such chunks
     ours = load(folder)
-    ours.encoder.segment_rows = segment
     ids, mask = random_batch(2, 150)
     gmask = global_mask(2, 150, lambda n, r: [0, 77])
     with torch.no_grad():
         ref = hf(input_ids=ids, attention_mask=mask, global_attention_mask=gmask).last_hidden_state
     assert_close_on_tokens(ours(ids, mask, gmask), ref, mask)
+
+
+@pytest.mark.parametrize("segment", [None, 4, 8, 24])
+@pytest.mark.parametrize("with_globals", [False, True])
+def test_gathered_band_in_segments_equals_the_strided_band(segment, with_globals):
+    """The gathered band path (GPU, exports) in segments of any size equals the strided CPU path."""
+    gen = torch.Generator().manual_seed(0)
+    batch, length, heads, dim, window = 2, 150, 2, 8, 8
+    q, k, v = (torch.randn(batch, length, heads, dim, generator=gen) for _ in range(3))
+    key_valid = torch.ones(batch, length, dtype=torch.bool)
+    key_valid[1, 97:] = False
+    is_global = torch.zeros_like(key_valid)
+    if with_globals:
+        is_global[:, [0, 77]] = True
+    layout = band.global_layout(is_global) if with_globals else None
+    plan = band.plan_band(key_valid, is_global, layout, window, q.dtype)
+    front = {}
+    if with_globals:
+        slots = layout.index[:, :, None, None].expand(-1, -1, heads, dim)  # [B, G, H, D]
+        front = dict(global_k=k.gather(1, slots), global_v=v.gather(1, slots))
+    strided = band.local_attention(q, k, v, plan, **front, strided=True)
+    gathered = band.local_attention(q, k, v, plan, **front, segment=segment, strided=False)
+    local = key_valid & ~is_global  # global rows are replaced by global attention, padding is ignored
+    torch.testing.assert_close(gathered[local], strided[local], rtol=1e-5, atol=1e-5)
+
+
+def test_public_fallback_of_the_fused_cpu_kernel_equals_hf(embeddings_folder, monkeypatch):
+    folder, hf = embeddings_folder
+    assert band._fused_lse_works()  # this torch has the private kernel; the fallback must equal it
+    monkeypatch.setattr(band, "_fused_lse_works", lambda: False)
+    ids, mask = random_batch(2, 150)
+    gmask = global_mask(2, 150, lambda n, r: [0, 77])
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask, global_attention_mask=gmask).last_hidden_state
+    assert_close_on_tokens(load(folder)(ids, mask, gmask), ref, mask)
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])

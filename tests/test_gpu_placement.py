@@ -65,7 +65,7 @@ def fake_gpus(monkeypatch):
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     loads = []
 
-    def fake_load(folder, task, device, dtype):
+    def fake_load(folder, task, device, dtype, quantize="none"):
         loads.append((device, dtype))
         return types.SimpleNamespace(config=None)
 

@@ -9,16 +9,16 @@ Cost is linear in L: queries are cut into blocks of `c` rows and each block sees
 `r = ceil(w / c)` neighbouring key blocks per side, (2r + 1) * c keys instead of L, and no L x L
 matrix exists. Softmax runs fused inside scaled_dot_product_attention. Two ways to give each block
 its keys:
-- eager CPU: an overlapping strided view of the keys (no copy; the fused CPU kernel reads the
-  windows in place), the blocks at both ends gathered as below; global keys are attended apart and
-  merged by log-sum-exp;
-- otherwise (GPU, or a traced export): the neighbour blocks are gathered by
-  slicing and concatenating a padded tensor, so no stride is baked into a traced graph and one
-  graph serves every length.
+- strided (eager CPU): an overlapping strided view of the keys (no copy; the fused CPU kernel reads
+  the windows in place), the blocks at both ends gathered as below; global keys are attended apart
+  and merged by log-sum-exp;
+- gathered (GPU, or an export): the neighbour blocks are gathered by slicing and concatenating a
+  padded tensor, so no stride is baked into a traced graph and one graph serves every length.
 flex_band.py computes the same rows through FlexAttention instead (load(..., attention="flex")).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -121,14 +121,16 @@ def local_attention(
     global_k: torch.Tensor | None = None,
     global_v: torch.Tensor | None = None,
     segment: int | None = SEGMENT_QUERIES,
+    strided: bool = False,
 ) -> torch.Tensor:
     """Sliding-window attention of every query; q, k, v: [B, L, H, D] -> [B, L, H, D].
 
     global_k, global_v: [B, G, H, D] local-projection keys/values of the global slots, seen by all.
-    Queries run in segments of about `segment` rows, so the (2r + 1)-fold key windows exist for one
-    segment at a time (None: one segment and no Python arithmetic on L, for traced exports).
+    strided=True (eager CPU): each block's keys are a strided view of k and v, no copy. Otherwise they
+    are gathered, with queries in segments of about `segment` rows, so the (2r + 1)-fold key windows
+    exist for one segment at a time (None: one segment and no Python arithmetic on L, for exports).
     """
-    if q.device.type == "cpu" and not tracing():
+    if strided:
         return _strided_local_attention(q, k, v, plan, global_k, global_v)
     batch, length, heads, dim = q.shape
     c, nb = plan.block, plan.num_blocks
@@ -140,12 +142,6 @@ def local_attention(
         b1 = min(nb, b0 + step)
         out[:, b0 * c : b1 * c] = _segment(q, k, v, plan, global_k, global_v, b0, b1)
     return out[:, :length]
-
-
-def tracing() -> bool:
-    """True while torch.jit / torch.onnx / torch.export record a graph: no stride may be baked in and no
-    branch may depend on the data."""
-    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
 
 
 def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: BandPlan,
@@ -186,11 +182,42 @@ def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
 
 
 def _attention_with_lse(q, k, v, mask):
-    """Fused CPU attention that also returns each query's log-sum-exp of scores; q: [N, H, c, D],
-    k, v: [N, H, S, D], mask: [N, 1, c, S] -> ([N, H, c, D], [N, H, c]). A row whose keys are all
-    masked gives zeros and log-sum-exp 0 (local rows that only see global keys: global or padding
-    queries, whose outputs are replaced or ignored)."""
+    """Attention that also returns each query's log-sum-exp of scores; q: [N, H, c, D], k, v: [N, H, S, D],
+    mask: [N, 1, c, S] -> ([N, H, c, D], [N, H, c] float32). A row whose keys are all masked gives
+    zeros and log-sum-exp 0 (local rows that only see global keys: global or padding queries, whose
+    outputs are replaced or ignored). Through torch's fused CPU kernel where it works (a private op,
+    probed once), else from the scores."""
+    if _fused_lse_works():
+        return _fused_lse(q, k, v, mask)
+    return _lse_from_scores(q, k, v, mask)
+
+
+def _fused_lse(q, k, v, mask):
     return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, attn_mask=mask, scale=q.shape[-1] ** -0.5)
+
+
+def _lse_from_scores(q, k, v, mask):
+    """_attention_with_lse through public ops; materializes the [N, H, c, S] scores."""
+    scores = (q @ k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5 + mask  # [N, H, c, S]
+    lse = torch.logsumexp(scores, dim=-1)  # [N, H, c]; -inf where every key is masked
+    lse = torch.where(torch.isfinite(lse), lse, 0.0)
+    probs = torch.exp(scores - lse[..., None])  # 0 at masked keys and in all-masked rows
+    return (probs @ v.float()).to(q.dtype), lse
+
+
+@functools.cache
+def _fused_lse_works() -> bool:
+    """Whether this torch has the fused CPU kernel with the signature and results _fused_lse expects."""
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 4, 8, generator=gen) for _ in range(3))
+    mask = torch.zeros(1, 1, 4, 4).masked_fill_(torch.eye(4, dtype=torch.bool)[None, None], -math.inf)
+    mask[..., 0, :] = -math.inf  # one row sees no key
+    try:
+        out, lse = _fused_lse(q, k, v, mask)
+    except (RuntimeError, AttributeError, TypeError, ValueError):
+        return False
+    want_out, want_lse = _lse_from_scores(q, k, v, mask)
+    return bool(torch.allclose(out, want_out, atol=1e-5) and torch.allclose(lse.float(), want_lse, atol=1e-5))
 
 
 def _merge_global_keys(local, lse, q, global_k, global_v, global_mask):

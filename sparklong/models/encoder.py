@@ -27,10 +27,10 @@ def check_attention(attention: str) -> str:
     return attention
 
 
-def local_kernel(attention: str) -> str:
-    """The kernel this forward uses for `attention`: 'flex' only when asked for and no graph is being
-    exported (ONNX has no FlexAttention op; the SDPA path computes the same values)."""
-    return "flex" if attention == "flex" and not flex_band.exporting() else "sdpa"
+def local_kernel(attention: str, export: bool) -> str:
+    """The kernel a forward uses for `attention`: 'flex' only when asked for and not exporting (ONNX
+    has no FlexAttention op; the SDPA path computes the same values)."""
+    return "flex" if attention == "flex" and not export else "sdpa"
 
 
 def check_input_ids(input_ids, cfg: LongformerConfig) -> None:
@@ -47,27 +47,32 @@ def check_input_ids(input_ids, cfg: LongformerConfig) -> None:
 @dataclass
 class AttentionContext:
     """Per-forward facts shared by all layers: masks, global slots, one band plan per window size
-    (a BandPlan for kernel 'sdpa', a flex BlockMask for 'flex')."""
+    (a BandPlan for kernel 'sdpa', a flex BlockMask for 'flex'), and whether a graph is exported:
+    then no branch depends on the data, no stride is baked in and nothing loops over the length."""
 
     key_valid: torch.Tensor  # [B, L] bool, False at padding
     is_global: torch.Tensor  # [B, L] bool
     layout: band.GlobalLayout | None  # None when no row has a global token
     kernel: str  # 'sdpa' or 'flex', see local_kernel
     plans: dict[int, band.BandPlan | flex_band.BlockMask]
+    export: bool
+    strided: bool  # band windows as strided views of k and v (eager CPU), else gathered (band.local_attention)
     segment: int | None  # rows per segment for band attention and position-wise layers; None: all at once
 
     @classmethod
-    def build(cls, attention_mask, global_attention_mask, windows, dtype, segment, attention="auto") -> "AttentionContext":
+    def build(cls, attention_mask, global_attention_mask, windows, dtype, attention, export) -> "AttentionContext":
         key_valid = attention_mask.bool()
         is_global = global_attention_mask.bool() & key_valid  # HF: a padded global token is padding
-        # A traced graph must serve any number of global tokens, 0 included: no data-dependent branch.
-        layout = band.global_layout(is_global) if band.tracing() or bool(is_global.any()) else None
-        kernel = local_kernel(attention)
+        # An exported graph must serve any number of global tokens, 0 included: no data-dependent branch.
+        layout = band.global_layout(is_global) if export or bool(is_global.any()) else None
+        kernel = local_kernel(attention, export)
         if kernel == "flex":
             plans = {w: flex_band.block_mask(key_valid, is_global, w) for w in sorted(set(windows))}
         else:
             plans = {w: band.plan_band(key_valid, is_global, layout, w, dtype) for w in sorted(set(windows))}
-        return cls(key_valid, is_global, layout, kernel, plans, segment)
+        strided = key_valid.device.type == "cpu" and not export
+        return cls(key_valid, is_global, layout, kernel, plans, export, strided,
+                   None if export else band.SEGMENT_QUERIES)
 
 
 class Embeddings(nn.Module):
@@ -121,7 +126,7 @@ class Layer(nn.Module):
         del q, k, v
         x_global = x.gather(1, layout.index[:, :, None].expand(-1, -1, hidden))  # [B, G, E]
         q_global = self.q_global(x_global).view(batch, -1, heads, dim)  # [B, G, H, D]
-        if band.tracing():  # the graph serves G = 0 too: no global key/value projection of every row
+        if ctx.export:  # the graph serves G = 0 too: no global key/value projection of every row
             out_global = band.global_attention_unprojected(
                 q_global, x, self.kv_global.weight, self.kv_global.bias, ctx.key_valid
             )
@@ -137,17 +142,17 @@ class Layer(nn.Module):
         if ctx.kernel == "flex":  # the block mask reaches the global keys where they are
             return flex_band.local_attention(q, k, v, plan)
         if ctx.layout is None:
-            return band.local_attention(q, k, v, plan, segment=ctx.segment)
+            return band.local_attention(q, k, v, plan, segment=ctx.segment, strided=ctx.strided)
         slots = ctx.layout.index[:, :, None, None].expand(-1, -1, self.heads, self.head_dim)  # [B, G, H, D]
-        return band.local_attention(q, k, v, plan, k.gather(1, slots), v.gather(1, slots), ctx.segment)
+        return band.local_attention(q, k, v, plan, k.gather(1, slots), v.gather(1, slots), ctx.segment, ctx.strided)
 
     def position_wise(self, x: torch.Tensor, attn: torch.Tensor, segment: int | None) -> torch.Tensor:
         """Everything after attention is row-local: output projection, residual + norm, FFN, residual
         + norm. x, attn: [B, L, E] -> [B, L, E]. On the CPU it runs in chunks of CPU_CHUNK_ROWS so
         each chunk's 4x-wide intermediate stays in cache; elsewhere in chunks of `segment` rows, which
-        bounds memory (None: all rows at once, for traced exports)."""
+        bounds memory (None: all rows at once, for exports)."""
         chunk = segment if segment is None or x.device.type != "cpu" else min(segment, CPU_CHUNK_ROWS)
-        if chunk is None or x.shape[0] * x.shape[1] <= chunk:  # [B, L, E] as is: a traced graph keeps MatMuls
+        if chunk is None or x.shape[0] * x.shape[1] <= chunk:  # [B, L, E] as is: an exported graph keeps MatMuls
             return self._position_wise_rows(x, attn)
         rows, attn_rows = x.reshape(-1, x.shape[-1]), attn.reshape(-1, x.shape[-1])  # [B*L, E]
         out = torch.empty_like(rows)
@@ -164,18 +169,19 @@ class Layer(nn.Module):
 
 class Encoder(nn.Module):
     """input ids -> last hidden state [B, L, E], equal to HF LongformerModel's. attention: the kernel
-    of the local rows, one of ATTENTION (see local_kernel)."""
+    of the local rows, one of ATTENTION (see local_kernel). export=True: the module is for tracing
+    into one graph (onnx_export.py) that serves every batch size, length and global count."""
 
-    def __init__(self, cfg: LongformerConfig, attention: str = "auto"):
+    def __init__(self, cfg: LongformerConfig, attention: str = "auto", export: bool = False):
         super().__init__()
         self.cfg = cfg
         self.attention = check_attention(attention)
-        self.segment_rows: int | None = band.SEGMENT_QUERIES  # memory bound; None for traced exports
+        self.export = export
         self.embeddings = Embeddings(cfg)
         self.layers = nn.ModuleList(Layer(cfg, w) for w in cfg.attention_window)
 
     def forward(self, input_ids, attention_mask=None, global_attention_mask=None) -> torch.Tensor:
-        if not band.tracing():  # an exported graph is checked by its runtime (onnx_runtime.py)
+        if not self.export:  # an exported graph is checked by its runtime (onnx_runtime.py)
             check_input_ids(input_ids, self.cfg)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -183,8 +189,7 @@ class Encoder(nn.Module):
             global_attention_mask = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids)  # [B, L, E]
         ctx = AttentionContext.build(
-            attention_mask, global_attention_mask, self.cfg.attention_window, x.dtype, self.segment_rows,
-            self.attention,
+            attention_mask, global_attention_mask, self.cfg.attention_window, x.dtype, self.attention, self.export
         )
         for layer in self.layers:
             x = layer(x, ctx)

@@ -52,12 +52,6 @@ def local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Blo
     return out.transpose(1, 2)
 
 
-def exporting() -> bool:
-    """True while a graph is recorded for export (TorchScript trace, ONNX, torch.export): ONNX has no
-    FlexAttention op, so the engine takes the SDPA path then."""
-    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()
-
-
 @functools.cache
 def _compiled(fn):
     """torch.compile(fn), made once per process on first use (CUDA only; the CPU runs eager)."""

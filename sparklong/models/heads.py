@@ -12,10 +12,10 @@ class _Task(nn.Module):
     head_prefixes: tuple[str, ...] = ()  # HF key prefixes of the head's weights
     labels_weight: str | None = None  # the weight whose rows are the labels
 
-    def __init__(self, cfg: LongformerConfig, attention: str = "auto"):
+    def __init__(self, cfg: LongformerConfig, attention: str = "auto", export: bool = False):
         super().__init__()
         self.config = cfg
-        self.encoder = Encoder(cfg, attention)
+        self.encoder = Encoder(cfg, attention, export)
 
     @staticmethod
     def default_global_mask(cfg: LongformerConfig, input_ids: torch.Tensor) -> torch.Tensor | None:
@@ -41,8 +41,8 @@ class ForQuestionAnswering(_Task):
 
     head_prefixes = ("qa_outputs.",)
 
-    def __init__(self, cfg: LongformerConfig, attention: str = "auto"):
-        super().__init__(cfg, attention)
+    def __init__(self, cfg: LongformerConfig, attention: str = "auto", export: bool = False):
+        super().__init__(cfg, attention, export)
         self.qa_outputs = nn.Linear(cfg.hidden_size, 2)
 
     @staticmethod
@@ -80,8 +80,8 @@ class ForSequenceClassification(_Task):
     head_prefixes = ("classifier.dense.", "classifier.out_proj.")
     labels_weight = "classifier.out_proj.weight"
 
-    def __init__(self, cfg: LongformerConfig, attention: str = "auto"):
-        super().__init__(cfg, attention)
+    def __init__(self, cfg: LongformerConfig, attention: str = "auto", export: bool = False):
+        super().__init__(cfg, attention, export)
         self.classifier = _ClassificationHead(cfg)
 
     @staticmethod
@@ -102,8 +102,8 @@ class ForTokenClassification(_Task):
     head_prefixes = ("classifier.",)
     labels_weight = "classifier.weight"
 
-    def __init__(self, cfg: LongformerConfig, attention: str = "auto"):
-        super().__init__(cfg, attention)
+    def __init__(self, cfg: LongformerConfig, attention: str = "auto", export: bool = False):
+        super().__init__(cfg, attention, export)
         self.classifier = nn.Linear(cfg.hidden_size, cfg.num_labels)
 
     @torch.inference_mode()

@@ -24,13 +24,15 @@ def load(
     fast_cpu: bool = True,
     attention: str = "auto",
     quantize: str = "none",
+    export: bool = False,
 ) -> torch.nn.Module:
     """Build the engine for `task` from an HF folder; call it as module(input_ids, attention_mask,
     global_attention_mask). fast_cpu=False keeps plain nn.Linear (for export or debugging).
     attention: the kernel of the sliding-window rows, "sdpa" (SDPA over query blocks), "flex"
     (FlexAttention with a block mask) or "auto" (for now "sdpa" everywhere: flex is unmeasured on a GPU);
     an exported graph always takes "sdpa". quantize="int8": the encoder layers' linears in int8
-    (int8_linear.Int8Linear; CPU and float32 only)."""
+    (int8_linear.Int8Linear; CPU and float32 only). export=True: a module to trace into one graph
+    (onnx_export.py)."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if dtype not in DTYPES:
@@ -53,7 +55,7 @@ def load(
         cfg = dataclasses.replace(cfg, id2label={i: f"LABEL_{i}" for i in range(labels)})
 
     with torch.device("meta"):
-        module = module_cls(cfg, attention)
+        module = module_cls(cfg, attention, export)
     state = {f"encoder.{k}": v for k, v in encoder_state.items()}
     state.update({k: v for k, v in head_state.items() if k.startswith(module_cls.head_prefixes)})
     try:

@@ -1,8 +1,8 @@
 """export_onnx: the engine traced into one ONNX graph that serves every batch size, length and
 number of global tokens (0 included), optionally with int8 linear layers. No custom ops.
 
-The graph comes from torch's TorchScript exporter (`dynamo=False`): the banded attention slices one
-padded tensor (no as_strided) and reads no Python number from the data, so the trace records shapes
+The graph comes from torch's TorchScript exporter (`dynamo=False`) tracing a module loaded with
+export=True: the banded attention slices one padded tensor (no as_strided) and reads no Python number from the data, so the trace records shapes
 symbolically (checked at lengths, batch sizes and global counts never traced, in tests/test_onnx_*).
 torch.export (the dynamo exporter) refuses the data-dependent number of global slots.
 """
@@ -79,8 +79,7 @@ def export_onnx(
     if quantize == "int8" and dtype != "float32":
         raise ValueError("quantize='int8' quantizes a float32 graph; use dtype='float32'")
     require("onnx")  # torch's exporter writes through it
-    module = load(folder, task=task, device="cpu", dtype=dtype, fast_cpu=False)  # plain nn.Linear -> MatMul
-    module.encoder.segment_rows = None  # one segment: no Python loop over the length
+    module = load(folder, task=task, device="cpu", dtype=dtype, fast_cpu=False, export=True)  # nn.Linear -> MatMul
     if quantize == "int8":
         smooth_ffn_inputs(module)
     path = os.path.abspath(os.fspath(path))
