@@ -31,7 +31,7 @@ import tempfile
 
 import torch
 
-from .checkpoint import read_state_dict
+from .checkpoint import read_state_dict, strip_encoder_prefix
 from .config import ConfigError, positive_int
 from .json_files import read_json_object
 
@@ -60,7 +60,6 @@ TOKENIZER_FILES = (
     "sentencepiece.bpe.model",
     "spiece.model",
 )
-_ENCODER_PREFIXES = ("bert.", "roberta.", "model.")
 _LAYER_PARTS = (
     "attention.self.query",
     "attention.self.key",
@@ -209,10 +208,7 @@ def _encoder_state(hf: dict[str, torch.Tensor], layers: int) -> dict[str, torch.
     """The encoder's tensors under LongformerModel names; pooler, LM and task heads are dropped."""
     flat: dict[str, torch.Tensor] = {}
     for key, value in hf.items():
-        for prefix in _ENCODER_PREFIXES:
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-                break
+        key = strip_encoder_prefix(key)
         if key.endswith(".gamma"):  # TF-era BERT checkpoints
             key = key[: -len("gamma")] + "weight"
         elif key.endswith(".beta"):
