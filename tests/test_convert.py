@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -254,3 +255,15 @@ def test_failure_leaves_nothing(bert_src, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         convert_to_long(bert_src, str(tmp_path / "long"))
     assert os.listdir(tmp_path) == []
+
+
+def test_unsupported_activation_fails_before_writing(bert_src, tmp_path):
+    """The long config is read back through LongformerConfig: an activation the engine lacks fails
+    at convert time, naming it and the source's config.json, and nothing is written."""
+    src = tmp_path / "short"
+    shutil.copytree(bert_src, src)
+    cfg = json.loads((src / "config.json").read_text())
+    (src / "config.json").write_text(json.dumps({**cfg, "hidden_act": "quick_gelu"}))
+    with pytest.raises(ValueError, match=r"config\.json: hidden_act 'quick_gelu' is not supported"):
+        convert_to_long(str(src), str(tmp_path / "long"))
+    assert sorted(os.listdir(tmp_path)) == ["short"]

@@ -55,6 +55,11 @@ class Progress:
             self.say(f"shard {record['shard'] + 1}/{self.shards} committed in {record['seconds']:.1f} s: {work}; "
                      f"{len(self.done)}/{self.writing} shards of this run done, ETA {duration(eta)}")
 
+    def uncommitted(self, shards: list[int]) -> list[int]:
+        """Those of `shards` that no commit record has been counted for, in order."""
+        with self._lock:
+            return sorted(set(shards) - self.done)
+
     def summary(self, kept: int, up_to_date: int) -> None:
         """`kept`: documents of the whole output left as they were (in shards rewritten or not)."""
         seconds = time.monotonic() - self.started

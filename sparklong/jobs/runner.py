@@ -164,8 +164,7 @@ def session(master: str | None, app_name: str):
 
 def _run(spec: JobSpec, args, spark, model: ModelRef) -> None:
     frame, fmt = _input_frame(spec, args, spark)
-    run = JobRun(spec, args, spark, model, OutputFolder(qualify(args.output)),
-                 f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}", fmt)
+    run = JobRun(spec, args, spark, model, OutputFolder(qualify(args.output)), _run_id(), fmt)
     transform = spec.transform(args, model)  # stages built (and checked) before any Spark job
     run.lock.take()
     try:
@@ -173,6 +172,11 @@ def _run(spec: JobSpec, args, spark, model: ModelRef) -> None:
         run.write(frame, transform)
     finally:
         run.lock.release()
+
+
+def _run_id() -> str:
+    """Unique and sortable: start time + random."""
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 def _input_frame(spec: JobSpec, args, spark):
@@ -237,13 +241,7 @@ class JobRun:
         committed = committed_rows(self.spark, self.folder, shards) if shards else None
         persisted = row_states(keyed_input(frame, [n for n, _, _ in self.spec.columns]), committed)
         try:
-            rows = check_ids(persisted, self.args.id_col)  # the one read of the input
-            shards = shards or max(1, -(-rows // self.args.shard_rows))
-            manifest = {**manifest, "rows": rows, "shards": shards}
-            if first is not None:
-                check_manifest(self.folder.root, first, {"rows": rows}, self.args.incremental)
-            if first != manifest:  # written before any shard: a rerun finishes what this run starts
-                write_manifest(self.folder, manifest, self.scratch)
+            rows, shards = self.record_plan(persisted, first, manifest, shards)
             states = with_shard(persisted, shards)
             work = shard_work(states)
             if any(w.dirty for w in work):
@@ -253,44 +251,69 @@ class JobRun:
         finally:
             persisted.unpersist()
 
+    def record_plan(self, persisted, first: dict | None, manifest: dict, shards: int | None) -> tuple[int, int]:
+        """(rows, shards) after the input's one read (its ids checked); the manifest is written before any
+        shard, so a rerun finishes what this run starts."""
+        rows = check_ids(persisted, self.args.id_col)
+        shards = shards or max(1, -(-rows // self.args.shard_rows))
+        manifest = {**manifest, "rows": rows, "shards": shards}
+        if first is not None:
+            check_manifest(self.folder.root, first, {"rows": rows}, self.args.incremental)
+        if first != manifest:
+            write_manifest(self.folder, manifest, self.scratch)
+        return rows, shards
+
     def nothing_to_do(self, shards: int, rows: int) -> None:
-        if not self.folder.exists(SUCCESS):
-            self.folder.write_bytes(SUCCESS, b"", self.scratch)
-        self.folder.delete(STAGING)
+        self.mark_done()
         print(f"{self.spec.name}: nothing to do: all {shards} shards of {self.folder.root} are committed "
               f"({rows:,} documents); --overwrite starts again", flush=True)
 
     def compute(self, states, transform, work: list, shards: int, rows: int) -> None:
         """The one Spark job: every dirty shard written and committed by a task; progress meanwhile."""
+        dirty = [w.shard for w in work if w.dirty]
+        self.folder.delete(SUCCESS)
+        progress = self.start_progress(work, shards, rows)
+        self.commit_shards(states, transform, dirty, shards, progress)
+        self.mark_done()
+        progress.summary(sum(w.same for w in work), shards - len(dirty))
+
+    def start_progress(self, work: list, shards: int, rows: int) -> Progress:
+        """This run's progress, its first line the plan."""
+        writing = sum(1 for w in work if w.dirty)
+        to_compute = sum(w.new + w.changed for w in work)
+        progress = Progress(self.spec.name, shards, writing, to_compute, self.spec.tokens_column is not None)
+        progress.say(f"{rows:,} documents from {self.args.input} ({self.fmt}) in {shards} shards "
+                     f"({shards - writing} up to date, {writing} to write): {to_compute:,} documents to "
+                     f"compute, {sum(w.same for w in work):,} kept, {sum(w.removed for w in work):,} to remove; "
+                     f"model {self.model.name} ({self.model.version}); output {self.folder.root}")
+        return progress
+
+    def commit_shards(self, states, transform, dirty: list[int], shards: int, progress: Progress) -> None:
+        """Run the job, each task committing its shards, the monitor reporting them meanwhile; JobError
+        unless every dirty shard was committed."""
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        spec, folder = self.spec, self.folder
-        dirty = [w.shard for w in work if w.dirty]
-        folder.delete(SUCCESS)
-        to_compute = sum(w.new + w.changed for w in work)
-        progress = Progress(spec.name, shards, len(dirty), to_compute, spec.tokens_column is not None)
-        progress.say(f"{rows:,} documents from {self.args.input} ({self.fmt}) in {shards} shards "
-                     f"({shards - len(dirty)} up to date, {len(dirty)} to write): {to_compute:,} documents to "
-                     f"compute, {sum(w.same for w in work):,} kept, {sum(w.removed for w in work):,} to remove; "
-                     f"model {self.model.name} ({self.model.version}); output {folder.root}")
         tasks = min(len(dirty), TASKS_PER_CORE * self.spark.sparkContext.defaultParallelism)
         frame = work_rows(self.spark, states, dirty, tasks)
         outputs = transform(frame, [KEY, HASH, SHARD, DROP])
-        committer = shard_committer(folder, self.run, shards, self.file_schema(frame), spec.tokens_column)
+        committer = shard_committer(self.folder, self.run, shards, self.file_schema(frame), self.spec.tokens_column)
         commits = outputs.mapInArrow(committer, from_arrow_schema(COMMIT_SCHEMA),
                                      profile=model_stage_profile(self.spark, self.args.task_gpus))
-        with RunMonitor(folder, commits_folder(self.run), progress, self.lock) as monitor:
+        with RunMonitor(self.folder, commits_folder(self.run), progress, self.lock) as monitor:
             records = [r.asDict() for r in commits.collect()]
-        for record in records:
+        for record in records:  # those the monitor has not counted yet
             progress.shard_done(record)
-        missing = sorted(set(dirty) - {r["shard"] for r in records})
+        missing = progress.uncommitted(dirty)
         if missing:
             raise JobError(f"{len(missing)} shards were not committed (first: {missing[0]}); run again to finish them")
         if monitor.error is not None:
             raise JobError(f"the run's monitor failed: {first_line(monitor.error)}")
-        folder.write_bytes(SUCCESS, b"", self.scratch)
-        folder.delete(STAGING)
-        progress.summary(sum(w.same for w in work), shards - len(dirty))
+
+    def mark_done(self) -> None:
+        """_SUCCESS (left as it is when there: a rerun after success changes nothing); _staging removed."""
+        if not self.folder.exists(SUCCESS):
+            self.folder.write_bytes(SUCCESS, b"", self.scratch)
+        self.folder.delete(STAGING)
 
     def file_schema(self, frame):
         """The shard files' schema: id (the input's type) + the job's outputs, the job and model in its metadata."""

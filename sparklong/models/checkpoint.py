@@ -22,8 +22,10 @@ TORCH_BIN = "pytorch_model.bin"
 TORCH_BIN_INDEX = "pytorch_model.bin.index.json"
 WEIGHT_FILES = (SAFETENSORS, SAFETENSORS_INDEX, TORCH_BIN, TORCH_BIN_INDEX)  # first found wins
 
-# Prefixes HF task models put before the encoder's keys.
-_ENCODER_PREFIXES = ("longformer.", "roberta.", "bert.")
+# Prefixes before the encoder's keys, for the loader and convert_to_long alike: HF task and LM models
+# put their base model's name there (XLM-R and CamemBERT save as "roberta."), wrappers their attribute's
+# ("model."). No unprefixed Longformer, BERT or RoBERTa key (encoder or head) starts with one.
+ENCODER_PREFIXES = ("longformer.", "roberta.", "bert.", "model.")
 
 
 class CheckpointError(ValueError):
@@ -155,7 +157,7 @@ def engine_state_dict(
 
     Task heads (qa_outputs.*, classifier.*) keep their HF names.
     """
-    hf = {_strip_prefix(k): v for k, v in hf.items()}
+    hf = {strip_encoder_prefix(k): v for k, v in hf.items()}
     out: dict[str, torch.Tensor] = {}
 
     def take(name: str) -> torch.Tensor:
@@ -188,8 +190,9 @@ def engine_state_dict(
     return out, heads
 
 
-def _strip_prefix(key: str) -> str:
-    for prefix in _ENCODER_PREFIXES:
+def strip_encoder_prefix(key: str) -> str:
+    """`key` without the ENCODER_PREFIXES entry it starts with, if any."""
+    for prefix in ENCODER_PREFIXES:
         if key.startswith(prefix):
             return key[len(prefix):]
     return key

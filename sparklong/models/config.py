@@ -78,10 +78,10 @@ class LongformerConfig:
             type_vocab_size=positive_int(raw.get("type_vocab_size", 2), "type_vocab_size"),
             hidden_act=act,
             layer_norm_eps=_positive_float(raw.get("layer_norm_eps", 1e-12), "layer_norm_eps"),
-            pad_token_id=_token_id(raw.get("pad_token_id", 1), "pad_token_id"),
-            bos_token_id=_token_id(raw.get("bos_token_id", 0), "bos_token_id"),
-            eos_token_id=_token_id(raw.get("eos_token_id", 2), "eos_token_id"),
-            sep_token_id=_token_id(raw.get("sep_token_id", raw.get("eos_token_id", 2)), "sep_token_id"),
+            pad_token_id=token_id(raw.get("pad_token_id", 1), "pad_token_id"),
+            bos_token_id=token_id(raw.get("bos_token_id", 0), "bos_token_id"),
+            eos_token_id=token_id(raw.get("eos_token_id", 2), "eos_token_id"),
+            sep_token_id=token_id(raw.get("sep_token_id", raw.get("eos_token_id", 2)), "sep_token_id"),
             id2label=id2label,
             model_type=str(raw.get("model_type", "longformer")),
         )
@@ -127,7 +127,7 @@ def _id2label(value) -> dict[int, str]:
         raise ConfigError(f"id2label keys must be integers, got {list(value)!r}") from exc
 
 
-def _token_id(value, name: str) -> int:
+def token_id(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
     return value

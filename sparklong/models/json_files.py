@@ -1,5 +1,6 @@
 """The one reader of a model folder's JSON files (config, weight index, tokenizer files, ONNX manifest):
-anything but a readable JSON object is an error naming the file, never a raw JSONDecodeError."""
+anything but a readable JSON object is an error naming the file, never a raw JSONDecodeError; and the
+writer of the ones convert_to_long makes."""
 from __future__ import annotations
 
 import json
@@ -23,3 +24,10 @@ def read_json_object(path: str, error: type[Exception] = ValueError, required: b
     if not isinstance(data, dict):
         raise error(f"{path} must hold a JSON object, not {_KINDS.get(type(data), 'null')}")
     return data
+
+
+def write_json(path: str, data) -> None:
+    """`data` as indented UTF-8 JSON with a final newline."""
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
