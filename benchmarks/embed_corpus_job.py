@@ -9,6 +9,7 @@ JVM start, the input's read and planning, and shutdown excluded); `wall_s` inclu
 
     .venv/bin/python benchmarks/embed_corpus_job.py                 # after make demo (its model)
     .venv/bin/python benchmarks/embed_corpus_job.py --docs 4 --repeats 1 --model FOLDER
+    .venv/bin/python benchmarks/embed_corpus_job.py --quantize none int8     # int8 vs float32, interleaved
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from model_throughput import machine_info  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 CORPUS = os.path.join(ROOT, "examples", "corpus")
 SUMMARY = re.compile(r"done: ([\d,]+) documents embedded, [\d,]+ kept, [\d,]+ removed; ([\d,]+) tokens, "
                      r"[\d,]+ tokens/s; ([\d.]+) s")
@@ -34,13 +36,13 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def engine_alone(folder: str, texts: list[str]) -> tuple[float, int]:
+def engine_alone(folder: str, texts: list[str], quantize: str) -> tuple[float, int]:
     from sparklong.annotation import DOCUMENT, Annotation
     from sparklong.udfs.model_cache import get_model, get_tokenizer
     from sparklong.udfs.sentence_embeddings import embed_documents
     from sparklong.udfs.word_embeddings import EmbeddingSettings
 
-    model, tokenizer = get_model(folder, "embeddings", "torch", "cpu"), get_tokenizer(folder, False)
+    model, tokenizer = get_model(folder, "embeddings", "torch", "cpu", quantize=quantize), get_tokenizer(folder, False)
     rows = [([Annotation(DOCUMENT, 0, len(t) - 1, t, {"sentence": "0"})],) for t in texts]  # (documents,) per row
     start = time.perf_counter()
     out = embed_documents(model, tokenizer, rows, EmbeddingSettings(max_sentence_length=4096, batch_size=4))
@@ -48,9 +50,9 @@ def engine_alone(folder: str, texts: list[str]) -> tuple[float, int]:
     return seconds, sum(int(r[0].metadata["pieces"]) for r in out)
 
 
-def job(folder: str, inputs: str, output: str, shard_rows: int) -> tuple[float, float, int]:
+def job(folder: str, inputs: str, output: str, shard_rows: int, quantize: str) -> tuple[float, float, int]:
     command = [sys.executable, os.path.join(ROOT, "jobs", "embed_corpus.py"), "--input", inputs, "--output", output,
-               "--model", folder, "--shard-rows", str(shard_rows), "--overwrite"]
+               "--model", folder, "--shard-rows", str(shard_rows), "--quantize", quantize, "--overwrite"]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -69,6 +71,8 @@ def main() -> None:
     p.add_argument("--docs", type=int, default=8)
     p.add_argument("--shard-rows", type=int, default=4)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--quantize", nargs="+", choices=("none", "int8"), default=["none"],
+                   help="the engine's settings to run, interleaved (--quantize none int8: both, and their ratio)")
     args = p.parse_args()
     if not os.path.isfile(os.path.join(args.model, "config.json")):
         raise SystemExit(f"no model at {args.model}: run `make demo` first or pass --model FOLDER")
@@ -80,31 +84,42 @@ def main() -> None:
         for name in names:
             shutil.copy(os.path.join(CORPUS, name), inputs)
         texts = [decode_text(open(os.path.join(inputs, n), "rb").read()) for n in names]
-        engine_s, job_s, wall_s = [], [], []
+        times = {q: {"engine": [], "job": [], "wall": []} for q in args.quantize}
         tokens = None
         for r in range(args.repeats):
-            seconds, tokens = engine_alone(args.model, texts)
-            engine_s.append(seconds)
-            log(f"repeat {r + 1}: engine alone {seconds:.1f} s for {tokens:,} tokens")
-            seconds, wall, job_tokens = job(args.model, inputs, os.path.join(work, "out"), args.shard_rows)
-            assert job_tokens == tokens, (job_tokens, tokens)
-            job_s.append(seconds)
-            wall_s.append(wall)
-            log(f"repeat {r + 1}: job {seconds:.1f} s ({wall:.1f} s with JVM start and stop)")
+            for quantize in args.quantize:  # interleaved: engine, job, engine, job ... for each setting
+                seconds, tokens = engine_alone(args.model, texts, quantize)
+                times[quantize]["engine"].append(seconds)
+                log(f"repeat {r + 1}, quantize {quantize}: engine alone {seconds:.1f} s for {tokens:,} tokens")
+                seconds, wall, job_tokens = job(args.model, inputs, os.path.join(work, "out"), args.shard_rows, quantize)
+                assert job_tokens == tokens, (job_tokens, tokens)
+                times[quantize]["job"].append(seconds)
+                times[quantize]["wall"].append(wall)
+                log(f"repeat {r + 1}, quantize {quantize}: job {seconds:.1f} s ({wall:.1f} s with JVM start and stop)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    engine_rate = tokens / statistics.median(engine_s)
-    job_rate = tokens / statistics.median(job_s)
-    print(json.dumps({
-        "model": os.path.basename(args.model.rstrip("/")), "documents": len(names), "tokens": tokens,
-        "cpu_count": os.cpu_count(), "load_average_1_5_15min": os.getloadavg(),
-        "engine_alone": {"all_s": engine_s, "median_s": statistics.median(engine_s), "tokens_per_s": engine_rate},
-        "job": {"all_s": job_s, "median_s": statistics.median(job_s), "tokens_per_s": job_rate,
-                "all_wall_s": wall_s, "median_wall_s": statistics.median(wall_s),
-                "tokens_per_s_wall": tokens / statistics.median(wall_s)},
+    runs = {q: summary(t, tokens) for q, t in times.items()}
+    report = {"model": os.path.basename(args.model.rstrip("/")), "documents": len(names), "tokens": tokens,
+              "machine": machine_info("cpu"), "load_average_1_5_15min": os.getloadavg(), "runs": runs}
+    if "none" in runs and "int8" in runs:
+        report["speed_ratio_int8_over_float32"] = {
+            what: runs["int8"][what]["tokens_per_s"] / runs["none"][what]["tokens_per_s"] for what in ("engine_alone", "job")}
+    print(json.dumps(report, indent=2))
+
+
+def summary(times: dict, tokens: int) -> dict:
+    """One setting's medians, rates and ratios; times: {"engine": [s], "job": [s], "wall": [s]}."""
+    engine_rate = tokens / statistics.median(times["engine"])
+    job_rate = tokens / statistics.median(times["job"])
+    return {
+        "engine_alone": {"all_s": times["engine"], "median_s": statistics.median(times["engine"]),
+                         "tokens_per_s": engine_rate},
+        "job": {"all_s": times["job"], "median_s": statistics.median(times["job"]), "tokens_per_s": job_rate,
+                "all_wall_s": times["wall"], "median_wall_s": statistics.median(times["wall"]),
+                "tokens_per_s_wall": tokens / statistics.median(times["wall"])},
         "speed_ratio_job_over_engine": job_rate / engine_rate,
-        "speed_ratio_job_wall_over_engine": tokens / statistics.median(wall_s) / engine_rate,
-    }, indent=2))
+        "speed_ratio_job_wall_over_engine": tokens / statistics.median(times["wall"]) / engine_rate,
+    }
 
 
 if __name__ == "__main__":

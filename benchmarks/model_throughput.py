@@ -14,6 +14,9 @@ JSON object on stdout; progress goes to stderr.
     .venv/bin/python benchmarks/model_throughput.py --device cuda --engines sparklong --attention flex
         # the torch engine's local rows through FlexAttention; run again with --attention sdpa to compare
 
+Roofline (CPU): this CPU's float32 and int8 GEMM rates on the model's own linear shapes, and each
+engine's fraction of the tokens/s those rates allow (benchmarks/roofline.py).
+
 Timing: for each (batch, L) one warm-up call per engine, then `--repeats` calls each, the engines
 interleaved and alternating the order; the median is reported. Memory: every (engine, L) runs in a
 fresh subprocess (this script with --child) so peaks do not mix.
@@ -387,6 +390,14 @@ def main(argv=None) -> None:
                                                                         "global_tokens": "first token"},
                          "memory_lengths": None if args.skip_memory else args.memory_lengths}}
     report["throughput"], report["load_s"] = run_throughput(args)
+    if args.device == "cpu":
+        from roofline import gemm_gflops, roofline
+
+        rates = gemm_gflops(SHAPE)
+        report["roofline"] = {"gemm_gflops_512_rows": rates, "rows": roofline(report["throughput"], SHAPE, rates)}
+        log(f"GEMM on this CPU: {rates}; fractions of the roofline: " + "; ".join(
+            f"B={r['batch']} L={r['length']} g={r['global_tokens']} {r['fraction_of_roofline']}"
+            for r in report["roofline"]["rows"]))
     if not args.skip_memory:
         report["memory"] = run_memory(args)
     report["wall_s"] = round(time.time() - started, 1)

@@ -1,8 +1,10 @@
 """Spark pipeline throughput: DocumentAssembler -> Tokenizer -> LongformerEmbeddings -> SentenceEmbeddings
-on local[2], against (a) the engine alone on the same token ids and (b) transformers' LongformerModel
-inside pyspark's predict_batch_udf (what a user would write instead). Prints one JSON object.
+on local[2] (float32, and with setQuantize("int8")), against (a) the engine alone on the same token ids
+and (b) transformers' LongformerModel inside pyspark's predict_batch_udf (what a user would write
+instead). Prints one JSON object.
 
     python benchmarks/spark_embed.py [--docs 16] [--tokens 4096] [--batch-size 4]
+    python benchmarks/spark_embed.py --runs sparklong_pipeline sparklong_pipeline_int8   # int8 vs float32
 
 Model: longformer-base shape with random weights and a byte-level BPE trained on the bundled corpus
 (no network). Documents: State of the Union addresses from the shared corpus, cut at --tokens pieces.
@@ -19,6 +21,8 @@ import time
 
 import numpy as np
 import torch
+
+from model_throughput import machine_info  # benchmarks/ is on sys.path when run as a script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -96,15 +100,16 @@ def time_engine_alone(folder: str, documents: list[str], batch_size: int) -> tup
     return time.perf_counter() - start, sum(map(len, encodings))
 
 
-def sparklong_pipeline(folder: str, batch_size: int):
+def sparklong_pipeline(folder: str, batch_size: int, quantize: str = "none"):
     from pyspark.ml import Pipeline
 
     from sparklong import DocumentAssembler, LongformerEmbeddings, SentenceEmbeddings, Tokenizer
 
+    embeddings = LongformerEmbeddings.loadSavedModel(folder).setInputCols("document", "token")
     return Pipeline(stages=[
         DocumentAssembler().setInputCol("text").setOutputCol("document"),
         Tokenizer().setInputCols(["document"]).setOutputCol("token"),
-        LongformerEmbeddings.loadSavedModel(folder).setInputCols("document", "token").setBatchSize(batch_size),
+        embeddings.setBatchSize(batch_size).setQuantize(quantize),
         SentenceEmbeddings().setInputCols(["document", "embeddings"]).setOutputCol("sentence_embeddings"),
     ])
 
@@ -132,6 +137,19 @@ def transformers_udf(folder: str, batch_size: int):
     return predict_batch_udf(make_predict_fn, return_type=ArrayType(FloatType()), batch_size=batch_size)
 
 
+RUNS = ("sparklong_pipeline", "sparklong_pipeline_int8", "transformers_predict_batch_udf")
+
+
+def make_run(name: str, folder: str, batch_size: int, spark):
+    """df -> the DataFrame this run computes, for one of RUNS."""
+    if name == "transformers_predict_batch_udf":
+        hf_udf = transformers_udf(folder, batch_size)
+        return lambda df: df.select(hf_udf("text").alias("vector"))
+    quantize = "int8" if name.endswith("_int8") else "none"
+    pipeline = sparklong_pipeline(folder, batch_size, quantize).fit(spark.createDataFrame([("x",)], ["text"]))
+    return lambda df: pipeline.transform(df).select("sentence_embeddings")
+
+
 def time_spark(spark, documents: list[str], run) -> float:
     rows = spark.sparkContext.parallelize([(d,) for d in documents], 2)  # even split over the 2 cores
     df = spark.createDataFrame(rows, ["text"]).cache()
@@ -141,12 +159,20 @@ def time_spark(spark, documents: list[str], run) -> float:
     return time.perf_counter() - start
 
 
+def ratios_over(tps: dict, base: str) -> dict:
+    """{"speed_ratio_over_<base>": {run: its tokens/s over base's}} when base ran, else {}."""
+    if base not in tps:
+        return {}
+    return {f"speed_ratio_over_{base}": {k: v / tps[base] for k, v in tps.items() if k not in (base, "engine_alone")}}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--docs", type=int, default=16)
     p.add_argument("--tokens", type=int, default=4096)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
     args = p.parse_args(argv)
 
     texts = read_corpus()
@@ -155,12 +181,7 @@ def main(argv=None) -> None:
     import sparklong
 
     spark = sparklong.start("local[2]")
-    pipeline = sparklong_pipeline(folder, args.batch_size).fit(spark.createDataFrame([("x",)], ["text"]))
-    hf_udf = transformers_udf(folder, args.batch_size)
-    runs = {
-        "sparklong_pipeline": lambda df: pipeline.transform(df).select("sentence_embeddings"),
-        "transformers_predict_batch_udf": lambda df: df.select(hf_udf("text").alias("vector")),
-    }
+    runs = {name: make_run(name, folder, args.batch_size, spark) for name in args.runs}
     warmup = [d[:400] for d in documents[:2]] * 2  # loads each model in both workers before timing
     for name, run in runs.items():
         log(f"warm-up: {name}")
@@ -179,9 +200,9 @@ def main(argv=None) -> None:
     print(json.dumps({
         "documents": len(documents), "tokens": tokens, "batch_size": args.batch_size, "master": "local[2]",
         "seconds": seconds, "median_seconds": median, "tokens_per_second": tps,
-        "pipeline_vs_engine_alone": tps["sparklong_pipeline"] / tps["engine_alone"],
-        "pipeline_vs_transformers_udf": tps["sparklong_pipeline"] / tps["transformers_predict_batch_udf"],
-        "torch": torch.__version__, "cpu_count": os.cpu_count(),
+        "speed_ratio_over_engine_alone": {k: v / tps["engine_alone"] for k, v in tps.items() if k != "engine_alone"},
+        **ratios_over(tps, "transformers_predict_batch_udf"), **ratios_over(tps, "sparklong_pipeline"),
+        "machine": machine_info("cpu"), "load_average_1_5_15min": os.getloadavg(),
     }, indent=2))
     spark.stop()
 

@@ -1,0 +1,89 @@
+"""This CPU's limit for a Longformer forward: the GEMM rate on the model's own linear shapes, float32
+(the kernel the engine uses) and int8 (the int8 product alone), and the forward's FLOPs at that rate.
+
+An engine's roofline fraction = its tokens/s over (tokens / (FLOPs / rate)): how close it runs to what
+this CPU's matrix units allow. The attention's FLOPs count at the float32 GEMM rate (an upper bound:
+its small blocks run slower), the linears' at the float32 or the int8 rate.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+ROWS = 512  # the engine runs position-wise layers in 512-row chunks (encoder.CPU_CHUNK_ROWS)
+
+
+def linear_shapes(cfg: dict) -> list[tuple[int, int]]:
+    """(in, out) of one layer's linears: q/k/v, attention output, FFN in, FFN out."""
+    e, f = cfg["hidden_size"], cfg["intermediate_size"]
+    return [(e, 3 * e), (e, e), (e, f), (f, e)]
+
+
+def _median_s(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def gemm_gflops(cfg: dict, repeats: int = 7) -> dict[str, float]:
+    """{"float32": GFLOP/s, "int8": GOP/s} over one layer's linear shapes at ROWS rows (time-weighted:
+    total FLOPs over total median time)."""
+    gen = torch.Generator().manual_seed(0)
+    flops, seconds = 0, {"float32": 0.0, "int8": 0.0}
+    for k, n in linear_shapes(cfg):
+        x, w, b = torch.randn(ROWS, k, generator=gen), torch.randn(n, k, generator=gen), torch.randn(n, generator=gen)
+        xq, wq = (torch.randint(-127, 128, t.shape, generator=gen, dtype=torch.int8) for t in (x, w))
+        float32 = _fp32_kernel()
+        seconds["float32"] += _median_s(lambda: float32(x, w, b), repeats)
+        seconds["int8"] += _median_s(lambda: torch._int_mm(xq, wq.t()), repeats)
+        flops += 2 * ROWS * k * n
+    return {kind: round(flops / s / 1e9, 1) for kind, s in seconds.items()}
+
+
+def _fp32_kernel():
+    """The float32 linear the engine runs on this CPU (cpu_linears.pack_cpu_linears), else F.linear."""
+    from sparklong.models.cpu_linears import _onednn_works
+
+    if _onednn_works():
+        return lambda x, w, b: torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+    return torch.nn.functional.linear
+
+
+def forward_flops(cfg: dict, batch: int, length: int, global_tokens: int) -> dict[str, float]:
+    """{"linear": FLOPs, "attention": FLOPs} of the engine's forward: every layer's linears (the global
+    projections too when a row has global tokens) and the band attention as computed (each query block
+    scores (2r + 1) c keys: banded_attention.plan_band), plus global queries over all keys."""
+    e, layers, tokens = cfg["hidden_size"], cfg["num_hidden_layers"], batch * length
+    linear = sum(2 * k * n for k, n in linear_shapes(cfg)) * tokens
+    w = cfg["attention_window"] // 2
+    block = min(w, 128)
+    span = (2 * -(-w // block) + 1) * block + global_tokens  # keys each local query is scored against
+    attention = 4 * span * e * tokens  # q.k and p.v, all heads
+    if global_tokens:
+        linear += 2 * e * 2 * e * tokens + 2 * e * e * global_tokens * batch  # global k/v of every row, global q
+        attention += 4 * length * e * global_tokens * batch
+    return {"linear": float(linear * layers), "attention": float(attention * layers)}
+
+
+def roofline(rows: list[dict], cfg: dict, rates: dict[str, float]) -> list[dict]:
+    """Per throughput row: the roofline tokens/s in float32 and int8, and each engine's fraction of its
+    own (int8 engines against the int8 one)."""
+    out = []
+    for row in rows:
+        batch, length, glob = row["batch"], row["length"], row["global_tokens"]
+        f = forward_flops(cfg, batch, length, glob)
+        seconds = {"float32": (f["linear"] + f["attention"]) / (rates["float32"] * 1e9),
+                   "int8": f["linear"] / (rates["int8"] * 1e9) + f["attention"] / (rates["float32"] * 1e9)}
+        limit = {kind: round(batch * length / s, 1) for kind, s in seconds.items()}
+        engines = [k for k, v in row.items() if isinstance(v, dict) and "tokens_per_s" in v]
+        fraction = {name: round(row[name]["tokens_per_s"] / limit["int8" if name.endswith("_int8") else "float32"], 3)
+                    for name in engines}
+        out.append({"batch": batch, "length": length, "global_tokens": glob, "gflop": round(sum(f.values()) / 1e9, 1),
+                    "roofline_tokens_per_s": limit, "fraction_of_roofline": fraction})
+    return out
