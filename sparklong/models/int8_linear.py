@@ -34,21 +34,20 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features)  # [M, K]
-        if rows.shape[0] <= CHUNK_ROWS:
-            return self._rows(rows).view(*x.shape[:-1], self.out_features)
         out = rows.new_empty(rows.shape[0], self.out_features)  # [M, N]
         for start in range(0, rows.shape[0], CHUNK_ROWS):
             part = slice(start, start + CHUNK_ROWS)
-            out[part] = self._rows(rows[part])
+            self._rows(rows[part], out[part])
         return out.view(*x.shape[:-1], self.out_features)
 
-    def _rows(self, x: torch.Tensor) -> torch.Tensor:
-        """x: [M, K] -> [M, N]."""
+    def _rows(self, x: torch.Tensor, out: torch.Tensor) -> None:
+        """out = x W^T + b; x: [M, K], out: [M, N] (a block of whole rows, written in place)."""
         scale = x.abs().amax(dim=1, keepdim=True).clamp_min_(1e-12).div_(127)  # [M, 1]
         q = torch.div(x, scale).round_().to(torch.int8)  # [M, K], |q| <= 127
-        out = torch._int_mm(q, self.weight_int8.t()).float()  # [M, N], exact int32 sums
-        out.mul_(scale).mul_(self.weight_scale)
-        return out if self.bias is None else out.add_(self.bias)
+        torch.mul(torch._int_mm(q, self.weight_int8.t()), self.weight_scale, out=out)  # exact int32 sums, scaled
+        out.mul_(scale)
+        if self.bias is not None:
+            out.add_(self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
