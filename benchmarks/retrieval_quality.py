@@ -115,18 +115,19 @@ def piece_chunk_texts(tokenizer, texts: list[str], pieces: int) -> tuple[list[st
 
 def embed(method: str, model, tokenizer, texts: list[str], pieces: int) -> tuple[np.ndarray, np.ndarray]:
     """One pass of `method` over the corpus: ([V, E] vectors, [V] address of each)."""
+    from sparklong.udfs.batching import Batching
     from sparklong.udfs.late_chunks import embed_chunks
     from sparklong.udfs.sentence_embeddings import embed_documents
     from sparklong.udfs.word_embeddings import EmbeddingSettings
 
-    settings = EmbeddingSettings(max_sentence_length=4096, batch_size=4)
+    settings = EmbeddingSettings(Batching(4096, batch_size=4))
     if method == "document":
         return vectors_of(embed_documents(model, tokenizer, documents_of(texts), settings))
     if method == "late":
         return vectors_of(embed_chunks(model, tokenizer, documents_of(texts), settings, pieces))
     chunks, owners = piece_chunk_texts(tokenizer, texts, pieces)
     vectors, _ = vectors_of(embed_documents(model, tokenizer, documents_of(chunks),
-                                            EmbeddingSettings(max_sentence_length=pieces + 2, batch_size=16)))
+                                            EmbeddingSettings(Batching(pieces + 2, batch_size=16))))
     return vectors, np.asarray(owners)
 
 

@@ -42,7 +42,7 @@ class LongformerEmbeddings(LongformerModelStage, HasDimension, HasStorageRef):
         return self.getOrDefault(self.globalAttention)
 
     def settings(self) -> EmbeddingSettings:
-        return EmbeddingSettings(**self.batching(), global_attention=self.getGlobalAttention())
+        return EmbeddingSettings(self.batching(), global_attention=self.getGlobalAttention())
 
     def _on_load(self, config: LongformerConfig, name: str) -> None:
         self._set(dimension=config.hidden_size, storageRef=name)

@@ -33,7 +33,7 @@ class LongformerForTokenClassification(LongformerModelStage, HasClasses):
         set_params(self, self._input_kwargs)
 
     def settings(self) -> EmbeddingSettings:
-        return EmbeddingSettings(**self.batching())
+        return EmbeddingSettings(self.batching())
 
     def core(self):
         return partial(tag_rows, settings=self.settings())

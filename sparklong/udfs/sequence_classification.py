@@ -15,15 +15,14 @@ import numpy as np
 
 from ..annotation import CATEGORY, Annotation
 from .activations import activate
+from .batching import Batching
 from .forward import run_sequences
 from .word_embeddings import encode_units, window_inputs
 
 
 @dataclass(frozen=True)
 class ClassificationSettings:
-    max_sentence_length: int = 4096  # tokens per model window, special tokens included
-    batch_size: int = 8  # windows per forward pass, at most
-    max_batch_tokens: int | None = None  # padded tokens per forward pass, at most (None: the device's budget)
+    batching: Batching = Batching()
     activation: str = "softmax"  # or "sigmoid" (multi-label)
     threshold: float = 0.5  # sigmoid: labels scoring above it are returned
     coalesce_sentences: bool = False  # one annotation per row from the average of its documents' scores
@@ -32,9 +31,9 @@ class ClassificationSettings:
 def classify_rows(model, tokenizer, rows, settings: ClassificationSettings) -> list[list[Annotation]]:
     """rows: tuples whose first item is the row's DOCUMENT annotations -> CATEGORY annotations per row."""
     units = encode_units(tokenizer, [row[0] for row in rows])
-    inputs = window_inputs(tokenizer, units, min(settings.max_sentence_length, model.config.max_tokens))
+    inputs = window_inputs(tokenizer, units, settings.batching.window(model.config))
     outputs = run_sequences(model, tokenizer.pad_id, [ids for _, _, ids in inputs], [[0]] * len(inputs),
-                            settings.batch_size, settings.max_batch_tokens)  # logits [C] per window
+                            settings.batching)  # logits [C] per window
     per_unit: dict[int, list[np.ndarray]] = {}
     for (u, _, _), (logits, *_) in zip(inputs, outputs):
         per_unit.setdefault(u, []).append(logits)

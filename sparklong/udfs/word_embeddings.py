@@ -13,7 +13,7 @@ import numpy as np
 
 from ..annotation import WORD_EMBEDDINGS, Annotation
 from ..annotators.sentence_rules import sentence_starts
-from .batching import Window, owner_windows, split_windows
+from .batching import Batching, Window, owner_windows, split_windows
 from .forward import run_sequences
 
 GLOBAL_ATTENTION = ("none", "cls", "sentences")
@@ -21,9 +21,7 @@ GLOBAL_ATTENTION = ("none", "cls", "sentences")
 
 @dataclass(frozen=True)
 class EmbeddingSettings:
-    max_sentence_length: int = 4096  # tokens per model window, special tokens included
-    batch_size: int = 8  # windows per forward pass, at most
-    max_batch_tokens: int | None = None  # padded tokens per forward pass (None: the device's); one window always fits
+    batching: Batching = Batching()
     global_attention: str = "none"
 
 
@@ -134,13 +132,13 @@ def window_outputs(model, tokenizer, units: list[_Unit], settings: EmbeddingSett
                    needed: list[np.ndarray] | None = None):
     """Per unit, its windows in document order (with `needed`, only those owning a needed piece),
     each with the model's per-token output for `<s> pieces </s>` ([len, ...], padding cut off)."""
-    window = min(settings.max_sentence_length, model.config.max_tokens)  # never past the positions
+    window = settings.batching.window(model.config)
     inputs = window_inputs(tokenizer, units, window, needed)
     global_positions = None
     if settings.global_attention != "none":
         global_positions = [_global_positions(units[u], w, settings.global_attention) for u, w, _ in inputs]
     outputs = run_sequences(model, tokenizer.pad_id, [ids for _, _, ids in inputs], global_positions,
-                            settings.batch_size, settings.max_batch_tokens)
+                            settings.batching)
     by_unit: list[list[tuple[Window, np.ndarray]]] = [[] for _ in units]
     for (u, w, ids), (h, *_) in zip(inputs, outputs):
         by_unit[u].append((w, h[: len(ids)]))  # h: [L, E], padded row
