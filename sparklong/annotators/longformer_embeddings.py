@@ -9,7 +9,8 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from ..annotation import DOCUMENT, TOKEN, WORD_EMBEDDINGS
 from ..models import LongformerConfig
 from ..params import HasDimension, HasStorageRef, check_choice, set_params
-from ..udfs.word_embeddings import GLOBAL_ATTENTION, EmbeddingSettings, embed_rows
+from ..udfs.global_attention import GLOBAL_ATTENTION, EmbeddingSettings
+from ..udfs.word_embeddings import embed_rows
 from .longformer_stage import LongformerModelStage
 
 
