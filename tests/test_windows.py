@@ -63,7 +63,7 @@ def test_by_document_equals_the_scan_it_replaces():
 def test_owned_pieces_reads_each_piece_from_its_owner_window():
     [plan] = plan_windows([unit(10)], 8)  # windows of 6 pieces: [0, 6), [3, 9), [4, 10)
     assert [(w.start, w.stop) for w in plan.windows] == [(0, 6), (3, 9), (4, 10)]
-    outputs = [np.stack([np.full(3, 100 * k + position, np.float32) for position in range(8)]) for k in range(3)]  # [L, 3]
+    outputs = [np.stack([np.full(3, 100 * k + at, np.float32) for at in range(8)]) for k in range(3)]  # [L, 3]
     got = owned_pieces(plan, outputs, 3)  # [10, 3]
     assert got[:, 0].tolist() == [1, 2, 3, 4, 5, 103, 104, 204, 205, 206]  # window * 100 + position (nearest centre)
     assert owned_pieces(plan, outputs, 3, np.array([6, 9])).tolist() == [[104] * 3, [206] * 3]  # some pieces

@@ -40,7 +40,8 @@ class WindowPlan:
 
 def encode_units(tokenizer, rows: list[list[Annotation]]) -> list[Unit]:
     """Each non-blank DOCUMENT annotation of each row, encoded (rows: DOCUMENT annotation lists)."""
-    found = [(r, s, doc) for r, docs in enumerate(rows) for s, doc in enumerate(docs) if doc.result and doc.result.strip()]
+    found = [(r, s, doc) for r, docs in enumerate(rows) for s, doc in enumerate(docs)
+             if doc.result and doc.result.strip()]
     encodings = tokenizer.encode_batch([doc.result for _, _, doc in found])
     units = []
     for (r, s, doc), enc in zip(found, encodings):
@@ -85,7 +86,8 @@ def end_position(window: Window) -> int:
     return window.stop - window.start + 1
 
 
-def owned_pieces(plan: WindowPlan, outputs: list[np.ndarray], width: int, pieces: np.ndarray | None = None) -> np.ndarray:
+def owned_pieces(plan: WindowPlan, outputs: list[np.ndarray], width: int,
+                 pieces: np.ndarray | None = None) -> np.ndarray:
     """[N, width]: each of `pieces` (sorted; every content piece when None) read from the window that
     owns it; outputs: the per-token outputs ([L, width]) of plan.run's windows, at least those owners.
     width: the size of the output they stand for (hidden states, or logits), also when N is 0."""
