@@ -36,6 +36,7 @@ def child(folder: str, documents: list[str], batch_size: int, budget: int) -> di
     from sparklong.annotators.document_assembler import assemble
     from sparklong.annotators.tokenizer import tokenize
     from sparklong.udfs.arrow_annotations import rows_to_arrow
+    from sparklong.udfs.batching import Batching
     from sparklong.udfs.model_udf import run_batch
     from sparklong.udfs.model_cache import get_model, get_tokenizer
     from sparklong.udfs.word_embeddings import EmbeddingSettings, embed_rows
@@ -46,7 +47,7 @@ def child(folder: str, documents: list[str], batch_size: int, budget: int) -> di
         float(tensor.float().sum())
     docs = [assemble(text) for text in documents]
     doc_cells, token_cells = rows_to_arrow(docs), rows_to_arrow([tokenize(d) for d in docs])
-    settings = EmbeddingSettings(max_sentence_length=4096, batch_size=batch_size, max_batch_tokens=budget)
+    settings = EmbeddingSettings(Batching(4096, batch_size, budget))
     after_load = proc_status_mb("VmRSS")
     reset = reset_peak_rss()
     start = time.perf_counter()

@@ -38,6 +38,7 @@ def log(message: str) -> None:
 
 def engine_alone(folder: str, texts: list[str], quantize: str) -> tuple[float, int]:
     from sparklong.annotation import DOCUMENT, Annotation
+    from sparklong.udfs.batching import Batching
     from sparklong.udfs.model_cache import get_model, get_tokenizer
     from sparklong.udfs.sentence_embeddings import embed_documents
     from sparklong.udfs.word_embeddings import EmbeddingSettings
@@ -45,7 +46,7 @@ def engine_alone(folder: str, texts: list[str], quantize: str) -> tuple[float, i
     model, tokenizer = get_model(folder, "embeddings", "torch", "cpu", quantize=quantize), get_tokenizer(folder, False)
     rows = [([Annotation(DOCUMENT, 0, len(t) - 1, t, {"sentence": "0"})],) for t in texts]  # (documents,) per row
     start = time.perf_counter()
-    out = embed_documents(model, tokenizer, rows, EmbeddingSettings(max_sentence_length=4096, batch_size=4))
+    out = embed_documents(model, tokenizer, rows, EmbeddingSettings(Batching(4096, batch_size=4)))
     seconds = time.perf_counter() - start
     return seconds, sum(int(r[0].metadata["pieces"]) for r in out)
 

@@ -103,7 +103,7 @@ def vectors_of(rows: list[list]) -> tuple[np.ndarray, np.ndarray]:
 def piece_chunk_texts(tokenizer, texts: list[str], pieces: int) -> tuple[list[str], list[int]]:
     """The texts of late chunking's piece runs (the same cuts), and the address each came from."""
     from sparklong.udfs.late_chunks import piece_chunks
-    from sparklong.udfs.word_embeddings import encode_units
+    from sparklong.udfs.windows import encode_units
 
     chunks, owners = [], []
     for unit in encode_units(tokenizer, [docs for docs, in documents_of(texts)]):
@@ -115,18 +115,19 @@ def piece_chunk_texts(tokenizer, texts: list[str], pieces: int) -> tuple[list[st
 
 def embed(method: str, model, tokenizer, texts: list[str], pieces: int) -> tuple[np.ndarray, np.ndarray]:
     """One pass of `method` over the corpus: ([V, E] vectors, [V] address of each)."""
+    from sparklong.udfs.batching import Batching
     from sparklong.udfs.late_chunks import embed_chunks
     from sparklong.udfs.sentence_embeddings import embed_documents
     from sparklong.udfs.word_embeddings import EmbeddingSettings
 
-    settings = EmbeddingSettings(max_sentence_length=4096, batch_size=4)
+    settings = EmbeddingSettings(Batching(4096, batch_size=4))
     if method == "document":
         return vectors_of(embed_documents(model, tokenizer, documents_of(texts), settings))
     if method == "late":
         return vectors_of(embed_chunks(model, tokenizer, documents_of(texts), settings, pieces))
     chunks, owners = piece_chunk_texts(tokenizer, texts, pieces)
     vectors, _ = vectors_of(embed_documents(model, tokenizer, documents_of(chunks),
-                                            EmbeddingSettings(max_sentence_length=pieces + 2, batch_size=16)))
+                                            EmbeddingSettings(Batching(pieces + 2, batch_size=16))))
     return vectors, np.asarray(owners)
 
 
@@ -158,7 +159,8 @@ def run(args) -> dict:
     from sparklong.jobs.inputs import decode_text
     from sparklong.udfs.model_cache import get_model, get_tokenizer
     from sparklong.udfs.sentence_embeddings import embed_documents
-    from sparklong.udfs.word_embeddings import EmbeddingSettings, encode_units
+    from sparklong.udfs.global_attention import EmbeddingSettings
+    from sparklong.udfs.windows import encode_units
 
     names = sorted(n for n in os.listdir(args.corpus) if n.endswith(".txt"))
     texts = [decode_text(open(os.path.join(args.corpus, n), "rb").read()) for n in names]

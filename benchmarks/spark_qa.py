@@ -64,11 +64,12 @@ def transformers_qa(folder: str):
 def sparklong_core(folder: str):
     """answer(questions, contexts) -> [(start, end exclusive, score, windows)] through the annotator's core."""
     from sparklong.annotation import DOCUMENT, Annotation
+    from sparklong.udfs.batching import Batching
     from sparklong.udfs.model_cache import get_model, get_tokenizer
     from sparklong.udfs.question_answering import QASettings, answer_rows
 
     model, tokenizer = get_model(folder, "question_answering", "torch", "cpu"), get_tokenizer(folder, False)
-    settings = QASettings(max_sentence_length=SETTINGS["max_seq_len"], doc_stride=SETTINGS["doc_stride"],
+    settings = QASettings(Batching(SETTINGS["max_seq_len"]), doc_stride=SETTINGS["doc_stride"],
                           max_answer_length=SETTINGS["max_answer_len"])
 
     def doc(text):

@@ -6,7 +6,7 @@ begin and end are inclusive character offsets into the document.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -134,3 +134,14 @@ def from_column(value: Any) -> list[Annotation]:
     if value is None:
         return []
     return [Annotation.from_any(v) for v in value]
+
+
+def by_document(documents: Sequence[Annotation], items: Sequence[Annotation]) -> list[list[Annotation]]:
+    """Per document, the items (tokens, sentences, vectors) that begin inside it, document.begin <=
+    item.begin <= document.end, in the items' order. One sort of the items by begin (linear when they
+    come sorted, as a tokenizer writes them), then a binary search per document; documents may overlap."""
+    order = np.argsort(np.fromiter((i.begin for i in items), np.int64, len(items)), kind="stable")  # [N]
+    begins = np.fromiter((items[i].begin for i in order), np.int64, len(items))  # [N] ascending
+    lo = np.searchsorted(begins, [d.begin for d in documents], side="left")  # [D]
+    hi = np.searchsorted(begins, [d.end for d in documents], side="right")  # [D]
+    return [[items[i] for i in np.sort(order[a:b])] for a, b in zip(lo.tolist(), hi.tolist())]

@@ -16,7 +16,7 @@ from sparklong.annotation import DOCUMENT, Annotation
 from sparklong.annotators.tokenizer import tokenize
 from sparklong.models import CheckpointError
 from sparklong.models.tokenizer import LongformerTokenizer
-from sparklong.udfs.batching import split_windows
+from sparklong.udfs.batching import Batching, split_windows
 from sparklong.udfs.model_cache import get_model
 from sparklong.udfs.sequence_classification import ClassificationSettings, classify_rows
 from sparklong.udfs.token_classification import tag_rows
@@ -111,7 +111,7 @@ def test_coalesce_sentences_averages_a_rows_scores(sequence_folder):
 def test_a_long_document_averages_its_windows(sequence_folder):
     folder, hf = sequence_folder
     text = TEXTS[2]
-    [[category]] = classify(folder, [(documents(text),)], max_sentence_length=64)
+    [[category]] = classify(folder, [(documents(text),)], batching=Batching(max_sentence_length=64))
     _, ids = transformers_logits(hf, folder, text)
     pieces = ids[1:-1]
     windows = split_windows(len(pieces), 62)

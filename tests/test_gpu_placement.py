@@ -10,6 +10,7 @@ import torch
 from sparklong import LongformerSentenceEmbeddings
 from sparklong.models.devices import choose_device, cuda_index, resolve_precision
 from sparklong.udfs import forward, model_cache
+from sparklong.udfs.batching import Batching
 from sparklong.udfs.overlap import ordered_map
 from sparklong.annotation import DOCUMENT, Annotation
 from sparklong.udfs.sentence_embeddings import embed_documents
@@ -105,7 +106,7 @@ def test_onnx_session_gets_the_tasks_gpu(monkeypatch):
 def test_bfloat16_on_cpu_reaches_the_model_and_vectors_leave_as_float32(tiny_folder):
     text = "We the people of the United States, in order to form a more perfect union. " * 30
     rows = [([Annotation(DOCUMENT, 0, len(text) - 1, text, {"sentence": "0"}, [])],)]
-    settings = EmbeddingSettings(max_sentence_length=128)  # several windows
+    settings = EmbeddingSettings(Batching(max_sentence_length=128))  # several windows
     vectors = {}
     for precision in ("float32", "bfloat16"):
         model = model_cache.get_model(tiny_folder, "embeddings", device="cpu", precision=precision)

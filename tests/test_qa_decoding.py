@@ -6,7 +6,7 @@ import torch
 
 from sparklong.annotation import DOCUMENT, Annotation
 from sparklong.models.tokenizer import LongformerTokenizer
-from sparklong.udfs.batching import Window
+from sparklong.udfs.batching import Batching, Window
 from sparklong.udfs.model_cache import get_model
 from sparklong.udfs.qa_decoding import decode_answer, layout_pair, stride_windows, window_spans
 from sparklong.udfs.question_answering import QASettings, answer_rows
@@ -76,7 +76,7 @@ def doc(text):
 
 def qa_settings(settings, **extra):
     length, stride, answer_length, impossible = settings
-    return QASettings(max_sentence_length=length, doc_stride=stride, max_answer_length=answer_length,
+    return QASettings(Batching(max_sentence_length=length), doc_stride=stride, max_answer_length=answer_length,
                       handle_impossible_answer=impossible, **extra)
 
 
@@ -143,7 +143,7 @@ def test_answer_is_exactly_its_substring_of_the_context(folder):
     offset = 7  # a context DOCUMENT annotation that does not start at 0
     row = ([Annotation(DOCUMENT, 0, 3, "Who?", {})], [Annotation(DOCUMENT, offset, offset + len(context) - 1, context,
                                                                 {"sentence": "3"})])
-    [[answer]] = answer_rows(model, tokenizer, [row], QASettings(max_sentence_length=40, doc_stride=8))
+    [[answer]] = answer_rows(model, tokenizer, [row], QASettings(Batching(max_sentence_length=40), doc_stride=8))
     full = "x" * offset + context
     assert full[answer.begin : answer.end + 1] == answer.result and answer.result.strip() == answer.result
     assert answer.metadata["sentence"] == "3" and int(answer.metadata["windows"]) >= 3
@@ -156,7 +156,7 @@ def test_null_empty_or_blank_question_or_context_gives_an_empty_result(folder):
     rows = [(doc(None), doc(context)), (doc(""), doc(context)), (doc("  \n"), doc(context)),
             (doc("Who?"), doc(None)), (doc("Who?"), doc("")), (doc("Who?"), doc("\t ")),
             (doc("Who?"), doc(context))]
-    results = answer_rows(model, tokenizer, rows, QASettings(max_sentence_length=64, doc_stride=16))
+    results = answer_rows(model, tokenizer, rows, QASettings(Batching(max_sentence_length=64), doc_stride=16))
     assert [len(r) for r in results] == [0, 0, 0, 0, 0, 0, 1]
 
 
@@ -165,7 +165,7 @@ def test_a_question_longer_than_a_window_is_cut_not_dropped(folder):
     tokenizer = LongformerTokenizer.from_folder(folder)
     question, context = corpus_texts()[2][:600], corpus_texts()[0][:500]
     [[answer]] = answer_rows(model, tokenizer, [(doc(question), doc(context))],
-                             QASettings(max_sentence_length=64, doc_stride=16))
+                             QASettings(Batching(max_sentence_length=64), doc_stride=16))
     assert answer.metadata["question_truncated"] == "true" and context[answer.begin : answer.end + 1] == answer.result
 
 
@@ -177,7 +177,7 @@ def test_a_long_question_is_kept_whole_when_the_pair_fits_one_window(folder, ora
     pieces = sum(s == 1 for s in enc.sequence_ids)
     assert len(enc.ids) <= 64 and len(enc.ids) - pieces + 16 >= 64  # one window, though no room for a stride
     [[answer]] = answer_rows(model, tokenizer, [(doc(question), doc(context))],
-                             QASettings(max_sentence_length=64, doc_stride=16))
+                             QASettings(Batching(max_sentence_length=64), doc_stride=16))
     want = oracle(question, context, (64, 16, 30, False))
     assert "question_truncated" not in answer.metadata
     assert (answer.begin, answer.end + 1, answer.result) == (want["start"], want["end"], want["answer"])
@@ -187,7 +187,7 @@ def test_doc_stride_that_leaves_no_room_is_a_clear_error(folder):
     model = get_model(folder, "question_answering", "torch", "cpu")
     tokenizer = LongformerTokenizer.from_folder(folder)
     with pytest.raises(ValueError, match="docStride must be between 0 and 58 for windows of 64 tokens"):
-        answer_rows(model, tokenizer, [(doc("Who?"), doc("Me."))], QASettings(max_sentence_length=64, doc_stride=59))
+        answer_rows(model, tokenizer, [(doc("Who?"), doc("Me."))], QASettings(Batching(max_sentence_length=64), doc_stride=59))
 
 
 def test_windows_follow_the_tokenizer_overflow_rule():

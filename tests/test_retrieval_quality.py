@@ -36,6 +36,7 @@ def test_recall_and_mrr(bench):
 def test_separate_chunks_are_late_chunks_cuts(bench, tmp_path):
     from tiny_models import corpus_texts, save_model_folder
 
+    from sparklong.udfs.batching import Batching
     from sparklong.udfs.late_chunks import embed_chunks
     from sparklong.udfs.model_cache import get_model, get_tokenizer
     from sparklong.udfs.word_embeddings import EmbeddingSettings
@@ -44,7 +45,7 @@ def test_separate_chunks_are_late_chunks_cuts(bench, tmp_path):
     save_model_folder(folder)
     model, tokenizer = get_model(folder, "embeddings", "torch", "cpu"), get_tokenizer(folder, False)
     texts = [t[:3000] for t in corpus_texts()[:2]]
-    late = embed_chunks(model, tokenizer, bench.documents_of(texts), EmbeddingSettings(max_sentence_length=64), 40)
+    late = embed_chunks(model, tokenizer, bench.documents_of(texts), EmbeddingSettings(Batching(max_sentence_length=64)), 40)
     chunks, owners = bench.piece_chunk_texts(tokenizer, texts, 40)
     assert chunks == [a.result for row in late for a in row]
     assert owners == [r for r, row in enumerate(late) for _ in row]

@@ -141,11 +141,12 @@ def test_params_defaults_and_validation():
 
 
 def test_global_attention_sentences_use_the_same_rule():
-    from sparklong.udfs.word_embeddings import _sentence_starts, _Unit
+    from sparklong.udfs.global_attention import sentence_starts as _sentence_starts
+    from sparklong.udfs.windows import Unit as _Unit
 
     text = "Mr. Smith paid $1.50 in the U.S. Senate. He left. Then..."
     spans = np.array([[i, i + 1] for i in range(len(text))])  # one piece per character
-    unit = _Unit(0, 0, 0, text, np.arange(len(text)), spans, [])
+    unit = _Unit(0, 0, 0, text, np.arange(len(text)), spans)
     assert _sentence_starts(unit) == [text.index("He"), text.index("Then")]
 
 

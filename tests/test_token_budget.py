@@ -7,6 +7,7 @@ import torch
 from sparklong.annotation import DOCUMENT, TOKEN, Annotation
 from sparklong.models import load
 from sparklong.models.tokenizer import LongformerTokenizer
+from sparklong.udfs.batching import Batching
 from sparklong.udfs.model_cache import LoadedModel
 from sparklong.udfs.word_embeddings import EmbeddingSettings, embed_rows
 from tiny_models import corpus_texts, save_model_folder
@@ -48,8 +49,8 @@ def test_budget_smaller_than_one_document_runs_each_window_alone_with_the_same_v
     texts = [corpus_texts()[i][:700] for i in range(3)]  # one window each
     tokenizer = LongformerTokenizer.from_folder(folder)
     tight, roomy = RecordingModel(folder), RecordingModel(folder)
-    alone = embed_rows(tight, tokenizer, rows_for(texts), EmbeddingSettings(batch_size=64, max_batch_tokens=1))
-    together = embed_rows(roomy, tokenizer, rows_for(texts), EmbeddingSettings(batch_size=64))
+    alone = embed_rows(tight, tokenizer, rows_for(texts), EmbeddingSettings(Batching(batch_size=64, max_batch_tokens=1)))
+    together = embed_rows(roomy, tokenizer, rows_for(texts), EmbeddingSettings(Batching(batch_size=64)))
     assert [b for b, _ in tight.shapes] == [1, 1, 1] and roomy.shapes[0][0] == 3
     for a, b in zip(alone, together):
         assert [x.result for x in a] == [x.result for x in b] and len(a) > 50
@@ -60,6 +61,6 @@ def test_windows_owning_no_token_piece_are_not_run(folder):
     text = "start " + "x" * 20_000  # two tokens; the second is one long run of pieces
     model = RecordingModel(folder)
     [out] = embed_rows(model, LongformerTokenizer.from_folder(folder), rows_for([text]),
-                       EmbeddingSettings(max_sentence_length=256))
+                       EmbeddingSettings(Batching(max_sentence_length=256)))
     assert [a.result[:5] for a in out] == ["start", "xxxxx"] and int(out[1].metadata["windows"]) > 100
     assert len(model.shapes) == 1  # both first pieces sit in window 0: the other windows are skipped

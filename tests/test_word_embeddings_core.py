@@ -6,6 +6,7 @@ import torch
 from sparklong.annotation import DOCUMENT, TOKEN, Annotation
 from sparklong.models import load
 from sparklong.models.tokenizer import LongformerTokenizer
+from sparklong.udfs.batching import Batching
 from sparklong.udfs.model_cache import LoadedModel
 from sparklong.udfs.word_embeddings import EmbeddingSettings, embed_rows
 from tiny_models import corpus_texts, save_model_folder
@@ -55,7 +56,7 @@ def test_each_token_gets_its_first_piece_vector(model_folder):
 
 def test_batching_and_padding_do_not_change_vectors(model_folder):
     texts = corpus_texts()[0][:300], "Short one.", corpus_texts()[2][:900]
-    together = run(model_folder, list(texts), batch_size=3)
+    together = run(model_folder, list(texts), batching=Batching(batch_size=3))
     for text, expected in zip(texts, together):
         [alone] = run(model_folder, [text])
         np.testing.assert_allclose([a.embeddings for a in alone], [a.embeddings for a in expected], atol=1e-4)
@@ -63,7 +64,7 @@ def test_batching_and_padding_do_not_change_vectors(model_folder):
 
 def test_long_document_is_covered_by_windows(model_folder):
     text = corpus_texts()[1][:6000]  # ~1,500+ pieces, maxSentenceLength 128 -> many windows
-    [out] = run(model_folder, [text], max_sentence_length=128)
+    [out] = run(model_folder, [text], batching=Batching(max_sentence_length=128))
     assert len(out) == len(whitespace_tokens(text))  # nothing silently cut
     assert int(out[0].metadata["windows"]) > 5
     assert {a.metadata["window"] for a in out} == {str(i) for i in range(int(out[0].metadata["windows"]))}
@@ -72,7 +73,7 @@ def test_long_document_is_covered_by_windows(model_folder):
 
 def test_window_covering_the_document_changes_nothing(model_folder):
     text = corpus_texts()[0][:700]
-    [whole] = run(model_folder, [text], max_sentence_length=512)
+    [whole] = run(model_folder, [text], batching=Batching(max_sentence_length=512))
     assert "windows" not in whole[0].metadata
 
 

@@ -9,7 +9,8 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from ..annotation import DOCUMENT, TOKEN, WORD_EMBEDDINGS
 from ..models import LongformerConfig
 from ..params import HasDimension, HasStorageRef, check_choice, set_params
-from ..udfs.word_embeddings import GLOBAL_ATTENTION, EmbeddingSettings, embed_rows
+from ..udfs.global_attention import GLOBAL_ATTENTION, EmbeddingSettings
+from ..udfs.word_embeddings import embed_rows
 from .longformer_stage import LongformerModelStage
 
 
@@ -42,7 +43,7 @@ class LongformerEmbeddings(LongformerModelStage, HasDimension, HasStorageRef):
         return self.getOrDefault(self.globalAttention)
 
     def settings(self) -> EmbeddingSettings:
-        return EmbeddingSettings(**self.batching(), global_attention=self.getGlobalAttention())
+        return EmbeddingSettings(self.batching(), global_attention=self.getGlobalAttention())
 
     def _on_load(self, config: LongformerConfig, name: str) -> None:
         self._set(dimension=config.hidden_size, storageRef=name)

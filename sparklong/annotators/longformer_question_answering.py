@@ -64,7 +64,7 @@ class LongformerForQuestionAnswering(LongformerModelStage):
 
     def settings(self) -> QASettings:
         return QASettings(
-            **self.batching(),
+            self.batching(),
             doc_stride=self.getDocStride(),
             max_answer_length=self.getMaxAnswerLength(),
             handle_impossible_answer=self.getHandleImpossibleAnswer(),

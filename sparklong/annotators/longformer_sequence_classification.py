@@ -64,7 +64,7 @@ class LongformerForSequenceClassification(LongformerModelStage, HasClasses):
 
     def settings(self) -> ClassificationSettings:
         return ClassificationSettings(
-            **self.batching(),
+            self.batching(),
             activation=self.getActivation(),
             threshold=self.getThreshold(),
             coalesce_sentences=self.getCoalesceSentences(),

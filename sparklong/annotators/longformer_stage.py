@@ -24,6 +24,7 @@ from ..params import (
     HasMaxSentenceLength,
     HasOutputAnnotationCol,
 )
+from ..udfs.batching import Batching
 from ..udfs.model_cache import get_model, get_tokenizer
 from ..udfs.model_shipping import ship_to_executors
 from ..udfs.model_udf import ModelCore, model_udf
@@ -56,10 +57,9 @@ class LongformerModelStage(
         """Tokens per model window: maxSentenceLength, at most what the model's positions allow."""
         return min(self.getMaxSentenceLength(), self.max_positions())
 
-    def batching(self) -> dict:
+    def batching(self) -> Batching:
         """The settings every core takes: window length and the forward-pass budget."""
-        return dict(max_sentence_length=self.window_length(), batch_size=self.getBatchSize(),
-                    max_batch_tokens=self.batch_token_budget())
+        return Batching(self.window_length(), self.getBatchSize(), self.batch_token_budget())
 
     def max_positions(self) -> int:
         if self.isDefined(self.modelFolder):

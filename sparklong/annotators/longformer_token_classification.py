@@ -8,7 +8,7 @@ from pyspark import keyword_only
 from ..annotation import DOCUMENT, NAMED_ENTITY, TOKEN
 from ..params import set_params
 from ..udfs.token_classification import tag_rows
-from ..udfs.word_embeddings import EmbeddingSettings
+from ..udfs.global_attention import EmbeddingSettings
 from .longformer_stage import HasClasses, LongformerModelStage
 
 
@@ -33,7 +33,7 @@ class LongformerForTokenClassification(LongformerModelStage, HasClasses):
         set_params(self, self._input_kwargs)
 
     def settings(self) -> EmbeddingSettings:
-        return EmbeddingSettings(**self.batching())
+        return EmbeddingSettings(self.batching())
 
     def core(self):
         return partial(tag_rows, settings=self.settings())

@@ -8,7 +8,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql.functions import col
 
-from ..annotation import DOCUMENT, SENTENCE_EMBEDDINGS, WORD_EMBEDDINGS, Annotation
+from ..annotation import DOCUMENT, SENTENCE_EMBEDDINGS, WORD_EMBEDDINGS, Annotation, by_document
 from ..params import HasInputAnnotationCols, HasOutputAnnotationCol, HasStorageRef, check_choice, set_params
 from ..udfs.annotation_udf import annotation_udf
 from .annotator_types import AnnotatorTypes
@@ -19,8 +19,8 @@ POOLING = ("AVERAGE", "SUM")
 def pool_sentences(documents: list[Annotation], words: list[Annotation], strategy: str) -> list[Annotation]:
     """Average or sum the word vectors inside each document's span; documents without vectors are skipped."""
     out = []
-    for s, doc in enumerate(documents):
-        vectors = [w.embeddings for w in words if doc.begin <= w.begin <= doc.end and len(w.embeddings)]
+    for s, (doc, mine) in enumerate(zip(documents, by_document(documents, words))):
+        vectors = [w.embeddings for w in mine if len(w.embeddings)]
         if not vectors:
             continue
         stacked = np.asarray(vectors, dtype=np.float32)  # [T, E]

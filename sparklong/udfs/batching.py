@@ -8,6 +8,19 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Batching:
+    """How a model core cuts and batches its forward passes; every core's settings hold one."""
+
+    max_sentence_length: int = 4096  # tokens per model window, special tokens included
+    batch_size: int = 8  # windows per forward pass, at most
+    max_batch_tokens: int | None = None  # padded tokens per forward pass (None: the device's); one window always fits
+
+    def window(self, config) -> int:
+        """Tokens per window: max_sentence_length, never past the model's positions."""
+        return min(self.max_sentence_length, config.max_tokens)
+
+
+@dataclass(frozen=True)
 class Window:
     """A slice [start, stop) of a document's content pieces (special tokens excluded)."""
 

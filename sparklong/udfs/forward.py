@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..params import CPU_BATCH_TOKENS
-from .batching import pack_batches
+from .batching import Batching, pack_batches
 
 Outputs = tuple[np.ndarray, ...]  # one row of each model output: [L, ...] per token or [C] per sequence
 
@@ -48,16 +48,16 @@ def run_sequences(
     pad_id: int,
     sequences: Sequence[np.ndarray],
     global_positions: Sequence[Sequence[int]] | None,
-    batch_size: int,
-    max_batch_tokens: int | None,
+    batching: Batching,
 ) -> list[Outputs]:
-    """Each sequence's model outputs, in input order. global_positions: per sequence, the positions
-    with global attention; None passes no global mask at all (the model's own default).
-    max_batch_tokens None: the device's budget (token_budget)."""
+    """Each sequence's model outputs, in input order, in batches of at most batching.batch_size rows
+    and batching.max_batch_tokens padded tokens (None: the device's budget, token_budget).
+    global_positions: per sequence, the positions with global attention; None passes no global mask
+    at all (the model's own default)."""
     results: list[Outputs | None] = [None] * len(sequences)
-    budget = token_budget(model, max_batch_tokens)
+    budget = token_budget(model, batching.max_batch_tokens)
     in_flight: tuple[list[int], _Launched] | None = None
-    for batch in pack_batches([len(s) for s in sequences], batch_size, budget):
+    for batch in pack_batches([len(s) for s in sequences], batching.batch_size, budget):
         inputs = pad_batch(pad_id, [sequences[i] for i in batch],
                            None if global_positions is None else [global_positions[i] for i in batch],
                            pin=model.device.type == "cuda")

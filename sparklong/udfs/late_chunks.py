@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..annotation import SENTENCE_EMBEDDINGS, Annotation
-from .word_embeddings import EmbeddingSettings, _Unit, encode_units, owned_pieces, tokens_of, window_outputs
+from ..annotation import SENTENCE_EMBEDDINGS, Annotation, by_document
+from .global_attention import EmbeddingSettings
+from .windows import Unit, encode_units, owned_pieces, plan_windows, run_windows
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,13 @@ def piece_runs(spans: np.ndarray, limit: int) -> np.ndarray:
     return np.asarray(starts, dtype=np.int64)
 
 
-def piece_chunks(unit: _Unit, limit: int) -> Chunks:
+def piece_chunks(unit: Unit, limit: int) -> Chunks:
     starts = piece_runs(unit.spans, limit)
     begins = np.minimum.reduceat(unit.spans[:, 0], starts)  # [C]
     return Chunks(starts, begins, np.maximum.reduceat(unit.spans[:, 1], starts) - 1)
 
 
-def sentence_chunks(unit: _Unit, sentences: list[Annotation]) -> Chunks:
+def sentence_chunks(unit: Unit, sentences: list[Annotation]) -> Chunks:
     """One chunk per sentence (sorted by begin) that owns a piece; its offsets are the sentence's."""
     begins = np.array([s.begin for s in sentences], dtype=np.int64)  # [S]
     ends = np.array([s.end for s in sentences], dtype=np.int64)  # [S]
@@ -75,19 +76,19 @@ def chunk_means(states: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return (sums / counts[:, None]).astype(np.float32)
 
 
-def chunks_of(unit: _Unit, inputs: tuple, chunk_pieces: int) -> Chunks:
-    """Sentence chunks when the row has a sentence column (inputs[1]), else piece runs."""
-    if len(inputs) < 2:
+def chunks_of(unit: Unit, sentences: list[Annotation] | None, chunk_pieces: int) -> Chunks:
+    """Sentence chunks when the row has a sentence column (the document's sentences), else piece runs."""
+    if sentences is None:
         return piece_chunks(unit, chunk_pieces)
-    doc = inputs[0][unit.sentence]
-    sentences = sorted(tokens_of(doc, inputs[1] or []), key=lambda s: s.begin)
+    sentences = sorted(sentences, key=lambda s: s.begin)
     if not sentences:
         return Chunks(*(np.zeros(0, dtype=np.int64),) * 3)
     return sentence_chunks(unit, sentences)
 
 
-def chunk_annotations(unit: _Unit, chunks: Chunks, vectors: np.ndarray, first: int) -> list[Annotation]:
-    """One SENTENCE_EMBEDDINGS annotation per chunk (vectors [C, E]), indexed from `first` in the row."""
+def chunk_annotations(unit: Unit, chunks: Chunks, vectors: np.ndarray, first: int, windows: int) -> list[Annotation]:
+    """One SENTENCE_EMBEDDINGS annotation per chunk (vectors [C, E]), indexed from `first` in the row;
+    `windows`: how many the document was read in."""
     counts = np.diff(np.append(chunks.starts, len(unit.ids)))  # [C]
     out = []
     for c, (begin, end, count, vector) in enumerate(zip(chunks.begins.tolist(), chunks.ends.tolist(),
@@ -100,7 +101,7 @@ def chunk_annotations(unit: _Unit, chunks: Chunks, vectors: np.ndarray, first: i
             "pieceId": "-1",
             "isWordStart": "true",
             "pieces": str(count),
-            "windows": str(len(unit.windows)),
+            "windows": str(windows),
         }
         out.append(Annotation(SENTENCE_EMBEDDINGS, begin, end, text, meta, vector))
     return out
@@ -110,10 +111,14 @@ def embed_chunks(model, tokenizer, rows, settings: EmbeddingSettings, chunk_piec
     """rows: (DOCUMENT annotations,) or (DOCUMENT annotations, sentence annotations) per row -> one
     SENTENCE_EMBEDDINGS annotation per chunk, `chunk` numbered from 0 across the row's documents."""
     units = encode_units(tokenizer, [inputs[0] for inputs in rows])
+    sentences = [by_document(inputs[0], inputs[1] or []) if len(inputs) > 1 else None for inputs in rows]
+    plans = plan_windows(units, settings.batching.window(model.config))
+    states = run_windows(model, tokenizer, units, plans, settings.batching, settings.global_attention)
     out: list[list[Annotation]] = [[] for _ in rows]
-    for unit, parts in zip(units, window_outputs(model, tokenizer, units, settings)):
-        chunks = chunks_of(unit, rows[unit.row], chunk_pieces)
+    for unit, plan, unit_states in zip(units, plans, states):
+        mine = None if sentences[unit.row] is None else sentences[unit.row][unit.sentence]
+        chunks = chunks_of(unit, mine, chunk_pieces)
         if len(chunks.starts):
-            vectors = chunk_means(owned_pieces(unit, parts), chunks.starts)  # [C, E]
-            out[unit.row].extend(chunk_annotations(unit, chunks, vectors, len(out[unit.row])))
+            vectors = chunk_means(owned_pieces(plan, unit_states, model.config.hidden_size), chunks.starts)  # [C, E]
+            out[unit.row].extend(chunk_annotations(unit, chunks, vectors, len(out[unit.row]), len(plan.windows)))
     return out

@@ -16,7 +16,7 @@ import pyarrow as pa
 from ..annotation import Annotation, annotation_array_type
 from ..session import ARROW_BATCH_ROWS
 from .arrow_annotations import rows_from_arrow, rows_to_arrow
-from .fault_injection import kill_worker_if_asked
+from .fault_injection import kill_after_first
 from .model_cache import get_model, get_tokenizer
 from .model_shipping import resolve_model_folder
 from .overlap import ordered_map
@@ -54,8 +54,7 @@ def model_udf(model_path: str, shipped_name: str, task: str, core: ModelCore, ca
         slices = (part for columns in batches
                   for part in row_slices(columns if isinstance(columns, tuple) else (columns,)))
         depth = GPU_SLICES_IN_FLIGHT if model.device.type == "cuda" else 1
-        for out in ordered_map(lambda part: run_batch(core, model, tokenizer, part), slices, depth):
-            yield out
-            kill_worker_if_asked()  # test hook, off unless a driver set its local property
+        outputs = ordered_map(lambda part: run_batch(core, model, tokenizer, part), slices, depth)
+        yield from kill_after_first(outputs)  # test hook, read once per task: off unless a driver set it
 
     return longformer_model

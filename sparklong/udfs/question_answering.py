@@ -5,18 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..annotation import CHUNK, Annotation
+from .batching import Batching
 from .forward import run_sequences
 from .qa_decoding import Answer, decode_answer, layout_pair, max_doc_stride, stride_windows
 
 
 @dataclass(frozen=True)
 class QASettings:
-    max_sentence_length: int = 4096  # tokens per window: <s> question </s></s> context piece </s>
+    batching: Batching = Batching()  # a window: <s> question </s></s> context piece </s>
     doc_stride: int = 128  # context pieces shared by consecutive windows
     max_answer_length: int = 30  # pieces per answer, at most
     handle_impossible_answer: bool = False
-    batch_size: int = 8  # windows per forward pass, at most
-    max_batch_tokens: int | None = None  # padded tokens per forward pass, at most (None: the device's budget)
 
 
 def special_tokens_per_pair(tokenizer) -> int:
@@ -37,7 +36,7 @@ def check_doc_stride(window: int, specials: int, doc_stride: int) -> None:
 def answer_rows(model, tokenizer, rows, settings: QASettings) -> list[list[Annotation]]:
     """rows: (question DOCUMENT annotations, context DOCUMENT annotations) per row, the first of each
     used -> [CHUNK] per row; [] when the question or the context is null, empty or blank."""
-    window = min(settings.max_sentence_length, model.config.max_tokens)  # never past the positions
+    window = settings.batching.window(model.config)
     check_doc_stride(window, special_tokens_per_pair(tokenizer), settings.doc_stride)
     pairs = [(r, q[0], c[0]) for r, (q, c) in enumerate(rows) if q and c and _text(q[0]) and _text(c[0])]
     encodings = tokenizer.encode_pairs([q.result for _, q, _ in pairs], [c.result for _, _, c in pairs])
@@ -49,8 +48,8 @@ def answer_rows(model, tokenizer, rows, settings: QASettings) -> list[list[Annot
             items.append((r, context, layout, windows))
     sequences = [layout.window_ids(w) for _, _, layout, windows in items for w in windows]
     global_positions = [range(layout.global_count) for _, _, layout, windows in items for _ in windows]
-    outputs = iter(run_sequences(model, tokenizer.pad_id, sequences, global_positions, settings.batch_size,
-                                 settings.max_batch_tokens))  # (start_logits, end_logits) per window
+    outputs = iter(run_sequences(model, tokenizer.pad_id, sequences, global_positions,
+                                 settings.batching))  # (start_logits, end_logits) per window
     out: list[list[Annotation]] = [[] for _ in rows]
     for r, context, layout, windows in items:
         logits = [next(outputs) for _ in windows]

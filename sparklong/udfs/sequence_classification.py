@@ -15,15 +15,13 @@ import numpy as np
 
 from ..annotation import CATEGORY, Annotation
 from .activations import activate
-from .forward import run_sequences
-from .word_embeddings import encode_units, window_inputs
+from .batching import Batching
+from .windows import encode_units, plan_windows, run_windows
 
 
 @dataclass(frozen=True)
 class ClassificationSettings:
-    max_sentence_length: int = 4096  # tokens per model window, special tokens included
-    batch_size: int = 8  # windows per forward pass, at most
-    max_batch_tokens: int | None = None  # padded tokens per forward pass, at most (None: the device's budget)
+    batching: Batching = Batching()
     activation: str = "softmax"  # or "sigmoid" (multi-label)
     threshold: float = 0.5  # sigmoid: labels scoring above it are returned
     coalesce_sentences: bool = False  # one annotation per row from the average of its documents' scores
@@ -32,13 +30,9 @@ class ClassificationSettings:
 def classify_rows(model, tokenizer, rows, settings: ClassificationSettings) -> list[list[Annotation]]:
     """rows: tuples whose first item is the row's DOCUMENT annotations -> CATEGORY annotations per row."""
     units = encode_units(tokenizer, [row[0] for row in rows])
-    inputs = window_inputs(tokenizer, units, min(settings.max_sentence_length, model.config.max_tokens))
-    outputs = run_sequences(model, tokenizer.pad_id, [ids for _, _, ids in inputs], [[0]] * len(inputs),
-                            settings.batch_size, settings.max_batch_tokens)  # logits [C] per window
-    per_unit: dict[int, list[np.ndarray]] = {}
-    for (u, _, _), (logits, *_) in zip(inputs, outputs):
-        per_unit.setdefault(u, []).append(logits)
-    scores = [activate(np.stack(per_unit[u]), settings.activation).mean(axis=0) for u in range(len(units))]  # [C]
+    plans = plan_windows(units, settings.batching.window(model.config))
+    logits = run_windows(model, tokenizer, units, plans, settings.batching, "cls")  # [C] per window
+    scores = [activate(np.stack(unit_logits), settings.activation).mean(axis=0) for unit_logits in logits]  # [C]
     per_row: dict[int, list[int]] = {}
     for u, unit in enumerate(units):
         per_row.setdefault(unit.row, []).append(u)
@@ -47,12 +41,12 @@ def classify_rows(model, tokenizer, rows, settings: ClassificationSettings) -> l
         docs = rows[r][0]
         if settings.coalesce_sentences:
             first, last = docs[units[mine[0]].sentence], docs[units[mine[-1]].sentence]
-            split = any(len(units[u].windows) > 1 for u in mine)
-            windows = sum(len(units[u].windows) for u in mine) if split else 1
+            split = any(len(plans[u].windows) > 1 for u in mine)
+            windows = sum(len(plans[u].windows) for u in mine) if split else 1
             parts = [(first.begin, last.end, 0, np.mean([scores[u] for u in mine], axis=0), windows)]
         else:
             parts = [(docs[units[u].sentence].begin, docs[units[u].sentence].end, units[u].sentence, scores[u],
-                      len(units[u].windows)) for u in mine]
+                      len(plans[u].windows)) for u in mine]
         for begin, end, sentence, score, windows in parts:
             out[r].extend(_categories(begin, end, sentence, score, windows, model.config, settings))
     return out

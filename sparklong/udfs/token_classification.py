@@ -1,7 +1,7 @@
 """The token-classification core, shared by the Arrow UDF and LightPipeline: [DOCUMENT, TOKEN]
 annotations -> one NAMED_ENTITY annotation per TOKEN.
 
-Pieces and windows exactly as the word-embeddings core (udfs/word_embeddings.py): each token takes
+Pieces and windows exactly as the word-embeddings core (udfs/per_token.py): each token takes
 the softmax of the logits at the first BPE piece overlapping it (Spark NLP's first-piece rule);
 its label is the best one, every label's score is in the metadata, as Spark NLP's token classifiers
 write them. A token no piece overlaps gets "O" and no scores.
@@ -12,20 +12,22 @@ import numpy as np
 
 from ..annotation import NAMED_ENTITY, Annotation
 from .activations import softmax
-from .word_embeddings import EmbeddingSettings, per_token_rows, window_metadata
+from .global_attention import EmbeddingSettings
+from .per_token import per_token_rows
+from .windows import window_metadata
 
 NO_ENTITY = "O"
 
 
 def tag_rows(model, tokenizer, rows, settings: EmbeddingSettings) -> list[list[Annotation]]:
     """rows: (DOCUMENT annotations, TOKEN annotations) per row -> NAMED_ENTITY annotations per row."""
-    return per_token_rows(model, tokenizer, rows, settings, _tag)
+    return per_token_rows(model, tokenizer, rows, settings, _tag, model.config.num_labels)
 
 
-def _tag(unit, tokens: list[Annotation], first: np.ndarray, logits: np.ndarray, config) -> list[Annotation]:
+def _tag(unit, plan, tokens: list[Annotation], first: np.ndarray, logits: np.ndarray, config) -> list[Annotation]:
     scores = softmax(logits)  # [T, C]: each token's first piece
     labels = [config.label(i) for i in range(scores.shape[1])]
-    windows = window_metadata(unit)
+    windows = window_metadata(plan)
     out = []
     for tok, p, token_scores in zip(tokens, first.tolist(), scores):
         metadata = {"sentence": str(unit.sentence), "word": tok.result}

@@ -1,0 +1,44 @@
+"""Global attention for the cores that read a document's windows: the setting, and the window
+positions it gives.
+
+"none" passes no global mask (the model's default); "cls" gives `<s>` global attention; "sentences"
+gives it to `<s>` and each sentence's first piece (sentences as SentenceDetector's default rules find
+them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..annotators.sentence_rules import sentence_starts as text_sentence_starts
+from .batching import Batching, Window
+
+GLOBAL_ATTENTION = ("none", "cls", "sentences")
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    batching: Batching = Batching()
+    global_attention: str = "none"
+
+
+def global_pieces(units, mode: str) -> list[np.ndarray] | None:
+    """Per unit, the content pieces with global attention besides `<s>` (sorted); None for "none"."""
+    if mode == "none":
+        return None
+    empty = np.zeros(0, dtype=np.int64)
+    return [np.asarray(sentence_starts(unit), dtype=np.int64) if mode == "sentences" else empty for unit in units]
+
+
+def window_positions(pieces: np.ndarray, window: Window) -> list[int]:
+    """The positions with global attention in `<s> pieces </s>` of `window`: `<s>` and `pieces` inside it."""
+    lo, hi = np.searchsorted(pieces, [window.start, window.stop])
+    return [0] + (pieces[lo:hi] - window.start + 1).tolist()  # +1: after <s>
+
+
+def sentence_starts(unit) -> list[int]:
+    """A unit's content pieces that begin a sentence after the first."""
+    starts = [unit.begin + s for s in text_sentence_starts(unit.text)[1:]]
+    pieces = np.searchsorted(unit.spans[:, 0], starts)  # first piece at or after each sentence start
+    return sorted({int(p) for p in pieces if p < len(unit.ids)})
