@@ -1,8 +1,10 @@
-"""onnxruntime int8 (and fp32) against the torch engine's fp32, on one model folder: per-token cosine
-similarity of the last hidden states, max |diff|, and speed (interleaved medians, tokens/s, ratios).
+"""int8 (the torch engine's and onnxruntime's) and onnxruntime fp32 against the torch engine's fp32, on
+one model folder: per-token cosine similarity of the last hidden states, max |diff|, and speed
+(interleaved medians, tokens/s, ratios).
 
     .venv/bin/python benchmarks/onnx_int8_quality.py                        # random longformer-base
-    .venv/bin/python benchmarks/onnx_int8_quality.py --model PATH --lengths 512 4096 --repeats 3
+    .venv/bin/python benchmarks/onnx_int8_quality.py --model PATH --lengths 512 2048 4096 --repeats 3
+    .venv/bin/python benchmarks/onnx_int8_quality.py --model PATH --engines sparklong_int8   # torch int8 only
 
 Inputs are the bundled corpus (tests/data/corpus) encoded by the model's own tokenizer when the
 folder has one, else random ids (the random longformer-base of model_throughput.py has none). One
@@ -22,7 +24,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model_throughput import ROOT, load_engine, log, machine_info, model_folder, timed_call  # noqa: E402
 
-ENGINES = ("sparklong", "sparklong_onnx", "sparklong_onnx_int8")  # the first is the fp32 reference
+REFERENCE = "sparklong"  # the torch engine in float32
+ENGINES = ("sparklong_int8", "sparklong_onnx", "sparklong_onnx_int8")
 CORPUS = os.path.join(ROOT, "tests", "data", "corpus")
 
 
@@ -54,7 +57,7 @@ def make_inputs(config, pieces: torch.Tensor | None, length: int, global_tokens:
 
 def run_point(engines: dict, inputs, repeats: int) -> dict:
     warm = {name: fn(*inputs).float()[0] for name, fn in engines.items()}  # [L, E] each
-    reference = warm[ENGINES[0]]
+    reference = warm[REFERENCE]
     row = {}
     for name, out in warm.items():
         cosine = torch.nn.functional.cosine_similarity(out, reference, dim=-1)  # [L]
@@ -72,7 +75,7 @@ def run_point(engines: dict, inputs, repeats: int) -> dict:
         row[name].update(median_s=round(median, 4), tokens_per_s=round(tokens / median, 1),
                          all_s=[round(t, 4) for t in times[name]])
     row["speed_ratio_over_sparklong"] = {
-        name: round(row[name]["tokens_per_s"] / row[ENGINES[0]]["tokens_per_s"], 3) for name in names[1:]}
+        name: round(row[name]["tokens_per_s"] / row[REFERENCE]["tokens_per_s"], 3) for name in names[1:]}
     return row
 
 
@@ -81,7 +84,9 @@ def main(argv=None) -> None:
     p.add_argument("--model", help="HF Longformer folder (default: the random longformer-base, made once)")
     p.add_argument("--lengths", type=int, nargs="+", default=[512, 4096])
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES), help="compared with the reference")
     args = p.parse_args(argv)
+    names = [REFERENCE, *args.engines]
     from sparklong.models import LongformerConfig
 
     folder = args.model or model_folder(max(4098, max(args.lengths) + 2))
@@ -89,7 +94,7 @@ def main(argv=None) -> None:
     pieces = corpus_ids(folder)
     started, load_at_start = time.time(), os.getloadavg()
     engines, load_s = {}, {}
-    for name in ENGINES:
+    for name in names:
         start = time.perf_counter()
         engines[name] = load_engine(name, folder, "cpu", "float32")
         load_s[name] = round(time.perf_counter() - start, 2)  # ONNX export included on the first run
@@ -99,12 +104,12 @@ def main(argv=None) -> None:
             row = {"batch": 1, "length": length, "global_tokens": global_tokens,
                    **run_point(engines, make_inputs(config, pieces, length, global_tokens), args.repeats)}
             log(f"L={length} global={global_tokens}: " + ", ".join(
-                f"{n} {row[n]['median_s']}s cos min {row[n]['cosine_min']:.4f}" for n in ENGINES))
+                f"{n} {row[n]['median_s']}s cos min {row[n]['cosine_min']:.4f}" for n in names))
             rows.append(row)
     report = {"machine": machine_info("cpu"),
               "config": {"model": folder, "layers": config.num_hidden_layers, "hidden_size": config.hidden_size,
                          "inputs": "random ids" if pieces is None else "bundled corpus, the model's tokenizer",
-                         "reference": ENGINES[0] + " (torch, float32)", "repeats": args.repeats},
+                         "reference": REFERENCE + " (torch, float32)", "repeats": args.repeats},
               "load_s": load_s, "rows": rows, "wall_s": round(time.time() - started, 1),
               "load_average_1_5_15min": {"start": [round(x, 2) for x in load_at_start],
                                          "end": [round(x, 2) for x in os.getloadavg()]}}
