@@ -25,7 +25,8 @@ import sys
 import time
 from functools import partial
 
-from model_throughput import log, machine_info, proc_status_mb, reset_peak_rss
+from model_throughput import log, proc_status_mb, reset_peak_rss
+from run_record import machine_info
 from spark_embed import build_model, long_documents, read_corpus
 
 UNBOUNDED = 1 << 24  # maxBatchTokens' largest value: only batchSize limits a batch

@@ -26,7 +26,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from model_throughput import machine_info  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from run_record import machine_info  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 CORPUS = os.path.join(ROOT, "examples", "corpus")
 SUMMARY = re.compile(r"done: ([\d,]+) documents embedded, [\d,]+ kept, [\d,]+ removed; ([\d,]+) tokens, "
                      r"[\d,]+ tokens/s; ([\d.]+) s")

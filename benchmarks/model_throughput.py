@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ SHAPE = dict(
 # exported, on onnxruntime
 ENGINES = ("sparklong", "transformers", "sparklong_int8", "sparklong_onnx", "sparklong_onnx_int8")
 from sparklong.models.devices import DTYPES as TORCH_DTYPES  # noqa: E402
+from run_record import RunClock, machine_info  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -277,34 +277,6 @@ def run_memory(args) -> list[dict]:
     return rows
 
 
-def machine_info(device: str) -> dict:
-    info = {"python": platform.python_version(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "platform": platform.platform(), "cpu": cpu_name()}
-    for package in ("transformers", "onnxruntime"):
-        try:
-            info[package] = __import__(package).__version__
-        except ImportError:
-            pass
-    if device == "cuda":
-        info["device_name"] = torch.cuda.get_device_name()
-        info["cuda"] = torch.version.cuda
-    else:
-        info["device_name"] = info["cpu"]
-    return info
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def plot(report: dict, path: str) -> None:
     try:
         import matplotlib
@@ -378,8 +350,7 @@ def main(argv=None) -> None:
     if args.child:
         print(json.dumps(memory_child(args.child[0], int(args.child[1]), args.device, args.dtype, args.attention)))
         return
-    started = time.time()
-    load_at_start = os.getloadavg()  # other processes on the machine skew timings: say so
+    clock = RunClock()
     report = {"machine": machine_info(args.device),
               "config": {"model": {k: SHAPE[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads",
                                                          "intermediate_size", "attention_window", "vocab_size")},
@@ -400,9 +371,7 @@ def main(argv=None) -> None:
             for r in report["roofline"]["rows"]))
     if not args.skip_memory:
         report["memory"] = run_memory(args)
-    report["wall_s"] = round(time.time() - started, 1)
-    report["load_average_1_5_15min"] = {"start": [round(x, 2) for x in load_at_start],
-                                        "end": [round(x, 2) for x in os.getloadavg()]}
+    report.update(clock.record())
     print(json.dumps(report, indent=2))
     if args.plot:
         plot(report, args.plot)

@@ -22,7 +22,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model_throughput import ROOT, load_engine, log, machine_info, model_folder, timed_call  # noqa: E402
+from model_throughput import ROOT, load_engine, log, model_folder, timed_call  # noqa: E402
+from run_record import RunClock, machine_info  # noqa: E402
 
 REFERENCE = "sparklong"  # the torch engine in float32
 ENGINES = ("sparklong_int8", "sparklong_onnx", "sparklong_onnx_int8")
@@ -92,7 +93,7 @@ def main(argv=None) -> None:
     folder = args.model or model_folder(max(4098, max(args.lengths) + 2))
     config = LongformerConfig.from_folder(folder)
     pieces = corpus_ids(folder)
-    started, load_at_start = time.time(), os.getloadavg()
+    clock = RunClock()
     engines, load_s = {}, {}
     for name in names:
         start = time.perf_counter()
@@ -110,9 +111,7 @@ def main(argv=None) -> None:
               "config": {"model": folder, "layers": config.num_hidden_layers, "hidden_size": config.hidden_size,
                          "inputs": "random ids" if pieces is None else "bundled corpus, the model's tokenizer",
                          "reference": REFERENCE + " (torch, float32)", "repeats": args.repeats},
-              "load_s": load_s, "rows": rows, "wall_s": round(time.time() - started, 1),
-              "load_average_1_5_15min": {"start": [round(x, 2) for x in load_at_start],
-                                         "end": [round(x, 2) for x in os.getloadavg()]}}
+              "load_s": load_s, "rows": rows, **clock.record()}
     print(json.dumps(report, indent=2))
 
 

@@ -211,7 +211,7 @@ def plot(report: dict, path: str) -> None:
 
 
 def main() -> None:
-    from model_throughput import cpu_name
+    from run_record import RunClock, machine_info
 
     from sparklong.models.pretrained import cache_root
 
@@ -224,17 +224,13 @@ def main() -> None:
     args = p.parse_args()
     if not os.path.isfile(os.path.join(args.model, "config.json")):
         raise SystemExit(f"no model at {args.model}: run `make demo` first or pass --model FOLDER")
-    import torch
 
-    started, load_at_start = time.time(), os.getloadavg()
-    report = {"machine": {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-                          "torch_threads": torch.get_num_threads()},
+    clock = RunClock()
+    report = {"machine": machine_info("cpu"),
               "config": {"model": os.path.basename(args.model.rstrip("/")), "chunk_pieces": args.chunk_pieces,
                          "repeats": args.repeats, "k": K, "max_sentence_length": 4096}}
     report.update(run(args))
-    report["wall_s"] = round(time.time() - started, 1)
-    report["load_average_1_5_15min"] = {"start": [round(x, 2) for x in load_at_start],
-                                        "end": [round(x, 2) for x in os.getloadavg()]}
+    report.update(clock.record())
     print(json.dumps(report, indent=2))
     if args.plot:
         plot(report, args.plot)

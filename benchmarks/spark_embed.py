@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from model_throughput import machine_info  # benchmarks/ is on sys.path when run as a script
+from run_record import machine_info  # benchmarks/ is on sys.path when run as a script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)

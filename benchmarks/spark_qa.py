@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run_record import RunClock, machine_info  # noqa: E402
 from spark_embed import ROOT, build_model, log, long_documents, read_corpus  # noqa: E402
 
 QA_DIR = os.path.join(ROOT, "benchmarks", "out", "models", "longformer-base-qa-bpe-corpus")
@@ -144,7 +145,7 @@ def main(argv=None) -> None:
     p.add_argument("--skip-spark", action="store_true")
     args = p.parse_args(argv)
 
-    started, load_at_start = time.time(), os.getloadavg()
+    clock = RunClock()
     texts = read_corpus()
     folder = build_qa_model(texts)
     engines = {"sparklong_core": sparklong_core(folder), "transformers_pipeline": transformers_qa(folder)}
@@ -194,10 +195,7 @@ def main(argv=None) -> None:
     print(json.dumps({
         "settings": {**SETTINGS, "model": "longformer-base shape, random weights", "master": "local[2]",
                      "repeats": args.repeats},
-        "results": rows, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(), "wall_s": round(time.time() - started, 1),
-        "load_average_1_5_15min": {"start": [round(x, 2) for x in load_at_start],
-                                   "end": [round(x, 2) for x in os.getloadavg()]},
+        "results": rows, "machine": machine_info("cpu"), **clock.record(),
     }, indent=2))
     if spark is not None:
         spark.stop()

@@ -1,0 +1,49 @@
+"""What every benchmark report says about its run: the machine (CPU model, versions) and the run's
+wall time and load averages (other processes on the machine skew timings: a report says so)."""
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import torch
+
+
+def machine_info(device: str = "cpu") -> dict:
+    info = {"python": platform.python_version(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "platform": platform.platform(), "cpu": cpu_name()}
+    for package in ("transformers", "onnxruntime"):
+        try:
+            info[package] = __import__(package).__version__
+        except ImportError:
+            pass
+    if device == "cuda":
+        info["device_name"] = torch.cuda.get_device_name()
+        info["cuda"] = torch.version.cuda
+    else:
+        info["device_name"] = info["cpu"]
+    return info
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+class RunClock:
+    """Started at construction; record() gives the wall time and the load averages at start and end."""
+
+    def __init__(self):
+        self.started, self.load_at_start = time.time(), os.getloadavg()
+
+    def record(self) -> dict:
+        return {"wall_s": round(time.time() - self.started, 1),
+                "load_average_1_5_15min": {"start": [round(x, 2) for x in self.load_at_start],
+                                           "end": [round(x, 2) for x in os.getloadavg()]}}
