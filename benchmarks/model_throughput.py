@@ -278,13 +278,10 @@ def run_memory(args) -> list[dict]:
 
 
 def plot(report: dict, path: str) -> None:
-    try:
-        import matplotlib
+    from run_record import pyplot_for
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log(f"--plot {path}: matplotlib is not installed (pip install matplotlib); no PNG written")
+    plt = pyplot_for(path)
+    if plt is None:
         return
     fig, (ax_speed, ax_mem) = plt.subplots(1, 2, figsize=(11, 4.2))
     rows = [r for r in report["throughput"] if not r["global_tokens"]]

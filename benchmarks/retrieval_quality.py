@@ -185,13 +185,10 @@ def run(args) -> dict:
 
 
 def plot(report: dict, path: str) -> None:
-    try:
-        import matplotlib
+    from run_record import pyplot_for
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log(f"--plot {path}: matplotlib is not installed (pip install matplotlib); no PNG written")
+    plt = pyplot_for(path)
+    if plt is None:
         return
     results = report["results"]
     x = np.arange(len(METHODS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 
 import torch
@@ -47,3 +48,16 @@ class RunClock:
         return {"wall_s": round(time.time() - self.started, 1),
                 "load_average_1_5_15min": {"start": [round(x, 2) for x in self.load_at_start],
                                            "end": [round(x, 2) for x in os.getloadavg()]}}
+
+
+def pyplot_for(path: str):
+    """matplotlib.pyplot (headless) to draw `path` with, or None (said on stderr) when not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"--plot {path}: matplotlib is not installed (pip install matplotlib); no PNG written", file=sys.stderr)
+        return None
+    return plt

@@ -10,18 +10,11 @@ import torch
 
 from sparklong.models import load
 from sparklong.models.convert import convert_to_long
-from tiny_models import CORPUS_DIR, _perturb
+from tiny_models import CORPUS_DIR, TINY, _perturb
 
 MAX_POSITIONS = 256
 WINDOW = 128  # one-sided 64: covers every input the short models accept (<= 64 tokens)
-SHORT = dict(
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=64,
-    hidden_dropout_prob=0.0,
-    attention_probs_dropout_prob=0.0,
-)
+SHORT = {k: v for k, v in TINY.items() if k not in ("vocab_size", "max_position_embeddings")}  # the sizes
 
 
 def _corpus_lines(n: int = 12) -> list[str]:

@@ -46,22 +46,25 @@ def test_bad_config_values(folder, changes, message):
         load(folder)
 
 
-def test_missing_config(folder):
-    os.remove(os.path.join(folder, "config.json"))
-    with pytest.raises(ConfigError, match="no config.json"):
-        load(folder)
+def remove(name):
+    return lambda folder: os.remove(os.path.join(folder, name))
 
 
-def test_config_not_json(folder):
-    with open(os.path.join(folder, "config.json"), "w") as fh:
-        fh.write("{not json")
-    with pytest.raises(ConfigError, match="not valid JSON"):
-        load(folder)
+def write(name, text):
+    def change(folder):
+        with open(os.path.join(folder, name), "w") as fh:
+            fh.write(text)
+    return change
 
 
-def test_missing_weights(folder):
-    os.remove(os.path.join(folder, "model.safetensors"))
-    with pytest.raises(CheckpointError, match="has no weights"):
+@pytest.mark.parametrize("break_folder, error, message", [
+    (remove("config.json"), ConfigError, "no config.json"),
+    (write("config.json", "{not json"), ConfigError, "not valid JSON"),
+    (remove("model.safetensors"), CheckpointError, "has no weights"),
+], ids=["missing_config", "config_not_json", "missing_weights"])
+def test_broken_folder(folder, break_folder, error, message):
+    break_folder(folder)
+    with pytest.raises(error, match=message):
         load(folder)
 
 
