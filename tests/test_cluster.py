@@ -145,8 +145,10 @@ def test_embed_corpus_job_driver_killed_between_commits_spark_submit_rerun_equal
 
     submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
     args = embed_args(cluster_faults["corpus"], output, shard_rows=4)
-    done = subprocess.run([submit, "--master", cluster.master_url, EMBED_SCRIPT, *args], env=cluster.env,
-                          capture_output=True, text=True, timeout=300)
+    # 8 shuffle partitions, as sparklong.start() sets (the other drivers here): Spark's default of 200 made
+    # the run's planning joins and aggregates ~800 tasks on the two 1-core executors
+    done = subprocess.run([submit, "--master", cluster.master_url, "--conf", "spark.sql.shuffle.partitions=8",
+                           EMBED_SCRIPT, *args], env=cluster.env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:] + cluster.log_tail()
     assert f"({len(committed)} up to date, {shards - len(committed)} to write)" in done.stdout
     rows = read(output)
