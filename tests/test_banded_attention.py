@@ -1,4 +1,4 @@
-"""The kernel's two ways of reading key windows (strided view in eager CPU, gathered copy when tracing)
+"""The kernel's two ways of reading key windows (strided view in eager CPU, gathered copy on GPU and in exports)
 agree exactly, for any length, batch with padding and window."""
 import pytest
 import torch
@@ -20,12 +20,11 @@ def random_inputs(length: int, seed: int):
 
 @pytest.mark.parametrize("length", [1, 7, 64, 130, 300, 700])
 @pytest.mark.parametrize("window", [8, 32, 512])
-def test_strided_windows_equal_gathered_windows(monkeypatch, length, window):
+def test_strided_windows_equal_gathered_windows(length, window):
     q, k, v, valid = random_inputs(length, seed=length + window)
     plan = band.plan_band(valid, torch.zeros_like(valid), None, window, torch.float32)
 
-    strided = band.local_attention(q, k, v, plan)
-    monkeypatch.setattr(band, "tracing", lambda: True)
+    strided = band.local_attention(q, k, v, plan, strided=True)
     gathered = band.local_attention(q, k, v, plan, segment=64)
 
     assert strided.shape == (3, length, HEADS, DIM)
@@ -34,7 +33,7 @@ def test_strided_windows_equal_gathered_windows(monkeypatch, length, window):
 
 @pytest.mark.parametrize("length", [7, 130, 700])
 @pytest.mark.parametrize("window", [8, 512])
-def test_strided_windows_with_global_keys_equal_gathered_windows(monkeypatch, length, window):
+def test_strided_windows_with_global_keys_equal_gathered_windows(length, window):
     # global keys are attended apart from the strided windows and merged by log-sum-exp
     q, k, v, valid = random_inputs(length, seed=length + window)
     is_global = torch.zeros_like(valid)
@@ -45,8 +44,7 @@ def test_strided_windows_with_global_keys_equal_gathered_windows(monkeypatch, le
     slots = layout.index[:, :, None, None].expand(-1, -1, HEADS, DIM)  # [B, G, H, D]
     global_k, global_v = k.gather(1, slots), v.gather(1, slots)
 
-    strided = band.local_attention(q, k, v, plan, global_k, global_v)
-    monkeypatch.setattr(band, "tracing", lambda: True)
+    strided = band.local_attention(q, k, v, plan, global_k, global_v, strided=True)
     gathered = band.local_attention(q, k, v, plan, global_k, global_v, segment=64)
 
     local_queries = valid & ~is_global  # global queries are replaced by global attention afterwards

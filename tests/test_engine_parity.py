@@ -150,6 +150,32 @@ def test_gathered_band_in_segments_equals_the_strided_band(segment, with_globals
     torch.testing.assert_close(gathered[local], strided[local], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("with_globals", [False, True])
+def test_whole_sequence_mask_of_short_inputs_equals_the_blocks(with_globals):
+    """An input no longer than one block's window (L <= (2r + 1) c) runs as one SDPA call over [L, L]."""
+    gen = torch.Generator().manual_seed(1)
+    batch, length, heads, dim, window = 2, 90, 2, 8, 64  # w 32, c 32, r 1: windows of 96 keys
+    q, k, v = (torch.randn(batch, length, heads, dim, generator=gen) for _ in range(3))
+    key_valid = torch.ones(batch, length, dtype=torch.bool)
+    key_valid[1, 61:] = False
+    is_global = torch.zeros_like(key_valid)
+    if with_globals:
+        is_global[:, [0, 50]] = True
+    layout = band.global_layout(is_global) if with_globals else None
+    blocks = band.plan_band(key_valid, is_global, layout, window, q.dtype)
+    whole = band.plan_band(key_valid, is_global, layout, window, q.dtype, dense=True)
+    assert blocks.dense is None and whole.dense is not None
+    front = {}
+    if with_globals:
+        slots = layout.index[:, :, None, None].expand(-1, -1, heads, dim)  # [B, G, H, D]
+        front = dict(global_k=k.gather(1, slots), global_v=v.gather(1, slots))
+    want = band.local_attention(q, k, v, blocks, **front, segment=None)
+    got = band.local_attention(q, k, v, whole, **front, strided=True)
+    local = key_valid & ~is_global
+    torch.testing.assert_close(got[local], want[local], rtol=1e-5, atol=1e-5)
+    assert band.plan_band(key_valid, is_global, layout, 16, q.dtype, dense=True).dense is None  # 90 > 3 * 8
+
+
 def test_public_fallback_of_the_fused_cpu_kernel_equals_hf(embeddings_folder, monkeypatch):
     folder, hf = embeddings_folder
     assert band._fused_lse_works()  # this torch has the private kernel; the fallback must equal it

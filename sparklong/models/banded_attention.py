@@ -51,6 +51,7 @@ class BandPlan:
     reach: int  # r, neighbour blocks per side
     num_blocks: int  # nb = ceil(L / c)
     mask: torch.Tensor  # [B, nb, 1, c, G + (2r + 1) * c] additive (0 or -inf)
+    dense: torch.Tensor | None = None  # [B, 1, L, L] additive, for inputs no longer than one block's window
 
 
 def global_layout(is_global: torch.Tensor) -> GlobalLayout:
@@ -79,8 +80,10 @@ def plan_band(
     layout: GlobalLayout | None,
     window: int,
     dtype: torch.dtype,
+    dense: bool = False,
 ) -> BandPlan:
-    """Build the additive mask of one window size. key_valid, is_global: [B, L] bool."""
+    """Build the additive mask of one window size. key_valid, is_global: [B, L] bool. dense=True (eager
+    runs only: a traced graph must not branch on L) also builds the whole-sequence mask for short inputs."""
     batch, length = key_valid.shape
     w = window // 2
     c = min(w, MAX_BLOCK)
@@ -103,7 +106,21 @@ def plan_band(
     # A row that may see nothing (padding) sees everything instead: finite garbage, never NaN.
     allowed = allowed | ~allowed.any(dim=3, keepdim=True)
     mask = torch.zeros(allowed.shape, dtype=dtype, device=key_valid.device).masked_fill_(~allowed, -math.inf)
-    return BandPlan(w, c, r, nb, mask[:, :, None])
+    short = dense and nb * c <= span
+    return BandPlan(w, c, r, nb, mask[:, :, None], _dense_mask(key_valid, is_global, w, dtype) if short else None)
+
+
+def _dense_mask(key_valid: torch.Tensor, is_global: torch.Tensor, w: int, dtype: torch.dtype) -> torch.Tensor:
+    """[B, 1, L, L] additive mask of the same attention over the whole sequence: query i sees key j when
+    j is real and either global or within w of i. For L <= (2r + 1) c, where every block's window spans
+    the whole input anyway, one SDPA call over [L, L] scores does no more work than the blocks."""
+    length = key_valid.shape[1]
+    positions = torch.arange(length, device=key_valid.device)
+    band = (positions[:, None] - positions[None, :]).abs() <= w  # [L, L]
+    allowed = key_valid[:, None, :] & (band[None] | is_global[:, None, :])  # [B, L, L]
+    allowed = allowed | ~allowed.any(dim=2, keepdim=True)  # rows that see nothing see everything (padding)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=key_valid.device).masked_fill_(~allowed, -math.inf)
+    return mask[:, None]
 
 
 def _blocks(x: torch.Tensor, first, last, block: int) -> torch.Tensor:
@@ -130,6 +147,10 @@ def local_attention(
     are gathered, with queries in segments of about `segment` rows, so the (2r + 1)-fold key windows
     exist for one segment at a time (None: one segment and no Python arithmetic on L, for exports).
     """
+    if plan.dense is not None:  # short input: its global keys are among the L keys, the mask admits them
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                             attn_mask=plan.dense, scale=q.shape[-1] ** -0.5)  # [B, H, L, D]
+        return out.transpose(1, 2)
     if strided:
         return _strided_local_attention(q, k, v, plan, global_k, global_v)
     batch, length, heads, dim = q.shape

@@ -68,8 +68,9 @@ class AttentionContext:
         kernel = local_kernel(attention, export)
         if kernel == "flex":
             plans = {w: flex_band.block_mask(key_valid, is_global, w) for w in sorted(set(windows))}
-        else:
-            plans = {w: band.plan_band(key_valid, is_global, layout, w, dtype) for w in sorted(set(windows))}
+        else:  # an exported graph serves every length: no whole-sequence mask for short inputs
+            plans = {w: band.plan_band(key_valid, is_global, layout, w, dtype, dense=not export)
+                     for w in sorted(set(windows))}
         strided = key_valid.device.type == "cpu" and not export
         return cls(key_valid, is_global, layout, kernel, plans, export, strided,
                    None if export else band.SEGMENT_QUERIES)

@@ -43,11 +43,12 @@ class Int8Linear(nn.Module):
     def _rows(self, x: torch.Tensor, out: torch.Tensor) -> None:
         """out = x W^T + b; x: [M, K], out: [M, N] (a block of whole rows, written in place)."""
         scale = x.abs().amax(dim=1, keepdim=True).clamp_min_(1e-12).div_(127)  # [M, 1]
-        q = torch.div(x, scale).round_().to(torch.int8)  # [M, K], |q| <= 127
+        q = torch.mul(x, scale.reciprocal()).round_().to(torch.int8)  # [M, K], |q| <= 127
         torch.mul(torch._int_mm(q, self.weight_int8.t()), self.weight_scale, out=out)  # exact int32 sums, scaled
-        out.mul_(scale)
-        if self.bias is not None:
-            out.add_(self.bias)
+        if self.bias is None:
+            out.mul_(scale)
+        else:
+            torch.addcmul(self.bias, out, scale, out=out)  # b + out * scale, in place
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
