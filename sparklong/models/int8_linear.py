@@ -6,17 +6,19 @@ as int8 x int8 -> int32 through torch._int_mm (the kernel torchao's int8 layers 
 quantized-tensor API, torch.ao, is deprecated), then is scaled back to float32.
 
 Why per token: one scale per tensor lets a few large rows or channels (the FFN's second input,
-after GELU) crush every other row's resolution. Measured on all-MiniLM-L6-v2 made long, corpus text,
-L = 512-4096 with 0 or 1 global tokens, every encoder linear in int8: per-token cosine to float32
-min 0.993 per token; one scale per tensor: 0.972 (benchmarks/onnx_int8_quality.py).
+after GELU) crush every other row's resolution. On all-MiniLM-L6-v2 made long (corpus text, L = 512,
+2048 and 4096, 0 or 1 global tokens) per-token int8 in every encoder linear gave a per-token cosine
+to float32 of min 0.991-0.996 (benchmarks/onnx_int8_quality.py); simulated with one scale per tensor
+it fell to 0.972.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-# Rows per int8 product: the int8 copy of the input and the int32 result of 512 rows stay in cache;
-# measured 2.6x float32 (oneDNN) on longformer-base shapes at 512 rows, ~1x at 4096 rows at once.
+# Rows per int8 product: the int8 copy of the input and the int32 result of 512 rows stay in cache
+# (measured on longformer-base shapes, 2-core AMD EPYC: ~2.6x oneDNN float32 per 512-row block,
+# quantization included; whole 4096-row inputs at once lost most of that).
 CHUNK_ROWS = 512
 
 
