@@ -123,6 +123,7 @@ def cluster_faults(cluster, spark, tmp_path_factory):
     return {"corpus": corpus, "runs": runs, "log": log, "local": read(root / "local")}
 
 
+@pytest.mark.slow  # ~80 s; tests/test_job_faults.py has the local worker-kill and rerun cases
 def test_embed_corpus_job_with_speculative_attempts_or_a_killed_executor_writes_every_id_once(cluster, cluster_faults):
     """slow_task: shard 0's first attempt sleeps, spark.speculation=true runs a second attempt on the
     other worker, both write the shard; executor_kill: shard 0's first attempt SIGKILLs its executor JVM
@@ -135,6 +136,7 @@ def test_embed_corpus_job_with_speculative_attempts_or_a_killed_executor_writes_
         assert sorted(os.listdir(output)) == expected_files(3)
 
 
+@pytest.mark.slow  # ~75 s
 def test_embed_corpus_job_driver_killed_between_commits_spark_submit_rerun_equals_local_mode(cluster, cluster_faults):
     """The driver SIGKILLed right after the first of 3 shards commits; jobs/embed_corpus.py under
     spark-submit on the cluster commits the rest: every id exactly once, the vectors of local mode."""
