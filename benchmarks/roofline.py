@@ -36,10 +36,10 @@ def gemm_gflops(cfg: dict, repeats: int = 7) -> dict[str, float]:
     total FLOPs over total median time)."""
     gen = torch.Generator().manual_seed(0)
     flops, seconds = 0, {"float32": 0.0, "int8": 0.0}
+    float32 = _fp32_kernel()
     for k, n in linear_shapes(cfg):
         x, w, b = torch.randn(ROWS, k, generator=gen), torch.randn(n, k, generator=gen), torch.randn(n, generator=gen)
         xq, wq = (torch.randint(-127, 128, t.shape, generator=gen, dtype=torch.int8) for t in (x, w))
-        float32 = _fp32_kernel()
         seconds["float32"] += _median_s(lambda: float32(x, w, b), repeats)
         seconds["int8"] += _median_s(lambda: torch._int_mm(xq, wq.t()), repeats)
         flops += 2 * ROWS * k * n
@@ -48,9 +48,9 @@ def gemm_gflops(cfg: dict, repeats: int = 7) -> dict[str, float]:
 
 def _fp32_kernel():
     """The float32 linear the engine runs on this CPU (cpu_linears.pack_cpu_linears), else F.linear."""
-    from sparklong.models.cpu_linears import _onednn_works
+    from sparklong.models.cpu_linears import onednn_linear_works
 
-    if _onednn_works():
+    if onednn_linear_works():
         return lambda x, w, b: torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
     return torch.nn.functional.linear
 

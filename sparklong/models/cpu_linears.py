@@ -32,7 +32,8 @@ class OneDnnLinear(nn.Module):
         return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, self.attr, [], self.algorithm)
 
 
-def _onednn_works() -> bool:
+def onednn_linear_works() -> bool:
+    """Whether oneDNN's fused linear (with a GELU post-op) runs and is right on this CPU."""
     if not torch.backends.mkldnn.is_available():
         return False
     try:
@@ -46,7 +47,7 @@ def _onednn_works() -> bool:
 def pack_cpu_linears(module: nn.Module) -> nn.Module:
     """Swap fp32 nn.Linear layers for OneDnnLinear, fusing each FFN's activation into its first
     linear. A no-op where oneDNN's fused linear is unavailable."""
-    if not _onednn_works():
+    if not onednn_linear_works():
         return module
     for layer in module.modules():
         if isinstance(layer, Layer) and isinstance(layer.ffn_in, nn.Linear):
