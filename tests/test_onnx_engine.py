@@ -211,6 +211,16 @@ def test_int8_recipe_smooths_ffn_inputs_and_keeps_ffn_out_float(embeddings_model
     assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 2 * 4  # qkv, q_global, attn_out, ffn_in
 
 
+def test_band_blocks_run_in_onnxruntimes_fused_attention(embeddings_model):
+    import onnx
+
+    graph = onnx.load(embeddings_model[2].path).graph
+    fused = [n for n in graph.node if n.op_type == "MultiHeadAttention"]
+    assert {n.domain for n in fused} == {"com.microsoft"}
+    assert len(fused) == len(WINDOWS)  # one per layer: the band's query blocks
+    assert sum(n.op_type == "Softmax" for n in graph.node) == len(WINDOWS)  # only the global queries' softmax
+
+
 def test_placement_is_said_in_the_log(embeddings_model, caplog):
     from sparklong.udfs import model_cache
 
