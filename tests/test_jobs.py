@@ -278,6 +278,8 @@ def test_engine_flags_reach_the_stages_and_the_manifest(spark, corpus, reference
     assert code == 1 and "--overwrite" in err
     code, _, err = run(capsys, *args, "--quantize", "int8", "--device", "cuda", "--overwrite", spark=spark)
     assert code == 1 and len(err.strip().splitlines()) == 1 and "runs on the CPU" in err
+    code, _, err = run(capsys, *args, "--quantize", "int8", "--precision", "bfloat16", "--overwrite", spark=spark)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "in float32" in err  # on the driver, not a task
     code, _, err = run(capsys, *args, "--quantize", "int8", "--overwrite", spark=spark)  # the torch engine's int8
     assert code == 0, err
     manifest = json.loads((tmp_path / "out" / "_sparklong_job.json").read_text())

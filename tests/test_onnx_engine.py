@@ -162,6 +162,9 @@ def test_bad_arguments_are_named(embeddings_model, tmp_path):
     folder, _, onnx = embeddings_model
     with pytest.raises(ValueError, match="quantize='int8' runs on the CPU"):
         get_model(folder, "embeddings", engine="torch", quantize="int8", device="cuda")
+    for engine in ("torch", "onnx"):
+        with pytest.raises(ValueError, match="runs on the CPU in float32"):
+            get_model(folder, "embeddings", engine=engine, quantize="int8", precision="bfloat16")
     with pytest.raises(ValueError, match="quantize must be one of 'none', 'int8'"):
         export_onnx(folder, str(tmp_path / "x.onnx"), quantize="int4")
     with pytest.raises(ValueError, match="task must be one of"):

@@ -32,13 +32,13 @@ class HasModelFolder(Params):
 
 
 def prepare_engine(stage) -> None:
-    """On the driver, before any Spark job or save: check engine and quantize, and for engine 'onnx'
+    """On the driver, before any Spark job or save: check engine, quantize, device and precision, and for engine 'onnx'
     export the graph of `stage.task` into the model folder once (and its float16 graph when half
     precision is asked for: onnxruntime's CUDA provider runs that), so that executors and a saved
     pipeline find them there. With precision 'auto' a GPU executor exports its float16 graph itself."""
     if not isinstance(stage, HasEngine):
         return
-    check_engine(stage.getEngine(), stage.getQuantize(), stage.getDevice())
+    check_engine(stage.getEngine(), stage.getQuantize(), stage.getDevice(), stage.getPrecision())
     if stage.getEngine() == "onnx":
         ensure_onnx(stage.getModelFolder(), stage.task, stage.getQuantize())
         if stage.getPrecision() in ("float16", "bfloat16") and stage.getQuantize() == "none":

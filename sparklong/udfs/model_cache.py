@@ -56,7 +56,7 @@ def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto
     """The cached model for this key, loading it (and evicting the least recently used) on a miss.
     In a Spark task, 'auto' and 'cuda' mean the GPU Spark assigned the task (task_resources.task_gpus)."""
     global _loads
-    check_engine(engine, quantize, device)
+    check_engine(engine, quantize, device, precision)
     gpus = task_gpus()
     if engine == "onnx":
         from ..models.onnx_runtime import place
@@ -88,12 +88,16 @@ def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto
         return loaded
 
 
-def check_engine(engine: str, quantize: str, device: str = "auto") -> None:
+def check_engine(engine: str, quantize: str, device: str = "auto", precision: str = "auto") -> None:
+    """The combinations no engine serves, as errors on the driver (before any Spark job)."""
     check_choice("engine", engine, ENGINES)
     check_choice("quantize", quantize, QUANTIZE)
     if quantize == "int8" and str(device).startswith("cuda"):
         raise ValueError(f"quantize='int8' runs on the CPU (engine {engine!r}); use device='cpu' or 'auto', "
                          "or precision='bfloat16' on a GPU")
+    if quantize == "int8" and precision not in ("auto", "float32"):
+        raise ValueError(f"quantize='int8' runs on the CPU in float32 (engine {engine!r}), got precision="
+                         f"{precision!r}; leave precision 'auto' or set 'float32', or use quantize='none'")
 
 
 def _load_onnx(folder: str, task: str, placement) -> LoadedModel:
