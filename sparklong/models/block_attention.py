@@ -3,9 +3,10 @@ layout; torch's SDPA when run, onnxruntime's fused MultiHeadAttention (contrib d
 when traced into an ONNX graph (onnx_export.py).
 
 Why the contrib op: spelled in standard ONNX, the same attention is MatMul, Add (mask), Softmax and
-MatMul over materialized [N, H, c, S] scores. onnxruntime's MultiHeadAttention takes the mask as its
-attention_bias and runs softmax fused, without transposes: its inputs are [N, rows, H * D], which is
-how the blocks already lie in memory.
+MatMul over materialized [N, H, c, S] scores, with Transpose nodes around them. onnxruntime's
+MultiHeadAttention takes the blocks as they lie in memory ([N, rows, H * D]) and the mask as its
+attention_bias, in one node. With a bias its CPU kernel takes the unfused path (its flash kernel
+admits none), so the scores still exist, one block at a time (measured in docs/engine.md).
 """
 from __future__ import annotations
 
