@@ -13,7 +13,8 @@ its keys:
   the windows in place), the blocks at both ends gathered as below; global keys are attended apart
   and merged by log-sum-exp;
 - gathered (GPU, or an export): the neighbour blocks are gathered by slicing and concatenating a
-  padded tensor, so no stride is baked into a traced graph and one graph serves every length.
+  padded tensor, so no stride is baked into a traced graph and one graph serves every length; they
+  attend through block_attention.py (SDPA, or onnxruntime's fused MultiHeadAttention in an export).
 flex_band.py computes the same rows through FlexAttention instead (load(..., attention="flex")).
 """
 from __future__ import annotations
