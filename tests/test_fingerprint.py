@@ -114,6 +114,7 @@ def test_an_onnx_export_changes_the_shipped_name_and_a_copy_stays_current(tmp_pa
     save_model_folder(folder, attention_window=WINDOWS)
     torch_stage_name = shipped_name(folder)  # what a torch-engine stage shipped
     graph = ensure_onnx(folder, "embeddings")
+    assert graph == os.path.join(folder, "onnx", "embeddings.onnx") and os.path.isfile(graph)
     assert shipped_name(folder) != torch_stage_name  # so the graph reaches the executors
     _zip_folder(folder, str(tmp_path / "shipped.zip"))
     with zipfile.ZipFile(tmp_path / "shipped.zip") as zf:
