@@ -56,18 +56,27 @@ def _fp32_kernel():
 
 
 def forward_flops(cfg: dict, batch: int, length: int, global_tokens: int) -> dict[str, float]:
-    """{"linear": FLOPs, "attention": FLOPs} of the engine's forward: every layer's linears (the global
-    projections too when a row has global tokens) and the band attention as computed (each query block
-    scores (2r + 1) c keys: banded_attention.plan_band), plus global queries over all keys."""
-    e, layers, tokens = cfg["hidden_size"], cfg["num_hidden_layers"], batch * length
+    """{"linear": FLOPs, "attention": FLOPs} of the engine's forward: every layer's linears and the band
+    attention as computed (each query block scores (2r + 1) c keys: banded_attention.plan_band), and with
+    global tokens what the engine computes for them (encoder.Layer.attention): G slots (the count rounded
+    up to 8, banded_attention.global_layout) seen by every local query, the global queries' projection,
+    and their attention over all rows, through unprojected keys while G < the head size, else through
+    every row's global key and value."""
+    e, heads, layers, tokens = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"], batch * length
     linear = sum(2 * k * n for k, n in linear_shapes(cfg)) * tokens
     w = cfg["attention_window"] // 2
     block = min(w, 128)
-    span = (2 * -(-w // block) + 1) * block + global_tokens  # keys each local query is scored against
+    slots = min(length, -(-global_tokens // 8) * 8)  # G
+    span = (2 * -(-w // block) + 1) * block + slots  # keys each local query is scored against
     attention = 4 * span * e * tokens  # q.k and p.v, all heads
     if global_tokens:
-        linear += 2 * e * 2 * e * tokens + 2 * e * e * global_tokens * batch  # global k/v of every row, global q
-        attention += 4 * length * e * global_tokens * batch
+        linear += 2 * e * e * slots * batch  # global queries
+        if slots < e // heads:  # (q Wk).x and (p x) Wv: per slot and head, over all L rows
+            linear += 2 * 2 * e * e * slots * batch
+            attention += 4 * heads * slots * e * length * batch
+        else:  # global k/v of every row, then attention over them
+            linear += 2 * e * 2 * e * tokens
+            attention += 4 * length * e * slots * batch
     return {"linear": float(linear * layers), "attention": float(attention * layers)}
 
 

@@ -113,6 +113,23 @@ def test_classification_logits_equal_hf(tmp_path, task):
         assert_close_on_tokens(out, ref, mask)
 
 
+@pytest.mark.parametrize("globals_per_row", [1, 7, 40])
+def test_global_queries_with_and_without_projected_keys_equal_hf(tmp_path, globals_per_row, monkeypatch):
+    # head size 32: 1 or 7 global tokens (8 slots) take the unprojected global attention, 40 (40 slots)
+    # project every row to a global key and value; both equal HF, padding and ragged rows included
+    hf = save_longformer(str(tmp_path), hidden_size=64, num_attention_heads=2, intermediate_size=96)
+    calls = []
+    monkeypatch.setattr(band, "global_attention_unprojected",
+                        lambda *a, f=band.global_attention_unprojected: calls.append(1) or f(*a))
+    ids, mask = random_batch(3, 90)
+    gmask = global_mask(3, 90, lambda n, r: range(r, r + 2 * globals_per_row, 2))
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask, global_attention_mask=gmask).last_hidden_state
+        out = load(str(tmp_path))(ids, mask, gmask)
+    assert_close_on_tokens(out, ref, mask)
+    assert len(calls) == (2 if globals_per_row < 32 else 0)  # one call per layer, or none
+
+
 @pytest.mark.parametrize("segment", [8, 24, band.SEGMENT_QUERIES])
 def test_segmented_band_and_ffn_equal_hf(embeddings_folder, segment, monkeypatch):
     # long inputs run in row segments to bound memory; any segment size gives the same result

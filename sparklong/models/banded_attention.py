@@ -60,12 +60,13 @@ class BandPlan:
 def global_layout(is_global: torch.Tensor) -> GlobalLayout:
     """is_global: [B, L] bool -> slot layout with G = the most global tokens in any row.
 
-    No Python ints are read from the data, so a traced graph takes G from its inputs (0 included).
+    No Python ints are read from the data, so a traced graph takes G from its inputs. G >= 1: with no
+    global token the one slot is spare (an ONNX Reshape reads a 0 in its shape as "keep this axis").
     """
     batch, length = is_global.shape
     counts = is_global.sum(dim=1)  # [B]
     # Round up to 8 (aligned key rows for the fused GPU kernels), never past L.
-    width = torch.clamp((counts.max() + 7) // 8 * 8, max=length)  # 0-dim
+    width = torch.clamp((counts.max() + 7) // 8 * 8, min=1, max=length)  # 0-dim
     positions = torch.arange(length, device=is_global.device)  # [L]
     slot_ids = positions[positions < width]  # [G]
     # Global token number k of a row goes to slot k; the others to a spare column G, then dropped.
@@ -293,18 +294,22 @@ def global_attention_unprojected(
     q: torch.Tensor, x: torch.Tensor, kv_weight: torch.Tensor, kv_bias: torch.Tensor, key_valid: torch.Tensor
 ) -> torch.Tensor:
     """global_attention without projecting every row to a global key and value: q.(x Wk + bk) = (q Wk).x
-    plus a per-query constant that softmax drops, and sum p (x Wv + bv) = (sum p x) Wv + bv. The cost
-    grows with G and is nothing at G = 0, which a traced graph (it cannot branch on G) needs.
+    plus a per-query constant that softmax drops, and sum p (x Wv + bv) = (sum p x) Wv + bv. It costs
+    ~4 H G E L FLOPs against 4 E^2 L for the projection, so it is cheaper while G < D, and next to
+    nothing without global tokens, which a traced graph (it cannot branch on G) needs.
 
     q: [B, G, H, D]; x: [B, L, E] the layer input; kv_weight [2E, E], kv_bias [2E]: the global key and
     value projection (keys first); key_valid: [B, L] -> [B, G, H, D].
     """
-    heads, dim = q.shape[2], q.shape[3]
-    w_k, w_v = kv_weight.view(2, heads, dim, -1).unbind(0)  # each [H, D, E]
-    rows = x[:, None]  # [B, 1, L, E], shared by every head
-    scores = (q.transpose(1, 2) @ w_k) @ rows.transpose(2, 3) * dim**-0.5  # [B, H, G, L]
+    batch, slots, heads, dim = q.shape
+    length, hidden = x.shape[1], x.shape[2]
+    w_k, w_v = kv_weight.view(2, heads, dim, hidden).unbind(0)  # each [H, D, E]
+    # Heads and slots share one matrix axis, so x is read as it is (a broadcast over heads would copy it).
+    q_x = (q.transpose(1, 2) @ w_k).reshape(batch, heads * slots, hidden)  # [B, H G, E]
+    scores = (q_x @ x.transpose(1, 2)).view(batch, heads, slots, length) * dim**-0.5  # [B, H, G, L]
     probs = torch.softmax(scores + _key_bias(key_valid, q.dtype)[:, None, None, :], dim=-1)
-    out = (probs @ rows) @ w_v.transpose(1, 2) + kv_bias.view(2, heads, 1, dim)[1]  # [B, H, G, D]
+    pooled = (probs.view(batch, heads * slots, length) @ x).view(batch, heads, slots, hidden)  # [B, H, G, E]
+    out = pooled @ w_v.transpose(1, 2) + kv_bias.view(2, heads, 1, dim)[1]  # [B, H, G, D]
     return out.transpose(1, 2)
 
 
