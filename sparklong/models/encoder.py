@@ -58,6 +58,8 @@ class AttentionContext:
     export: bool
     strided: bool  # band windows as strided views of k and v (eager CPU), else gathered (band.local_attention)
     segment: int | None  # rows per segment for band attention and position-wise layers; None: all at once
+    # Eager CPU: outputs every layer writes again, by name (see rows); None elsewhere.
+    workspace: dict[str, torch.Tensor] | None = None
 
     @classmethod
     def build(cls, attention_mask, global_attention_mask, windows, dtype, attention, export) -> "AttentionContext":
@@ -73,7 +75,35 @@ class AttentionContext:
                      for w in sorted(set(windows))}
         strided = key_valid.device.type == "cpu" and not export
         return cls(key_valid, is_global, layout, kernel, plans, export, strided,
-                   None if export else band.SEGMENT_QUERIES)
+                   None if export else band.SEGMENT_QUERIES, {} if strided else None)
+
+    def rows(self, fn, inputs: tuple[torch.Tensor, ...], width: int, name: str) -> torch.Tensor:
+        """fn over the rows of inputs ([B, L, *] each, row-local) -> [B, L, width], in chunks: on the CPU
+        of CPU_CHUNK_ROWS rows, so each chunk's products stay in cache, elsewhere of `segment` rows,
+        which bounds memory (None: all rows at once, for exports).
+
+        On the CPU the chunks land in workspace[name], the same memory in every layer: a fresh output
+        above glibc's mmap threshold (32 MB; a 4,096-token q/k/v at hidden 768 is 37.7 MB) is fresh,
+        zeroed pages in every layer (longformer-base, 2-core AMD EPYC: ~110 thousand page faults a
+        batch-1 4,096-token call, ~900 thousand at batch 4; the q/k/v linear of 12 layers 919 ms into
+        one buffer, 995 ms into fresh ones). Each chunk reads its own rows before they are written, so
+        the buffer may be one of the inputs (the previous layer's output)."""
+        first = inputs[0]
+        count = first.shape[0] * first.shape[1]
+        chunk = self.segment if self.workspace is None else min(self.segment, CPU_CHUNK_ROWS)
+        if chunk is None or count <= chunk:  # as is: an exported graph keeps [B, L, E] MatMuls
+            return fn(*inputs)
+        flat = [t.reshape(count, t.shape[-1]) for t in inputs]  # [B*L, *]
+        if self.workspace is None:
+            out = first.new_empty(count, width)
+        else:
+            out = self.workspace.get(name)
+            if out is None or out.shape != (count, width) or out.dtype != first.dtype:
+                out = self.workspace[name] = first.new_empty(count, width)
+        for start in range(0, count, chunk):
+            part = slice(start, start + chunk)
+            out[part] = fn(*(t[part] for t in flat))
+        return out.view(*first.shape[:2], width)
 
 
 class Embeddings(nn.Module):
@@ -112,7 +142,9 @@ class Layer(nn.Module):
         self.ffn_norm = nn.LayerNorm(hidden, eps=cfg.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
-        return self.position_wise(x, self.attention(x, ctx), ctx.segment)
+        """x: [B, L, E] -> [B, L, E]: attention, then the row-local rest (output projection, residual +
+        norm, FFN, residual + norm)."""
+        return ctx.rows(self._position_wise_rows, (x, self.attention(x, ctx)), x.shape[-1], "hidden")
 
     def attention(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         """Banded + global self-attention, [B, L, E] -> [B, L, E] (its q/k/v are freed on return).
@@ -122,7 +154,7 @@ class Layer(nn.Module):
         8 slots, 61 vs 56 ms at 64), and always in an exported graph, which serves G = 0 too."""
         batch, length, hidden = x.shape
         heads, dim = self.heads, self.head_dim
-        q, k, v = self.qkv(x).view(batch, length, 3, heads, dim).unbind(2)  # each [B, L, H, D]
+        q, k, v = ctx.rows(self.qkv, (x,), 3 * hidden, "qkv").view(batch, length, 3, heads, dim).unbind(2)  # [B, L, H, D]
         attn = self.local_attention(q, k, v, ctx)
         layout = ctx.layout
         if layout is None:
@@ -150,21 +182,6 @@ class Layer(nn.Module):
             return band.local_attention(q, k, v, plan, segment=ctx.segment, strided=ctx.strided)
         slots = ctx.layout.index[:, :, None, None].expand(-1, -1, self.heads, self.head_dim)  # [B, G, H, D]
         return band.local_attention(q, k, v, plan, k.gather(1, slots), v.gather(1, slots), ctx.segment, ctx.strided)
-
-    def position_wise(self, x: torch.Tensor, attn: torch.Tensor, segment: int | None) -> torch.Tensor:
-        """Everything after attention is row-local: output projection, residual + norm, FFN, residual
-        + norm. x, attn: [B, L, E] -> [B, L, E]. On the CPU it runs in chunks of CPU_CHUNK_ROWS so
-        each chunk's 4x-wide intermediate stays in cache; elsewhere in chunks of `segment` rows, which
-        bounds memory (None: all rows at once, for exports)."""
-        chunk = segment if segment is None or x.device.type != "cpu" else min(segment, CPU_CHUNK_ROWS)
-        if chunk is None or x.shape[0] * x.shape[1] <= chunk:  # [B, L, E] as is: an exported graph keeps MatMuls
-            return self._position_wise_rows(x, attn)
-        rows, attn_rows = x.reshape(-1, x.shape[-1]), attn.reshape(-1, x.shape[-1])  # [B*L, E]
-        out = torch.empty_like(rows)
-        for start in range(0, rows.shape[0], chunk):
-            part = slice(start, start + chunk)
-            out[part] = self._position_wise_rows(rows[part], attn_rows[part])
-        return out.view_as(x)
 
     def _position_wise_rows(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
         """x, attn: [..., E] -> [..., E]."""
