@@ -46,7 +46,11 @@ def test_each_token_has_its_own_scale_across_chunks():
     torch.testing.assert_close(batched[0], F.linear(x, linear.weight, linear.bias), rtol=1e-5, atol=1e-2)
 
 
-def test_int8_model_is_close_to_float32_and_not_equal(embeddings_folder):
+@pytest.mark.parametrize("head_size", [8, 32])  # 32: global queries through unprojected keys
+def test_int8_model_is_close_to_float32_and_not_equal(embeddings_folder, head_size, tmp_path):
+    if head_size != 8:
+        embeddings_folder = str(tmp_path)
+        save_longformer(embeddings_folder, hidden_size=2 * head_size, num_attention_heads=2)
     full, int8 = load(embeddings_folder), load(embeddings_folder, quantize="int8")
     layer = int8.encoder.layers[0]
     for name in ("qkv", "q_global", "kv_global", "attn_out", "ffn_in", "ffn_out"):

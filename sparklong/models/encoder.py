@@ -147,14 +147,15 @@ class Layer(nn.Module):
         return ctx.rows(self._position_wise_rows, (x, self.attention(x, ctx)), x.shape[-1], "hidden")
 
     def attention(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
-        """Banded + global self-attention, [B, L, E] -> [B, L, E] (its q/k/v are freed on return).
+        """Banded + global self-attention, [B, L, E] -> [B, L, E] (its q/k/v are dead on return: freed, or
+        on the CPU left in the buffer the next layer overwrites).
 
         Global queries see keys that are not projected for every row while the slots are fewer than the
         head size, where that is cheaper (longformer-base, L=4096, 2-core AMD EPYC: 9 vs 55 ms a layer at
         8 slots, 61 vs 56 ms at 64), and always in an exported graph, which serves G = 0 too."""
         batch, length, hidden = x.shape
         heads, dim = self.heads, self.head_dim
-        q, k, v = ctx.rows(self.qkv, (x,), 3 * hidden, "qkv").view(batch, length, 3, heads, dim).unbind(2)  # [B, L, H, D]
+        q, k, v = self.project_qkv(x, ctx).view(batch, length, 3, heads, dim).unbind(2)  # each [B, L, H, D]
         attn = self.local_attention(q, k, v, ctx)
         layout = ctx.layout
         if layout is None:
@@ -172,6 +173,11 @@ class Layer(nn.Module):
             out_global = band.global_attention(q_global, k_global, v_global, ctx.key_valid)  # [B, G, H, D]
         attn[layout.rows, layout.positions] = out_global[layout.rows, layout.slots]
         return attn.reshape(batch, length, hidden)
+
+    def project_qkv(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
+        """[B, L, E] -> [B, L, 3E]. No intermediate to bound: chunked only on the CPU, into the buffer
+        every layer reuses (AttentionContext.rows)."""
+        return self.qkv(x) if ctx.workspace is None else ctx.rows(self.qkv, (x,), 3 * x.shape[-1], "qkv")
 
     def local_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         """Every query's sliding window plus the global keys, by ctx.kernel; q, k, v: [B, L, H, D] -> [B, L, H, D]."""

@@ -34,6 +34,12 @@ class Int8Linear(nn.Module):
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float())  # [N]
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
+    @property
+    def weight(self) -> torch.Tensor:
+        """The float32 weight [N, K] the int8 one stands for, made on each read: for code that needs the
+        matrix itself, as nn.Linear's (global attention through unprojected keys, banded_attention)."""
+        return self.weight_int8.float() * self.weight_scale[:, None]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features)  # [M, K]
         out = rows.new_empty(rows.shape[0], self.out_features)  # [M, N]
