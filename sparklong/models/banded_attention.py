@@ -248,7 +248,8 @@ def _fused_lse_works() -> bool:
 def _merge_global_keys(local, lse, q, global_k, global_v, global_mask):
     """Add the global keys to attention computed over the local keys only, as one softmax over both.
 
-    local: [N, H, c, D] softmax-weighted local values, lse: [N, H, c] their log-sum-exp; q: [N, H, c, D];
+    local: [N, H, c, D] softmax-weighted local values (overwritten when float32: the merge lands in
+    them, in their own memory layout), lse: [N, H, c] their log-sum-exp; q: [N, H, c, D];
     global_k, global_v: [G, H, D]; global_mask: [N, 1, c, G] additive -> [N, H, c, D].
     The merge runs in float32 (the fused kernel's lse is float32 for half inputs too), then casts back.
     """
@@ -257,8 +258,8 @@ def _merge_global_keys(local, lse, q, global_k, global_v, global_mask):
     local_weight = torch.exp(lse - top)[..., None]  # [N, H, c, 1]
     global_weights = torch.exp(scores - top[..., None])  # [N, H, c, G]; 0 at masked slots
     total = local_weight + global_weights.sum(dim=-1, keepdim=True)  # [N, H, c, 1], > 0
-    merged = local.float() * local_weight + global_weights @ global_v.transpose(0, 1).float()
-    return (merged / total).to(q.dtype)
+    merged = local.float().mul_(local_weight).add_(global_weights @ global_v.transpose(0, 1).float())
+    return merged.div_(total).to(q.dtype)
 
 
 def _segment(q, k, v, plan: BandPlan, global_k, global_v, b0, b1) -> torch.Tensor:
