@@ -150,9 +150,10 @@ class Layer(nn.Module):
         """Banded + global self-attention, [B, L, E] -> [B, L, E] (its q/k/v are dead on return: freed, or
         on the CPU left in the buffer the next layer overwrites).
 
-        Global queries see keys that are not projected for every row while the slots are fewer than the
-        head size, where that is cheaper (longformer-base, L=4096, 2-core AMD EPYC: 9 vs 55 ms a layer at
-        8 slots, 61 vs 56 ms at 64), and always in an exported graph, which serves G = 0 too."""
+        Global queries see keys that are not projected for every row (global_attention_unprojected) on
+        the CPU while the slots are fewer than the head size, where that is cheaper (longformer-base,
+        L=4096, 2-core AMD EPYC: 9 vs 55 ms a layer at 8 slots, 61 vs 56 ms at 64), and always in an
+        exported graph, which serves G = 0 too. GPUs project (cheap there; the other way is unmeasured)."""
         batch, length, hidden = x.shape
         heads, dim = self.heads, self.head_dim
         q, k, v = self.project_qkv(x, ctx).view(batch, length, 3, heads, dim).unbind(2)  # each [B, L, H, D]
@@ -164,7 +165,7 @@ class Layer(nn.Module):
         del q, k, v
         x_global = x.gather(1, layout.index[:, :, None].expand(-1, -1, hidden))  # [B, G, E]
         q_global = self.q_global(x_global).view(batch, -1, heads, dim)  # [B, G, H, D]
-        if ctx.export or layout.index.shape[1] < dim:  # see global_attention_unprojected
+        if ctx.export or (x.device.type == "cpu" and layout.index.shape[1] < dim):  # see the docstring
             out_global = band.global_attention_unprojected(
                 q_global, x, self.kv_global.weight, self.kv_global.bias, ctx.key_valid
             )
