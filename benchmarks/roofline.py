@@ -61,7 +61,9 @@ def forward_flops(cfg: dict, batch: int, length: int, global_tokens: int) -> dic
     global tokens what the engine computes for them (encoder.Layer.attention): G slots (the count rounded
     up to 8, banded_attention.global_layout) seen by every local query, the global queries' projection,
     and their attention over all rows, through unprojected keys while G < the head size, else through
-    every row's global key and value."""
+    every row's global key and value. That is the torch engine's choice on the CPU; onnxruntime's graph
+    always takes unprojected keys, and int8 engines run the global products in float32, both counted
+    as above (a few percent of a forward's FLOPs at one global token)."""
     e, heads, layers, tokens = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"], batch * length
     linear = sum(2 * k * n for k, n in linear_shapes(cfg)) * tokens
     w = cfg["attention_window"] // 2

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from sparklong.models import banded_attention as band
+from sparklong.models import encoder
 from sparklong.models import load
 from tiny_models import GLOBALS, TOL, assert_close_on_tokens, global_mask, random_batch, save_longformer
 
@@ -118,6 +119,7 @@ def test_global_queries_with_and_without_projected_keys_equal_hf(tmp_path, globa
     # head size 32: 1 or 7 global tokens (8 slots) take the unprojected global attention, 40 (40 slots)
     # project every row to a global key and value; both equal HF, padding and ragged rows included
     hf = save_longformer(str(tmp_path), hidden_size=64, num_attention_heads=2, intermediate_size=96)
+    monkeypatch.setattr(encoder, "CPU_CHUNK_ROWS", 16)  # rows in chunks, through the reused buffers
     calls = []
     monkeypatch.setattr(band, "global_attention_unprojected",
                         lambda *a, f=band.global_attention_unprojected: calls.append(1) or f(*a))

@@ -150,7 +150,7 @@ class OnnxModule:
             for name, tensor in zip(INPUT_NAMES, (input_ids, attention_mask, global_attention_mask))
         }
         batch, length = input_ids.shape
-        rows = max(1, CPU_RUN_TOKENS // max(1, length)) if self.providers[0] == CPU_EP else batch
+        rows = max(1, CPU_RUN_TOKENS // max(1, length)) if self.providers[0] == CPU_EP else max(batch, 1)
         runs = [self.session.run(list(self.output_names), {name: a[start : start + rows] for name, a in feed.items()})
                 for start in range(0, max(batch, 1), rows)]  # every output has the batch axis first
         outputs = [torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts)) for parts in zip(*runs)]
