@@ -5,8 +5,8 @@ from sparklong.models import encoder
 from sparklong.models.encoder import AttentionContext
 
 
-def context(device_rows: int, export: bool = False) -> AttentionContext:
-    ones = torch.ones(2, device_rows, dtype=torch.long)
+def context(length: int, export: bool = False) -> AttentionContext:
+    ones = torch.ones(2, length, dtype=torch.long)
     return AttentionContext.build(ones, torch.zeros_like(ones), [4], torch.float32, "auto", export)
 
 
