@@ -41,11 +41,9 @@ def test_strided_windows_with_global_keys_equal_gathered_windows(length, window)
     is_global[1, 1] = True  # row 2 has none: its slots are all spare
     layout = band.global_layout(is_global)
     plan = band.plan_band(valid, is_global, layout, window, torch.float32)
-    slots = layout.index[:, :, None, None].expand(-1, -1, HEADS, DIM)  # [B, G, H, D]
-    global_k, global_v = k.gather(1, slots), v.gather(1, slots)
 
-    strided = band.local_attention(q, k, v, plan, global_k, global_v, strided=True)
-    gathered = band.local_attention(q, k, v, plan, global_k, global_v, segment=64)
+    strided = band.local_attention(q, k, v, plan, strided=True)
+    gathered = band.local_attention(q, k, v, plan, segment=64)
 
     local_queries = valid & ~is_global  # global queries are replaced by global attention afterwards
     assert torch.isfinite(strided).all()

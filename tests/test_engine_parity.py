@@ -146,8 +146,7 @@ def test_segmented_band_and_ffn_equal_hf(embeddings_folder, segment, monkeypatch
 
 
 def band_case(length: int, padded_from: int, globals_at: list[int], seed: int):
-    """q, k, v [2, L, 2, 8], the key mask (row 2 padded from padded_from), global flags, their layout and
-    the global keys/values as local_attention takes them ({} without globals)."""
+    """q, k, v [2, L, 2, 8], the key mask (row 2 padded from padded_from), global flags and their layout."""
     gen = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(2, length, 2, 8, generator=gen) for _ in range(3))  # [B, L, H, D]
     key_valid = torch.ones(2, length, dtype=torch.bool)
@@ -155,21 +154,17 @@ def band_case(length: int, padded_from: int, globals_at: list[int], seed: int):
     is_global = torch.zeros_like(key_valid)
     is_global[:, globals_at] = True
     layout = band.global_layout(is_global) if globals_at else None
-    front = {}
-    if globals_at:
-        slots = layout.index[:, :, None, None].expand(-1, -1, 2, 8)  # [B, G, H, D]
-        front = dict(global_k=k.gather(1, slots), global_v=v.gather(1, slots))
-    return (q, k, v), key_valid, is_global, layout, front
+    return (q, k, v), key_valid, is_global, layout
 
 
 @pytest.mark.parametrize("segment", [None, 4, 8, 24])
 @pytest.mark.parametrize("globals_at", [[], [0, 77]])
 def test_gathered_band_in_segments_equals_the_strided_band(segment, globals_at):
     """The gathered band path (GPU, exports) in segments of any size equals the strided CPU path."""
-    qkv, key_valid, is_global, layout, front = band_case(150, 97, globals_at, seed=0)
+    qkv, key_valid, is_global, layout = band_case(150, 97, globals_at, seed=0)
     plan = band.plan_band(key_valid, is_global, layout, 8, torch.float32)
-    strided = band.local_attention(*qkv, plan, **front, strided=True)
-    gathered = band.local_attention(*qkv, plan, **front, segment=segment, strided=False)
+    strided = band.local_attention(*qkv, plan, strided=True)
+    gathered = band.local_attention(*qkv, plan, segment=segment, strided=False)
     local = key_valid & ~is_global  # global rows are replaced by global attention, padding is ignored
     torch.testing.assert_close(gathered[local], strided[local], rtol=1e-5, atol=1e-5)
 
@@ -177,13 +172,13 @@ def test_gathered_band_in_segments_equals_the_strided_band(segment, globals_at):
 @pytest.mark.parametrize("globals_at", [[], [0, 50]])
 def test_whole_sequence_mask_of_short_inputs_equals_the_blocks(globals_at):
     """An input no longer than one block's window (L <= (2r + 1) c) runs as one SDPA call over [L, L]."""
-    qkv, key_valid, is_global, layout, front = band_case(90, 61, globals_at, seed=1)
+    qkv, key_valid, is_global, layout = band_case(90, 61, globals_at, seed=1)
     window = 64  # w 32, c 32, r 1: windows of 96 keys
     blocks = band.plan_band(key_valid, is_global, layout, window, torch.float32)
     whole = band.plan_band(key_valid, is_global, layout, window, torch.float32, dense=True)
     assert blocks.dense is None and whole.dense is not None
-    want = band.local_attention(*qkv, blocks, **front, segment=None)
-    got = band.local_attention(*qkv, whole, **front, strided=True)
+    want = band.local_attention(*qkv, blocks, segment=None)
+    got = band.local_attention(*qkv, whole, strided=True)
     local = key_valid & ~is_global
     torch.testing.assert_close(got[local], want[local], rtol=1e-5, atol=1e-5)
     assert band.plan_band(key_valid, is_global, layout, 16, torch.float32, dense=True).dense is None  # 90 > 3 * 8

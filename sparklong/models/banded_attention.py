@@ -12,9 +12,10 @@ its keys:
 - strided (eager CPU): an overlapping strided view of the keys (no copy; the fused CPU kernel reads
   the windows in place), the blocks at both ends gathered as below; global keys are attended apart
   and merged by log-sum-exp;
-- gathered (GPU, or an export): the neighbour blocks are gathered by slicing and concatenating a
-  padded tensor, so no stride is baked into a traced graph and one graph serves every length; they
-  attend through block_attention.py (SDPA, or onnxruntime's fused MultiHeadAttention in an export).
+- gathered (GPU, or an export): each block's keys (the global slots, then its window) are gathered
+  by one row index (BandPlan.key_rows), so no stride is baked into a traced graph and one graph serves
+  every length; they attend through block_attention.py (SDPA, or onnxruntime's fused
+  MultiHeadAttention in an export).
 flex_band.py computes the same rows through FlexAttention instead (load(..., attention="flex")).
 """
 from __future__ import annotations
@@ -53,8 +54,17 @@ class BandPlan:
     block: int  # c
     reach: int  # r, neighbour blocks per side
     num_blocks: int  # nb = ceil(L / c)
-    mask: torch.Tensor  # [B, nb, 1, c, G + (2r + 1) * c] additive (0 or -inf)
+    # [B, nb, G + S] row of each block's keys in k flattened to [B L, H, D]: the G global slots, then the
+    # S = (2r + 1) c window keys (positions outside [0, L) read row 0 of the batch row; the mask hides them)
+    key_rows: torch.Tensor
+    query_rows: torch.Tensor  # [B, nb c] row of each block's queries in q flattened likewise (past L: row 0)
+    mask: torch.Tensor  # [B, nb, 1, c, G + S] additive (0 or -inf)
     dense: torch.Tensor | None = None  # [B, 1, L, L] additive, for inputs no longer than one block's window
+
+    @property
+    def global_slots(self) -> int:
+        """G, the global keys in front of every block's window (eager runs: a Python int)."""
+        return self.key_rows.shape[2] - (2 * self.reach + 1) * self.block
 
 
 def global_layout(is_global: torch.Tensor) -> GlobalLayout:
@@ -89,29 +99,39 @@ def plan_band(
     """Build the additive mask of one window size. key_valid, is_global: [B, L] bool. dense=True (eager
     runs only: a traced graph must not branch on L) also builds the whole-sequence mask for short inputs."""
     batch, length = key_valid.shape
+    device = key_valid.device
     w = window // 2
     c = min(w, MAX_BLOCK)
     r = -(-w // c)
     nb = (length + c - 1) // c  # ceil; not -(-L // c): exported integer division truncates
     span = (2 * r + 1) * c
+    # Slot s of block b holds key (b - r) c + s; row q holds query b c + q: in band iff |q + r c - s| <= w.
+    window_pos = (torch.arange(nb, device=device)[:, None] * c
+                  + torch.arange(span, device=device)[None, :] - r * c)  # [nb, S]
+    inside = (window_pos >= 0) & (window_pos < length)  # [nb, S]
+    window_pos = torch.where(inside, window_pos, 0)
     # Keys a local query may see inside its window: real, not padding, not global (globals come once,
     # through their own slots in front).
-    local_keys = key_valid & ~is_global  # [B, L]
-    padded = F.pad(local_keys, (r * c, nb * c - length + r * c), value=False).view(batch, nb + 2 * r, c)
-    window_keys = torch.cat([padded[:, i : i + nb] for i in range(2 * r + 1)], dim=2)  # [B, nb, S]
-    # Slot s of block b holds key (b - r) * c + s; row q holds query b * c + q: in band iff |q + r c - s| <= w.
-    rows = torch.arange(c, device=key_valid.device)[:, None]
-    cols = torch.arange(span, device=key_valid.device)[None, :]
+    window_keys = inside & (key_valid & ~is_global)[:, window_pos]  # [B, nb, S]
+    rows = torch.arange(c, device=device)[:, None]
+    cols = torch.arange(span, device=device)[None, :]
     band = (cols - rows - r * c).abs() <= w  # [c, S]
     allowed = band[None, None] & window_keys[:, :, None, :]  # [B, nb, c, S]
+    key_pos = window_pos.expand(batch, nb, span)  # [B, nb, S]
     if layout is not None:
         slots = layout.valid[:, None, None, :].expand(batch, nb, c, layout.valid.shape[1])
         allowed = torch.cat([slots, allowed], dim=3)  # [B, nb, c, G + S]
+        key_pos = torch.cat([layout.index[:, None, :].expand(batch, nb, layout.index.shape[1]), key_pos], dim=2)
+    first_rows = torch.arange(batch, device=device)[:, None] * length  # [B, 1]
+    key_rows = key_pos + first_rows[:, :, None]  # [B, nb, G + S]
+    query_pos = torch.arange(nb * c, device=device)
+    query_rows = torch.where(query_pos < length, query_pos, 0)[None, :] + first_rows  # [B, nb c]
     # A row that may see nothing (padding) sees everything instead: finite garbage, never NaN.
     allowed = allowed | ~allowed.any(dim=3, keepdim=True)
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=key_valid.device).masked_fill_(~allowed, -math.inf)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, -math.inf)
     short = dense and nb * c <= span
-    return BandPlan(w, c, r, nb, mask[:, :, None], _dense_mask(key_valid, is_global, w, dtype) if short else None)
+    whole = _dense_mask(key_valid, is_global, w, dtype) if short else None
+    return BandPlan(w, c, r, nb, key_rows, query_rows, mask[:, :, None], whole)
 
 
 def _dense_mask(key_valid: torch.Tensor, is_global: torch.Tensor, w: int, dtype: torch.dtype) -> torch.Tensor:
@@ -127,26 +147,17 @@ def _dense_mask(key_valid: torch.Tensor, is_global: torch.Tensor, w: int, dtype:
     return mask[:, None]
 
 
-def _blocks(x: torch.Tensor, first, last, block: int) -> torch.Tensor:
-    """Blocks [first, last) of x [B, L, H, D] as [B, last - first, c, H, D]; rows outside [0, L) are zeros."""
-    batch, length, heads, dim = x.shape
-    rows = F.pad(x, (0, 0, 0, 0, -first * block, last * block - length))  # negative pads crop
-    return rows.view(batch, -1, block, heads, dim)
-
-
 def local_attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
     plan: BandPlan,
-    global_k: torch.Tensor | None = None,
-    global_v: torch.Tensor | None = None,
     segment: int | None = SEGMENT_QUERIES,
     strided: bool = False,
 ) -> torch.Tensor:
-    """Sliding-window attention of every query; q, k, v: [B, L, H, D] -> [B, L, H, D].
+    """Sliding-window attention of every query, plus the global keys of the plan's layout (seen by
+    all, through the local projection); q, k, v: [B, L, H, D] -> [B, L, H, D].
 
-    global_k, global_v: [B, G, H, D] local-projection keys/values of the global slots, seen by all.
     strided=True (eager CPU): each block's keys are a strided view of k and v, no copy. Otherwise they
     are gathered, with queries in segments of about `segment` rows, so the (2r + 1)-fold key windows
     exist for one segment at a time (None: one segment and no Python arithmetic on L, for exports).
@@ -156,27 +167,26 @@ def local_attention(
                                              attn_mask=plan.dense, scale=q.shape[-1] ** -0.5)  # [B, H, L, D]
         return out.transpose(1, 2)
     if strided:
-        return _strided_local_attention(q, k, v, plan, global_k, global_v)
+        return _strided_local_attention(q, k, v, plan)
     batch, length, heads, dim = q.shape
     c, nb = plan.block, plan.num_blocks
     if segment is None:
-        return _segment(q, k, v, plan, global_k, global_v, 0, nb)[:, :length]
+        return _segment(q, k, v, plan, 0, nb)[:, :length]
     step = max(1, segment // c)  # blocks per segment
     out = q.new_empty(batch, nb * c, heads, dim)
     for b0 in range(0, nb, step):
         b1 = min(nb, b0 + step)
-        out[:, b0 * c : b1 * c] = _segment(q, k, v, plan, global_k, global_v, b0, b1)
+        out[:, b0 * c : b1 * c] = _segment(q, k, v, plan, b0, b1)
     return out[:, :length]
 
 
-def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: BandPlan,
-                             global_k: torch.Tensor | None = None, global_v: torch.Tensor | None = None) -> torch.Tensor:
+def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: BandPlan) -> torch.Tensor:
     """local_attention reading each block's key window from an overlapping strided view of k and v
     themselves, no copy; q, k, v: [B, L, H, D] (any strides, last dim dense) -> [B, L, H, D].
 
     Interior blocks (whose whole window lies inside [0, L)) take the view; the r blocks at each end
-    reach past the edges and take the gathered path, which pads them with zeros. Global keys, when
-    given, are attended separately and merged by log-sum-exp (_merge_global_keys).
+    reach past the edges and take the gathered path. Global keys, when the plan has any, are attended
+    separately and merged by log-sum-exp (_merge_global_keys).
     """
     batch, length, heads, dim = q.shape
     c, r, nb = plan.block, plan.reach, plan.num_blocks
@@ -185,9 +195,8 @@ def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     out = q.new_empty(batch, nb * c, heads, dim)
     for b0, b1 in ((0, lo), (hi, nb)):  # the edges, every batch row at once
         if b1 > b0:
-            out[:, b0 * c : b1 * c] = _segment(q, k, v, plan, global_k, global_v, b0, b1)
-    n, span = hi - lo, (2 * r + 1) * c
-    slots = 0 if global_k is None else global_k.shape[1]  # G; the plan's mask holds them in front
+            out[:, b0 * c : b1 * c] = _segment(q, k, v, plan, b0, b1)
+    n, span, slots = hi - lo, (2 * r + 1) * c, plan.global_slots
     for row in range(batch if n else 0):  # a view cannot merge rows and blocks into SDPA's one batch axis
 
         def windows(x: torch.Tensor) -> torch.Tensor:  # [B, L, H, D] -> [n, H, S, D], overlapping
@@ -197,11 +206,13 @@ def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
 
         q_blocks = q[row, lo * c : hi * c].unflatten(0, (n, c)).transpose(1, 2)  # [n, H, c, D], a view
         mask = plan.mask[row, lo:hi]  # [n, 1, c, G + S]
-        if global_k is None:
+        if not slots:
             attn = F.scaled_dot_product_attention(q_blocks, windows(k), windows(v), attn_mask=mask)
         else:
+            global_rows = plan.key_rows[row, 0, :slots]  # [G], the same in every block
+            global_k, global_v = (x.reshape(batch * length, heads, dim)[global_rows] for x in (k, v))  # [G, H, D]
             attn, lse = _attention_with_lse(q_blocks, windows(k), windows(v), mask[..., slots:])
-            attn = _merge_global_keys(attn, lse, q_blocks, global_k[row], global_v[row], mask[..., :slots])
+            attn = _merge_global_keys(attn, lse, q_blocks, global_k, global_v, mask[..., :slots])
         out[row, lo * c : hi * c] = attn.transpose(1, 2).reshape(n * c, heads, dim)  # [n, H, c, D] -> [n c, H, D]
     return out[:, :length]
 
@@ -262,21 +273,23 @@ def _merge_global_keys(local, lse, q, global_k, global_v, global_mask):
     return merged.div_(total).to(q.dtype)
 
 
-def _segment(q, k, v, plan: BandPlan, global_k, global_v, b0, b1) -> torch.Tensor:
-    """Attention of query blocks [b0, b1); q, k, v: [B, L, H, D] -> [B, (b1 - b0) c, H, D]."""
-    batch, _, heads, dim = q.shape
-    c, r, n = plan.block, plan.reach, b1 - b0
-    q_blocks = _blocks(q, b0, b1, c).reshape(batch * n, c, heads, dim)  # [B*n, c, H, D]
+def _segment(q, k, v, plan: BandPlan, b0, b1) -> torch.Tensor:
+    """Attention of query blocks [b0, b1) over their gathered keys; q, k, v: [B, L, H, D] -> [B, (b1 - b0) c, H, D].
 
-    def windows(x: torch.Tensor, front: torch.Tensor | None) -> torch.Tensor:
-        blocks = _blocks(x, b0 - r, b1 + r, c)  # [B, n + 2r, c, H, D]
-        parts = [blocks[:, i : i + n] for i in range(2 * r + 1)]
-        if front is not None:  # [B, G, H, D] -> [B, n, G, H, D], the same slots for every block
-            parts.insert(0, front[:, None].expand(batch, n, *front.shape[1:]))
-        return torch.cat(parts, dim=2).view(batch * n, -1, heads, dim)  # [B*n, G + S, H, D]
+    One index gather per q, k and v (an ONNX Gather from a view of their rows, no copy before it),
+    instead of padding, slicing and concatenating the neighbour blocks and the global slots: on longformer-base at
+    L = 4096 those copies took 0.28 s of a 5.0 s onnxruntime call (2-core AMD EPYC).
+    """
+    batch, length, heads, dim = q.shape
+    c, n = plan.block, b1 - b0
 
-    mask = plan.mask[:, b0:b1].reshape(batch * n, 1, c, -1)  # [B*n, 1, c, G + S]
-    out = block_attention(q_blocks, windows(k, global_k), windows(v, global_v), mask)  # [B*n, c, H, D]
+    def gather(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:  # rows [B, n, m] -> [B n, m, H, D]
+        return x.reshape(batch * length, heads, dim).index_select(0, rows.reshape(-1)).view(batch * n, -1, heads, dim)
+
+    q_blocks = gather(q, plan.query_rows[:, b0 * c : b1 * c])  # [B n, c, H, D]
+    k_blocks, v_blocks = (gather(x, plan.key_rows[:, b0:b1]) for x in (k, v))  # [B n, G + S, H, D]
+    mask = plan.mask[:, b0:b1].reshape(batch * n, 1, c, -1)  # [B n, 1, c, G + S]
+    out = block_attention(q_blocks, k_blocks, v_blocks, mask)  # [B n, c, H, D]
     return out.reshape(batch, n * c, heads, dim)
 
 

@@ -185,10 +185,7 @@ class Layer(nn.Module):
         plan = ctx.plans[self.window]
         if ctx.kernel == "flex":  # the block mask reaches the global keys where they are
             return flex_band.local_attention(q, k, v, plan)
-        if ctx.layout is None or plan.dense is not None:  # a whole-sequence mask admits global keys in place
-            return band.local_attention(q, k, v, plan, segment=ctx.segment, strided=ctx.strided)
-        slots = ctx.layout.index[:, :, None, None].expand(-1, -1, self.heads, self.head_dim)  # [B, G, H, D]
-        return band.local_attention(q, k, v, plan, k.gather(1, slots), v.gather(1, slots), ctx.segment, ctx.strided)
+        return band.local_attention(q, k, v, plan, ctx.segment, ctx.strided)  # global keys: the plan's layout
 
     def _position_wise_rows(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
         """x, attn: [..., E] -> [..., E]."""
