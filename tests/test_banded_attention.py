@@ -48,3 +48,17 @@ def test_strided_windows_with_global_keys_equal_gathered_windows(length, window)
     local_queries = valid & ~is_global  # global queries are replaced by global attention afterwards
     assert torch.isfinite(strided).all()
     torch.testing.assert_close(strided[local_queries], gathered[local_queries], rtol=0, atol=1e-6)
+
+
+def test_local_windows_carry_global_slots_only_when_a_row_has_global_tokens():
+    # a traced graph keeps one spare global slot, but no window gets a key it must mask (640, not 641)
+    none = band.global_layout(torch.zeros(2, 300, dtype=torch.bool))
+    assert none.index.shape == (2, 1) and none.window_slots.numel() == 0
+    plan = band.plan_band(torch.ones(2, 300, dtype=torch.bool), torch.zeros(2, 300, dtype=torch.bool), none, 64,
+                          torch.float32)
+    assert plan.key_rows.shape == (2, plan.num_blocks, 3 * plan.block) and plan.global_slots == 0
+    one = torch.zeros(2, 300, dtype=torch.bool)
+    one[1, 5] = True
+    layout = band.global_layout(one)
+    assert layout.window_slots.tolist() == list(range(8))  # rounded up to 8: aligned key rows
+    assert band.plan_band(torch.ones_like(one), one, layout, 64, torch.float32).global_slots == 8
