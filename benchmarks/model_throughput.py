@@ -14,8 +14,10 @@ JSON object on stdout; progress goes to stderr.
     .venv/bin/python benchmarks/model_throughput.py --device cuda --engines sparklong --attention flex
         # the torch engine's local rows through FlexAttention; run again with --attention sdpa to compare
 
-Roofline (CPU): this CPU's float32 and int8 GEMM rates on the model's own linear shapes, and each
-engine's fraction of the tokens/s those rates allow (benchmarks/roofline.py).
+Roofline (CPU): this CPU's float32 and int8 GEMM rates on the model's own linear shapes, measured once
+per round among each row's calls (the machine's speed drifts by 10% within minutes on shared hosts,
+so a rate measured apart moves the fraction by as much), and each engine's fraction of the tokens/s
+those rates allow (benchmarks/roofline.py).
 
 Timing: for each (batch, L) one warm-up call per engine, then `--repeats` calls each, the engines
 interleaved and alternating the order; the median is reported. Memory: every (engine, L) runs in a
@@ -24,6 +26,7 @@ fresh subprocess (this script with --child) so peaks do not mix.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -148,10 +151,12 @@ def timed_call(fn, inputs, device: str):
     return time.perf_counter() - start, out
 
 
-def bench_point(engines: dict, batch: int, length: int, repeats: int, device: str, global_first: bool) -> dict:
+def bench_point(engines: dict, batch: int, length: int, repeats: int, device: str, global_first: bool,
+                gemm_rate=None) -> dict:
     """Warm-up each engine, then `repeats` interleaved timed calls, rotating which goes first.
     Each engine's output is compared with transformers' (else the first engine's): max |diff| and
-    per-token cosine similarity (min, mean)."""
+    per-token cosine similarity (min, mean). gemm_rate (CPU): measured once per round among the calls,
+    so the roofline of this row is this CPU's GEMM rate at the same moments (its median per kind)."""
     inputs = make_inputs(batch, length, device, global_first)
     warm = {name: timed_call(fn, inputs, device)[1].float() for name, fn in engines.items()}
     reference = "transformers" if "transformers" in engines else next(iter(engines))
@@ -162,11 +167,17 @@ def bench_point(engines: dict, batch: int, length: int, repeats: int, device: st
         row[name] = {"max_abs_diff": (out - ref).abs().max().item(),
                      "cosine_min": round(cosine.min().item(), 6), "cosine_mean": round(cosine.mean().item(), 6)}
     del warm
-    names = list(engines)
-    times = {name: [] for name in names}
+    names = list(engines) + (["gemm"] if gemm_rate else [])
+    times, rates = {name: [] for name in names}, []
     for r in range(repeats):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            times[name].append(timed_call(engines[name], inputs, device)[0])
+            if name == "gemm":
+                rates.append(gemm_rate())
+            else:
+                times[name].append(timed_call(engines[name], inputs, device)[0])
+    names = list(engines)
+    if rates:
+        row["gemm_gflops_512_rows"] = {kind: statistics.median(r[kind] for r in rates) for kind in rates[0]}
     for name in names:
         median = statistics.median(times[name])
         row[name].update(median_s=round(median, 4), tokens_per_s=round(batch * length / median, 1),
@@ -192,7 +203,12 @@ def run_throughput(args) -> tuple[list[dict], dict]:
     points = [(b, n, False) for b in args.batches for n in args.lengths]
     if not args.no_global_row:
         points.append((1, args.global_length, True))
-    return [bench_point(engines, b, n, args.repeats, args.device, g) for b, n, g in points], load_s
+    gemm_rate = None
+    if args.device == "cpu":
+        from roofline import gemm_gflops
+
+        gemm_rate = functools.partial(gemm_gflops, SHAPE, repeats=3)
+    return [bench_point(engines, b, n, args.repeats, args.device, g, gemm_rate) for b, n, g in points], load_s
 
 
 def proc_status_mb(field: str) -> float:
@@ -359,11 +375,12 @@ def main(argv=None) -> None:
                          "memory_lengths": None if args.skip_memory else args.memory_lengths}}
     report["throughput"], report["load_s"] = run_throughput(args)
     if args.device == "cpu":
-        from roofline import gemm_gflops, roofline
+        from roofline import roofline
 
-        rates = gemm_gflops(SHAPE)
-        report["roofline"] = {"gemm_gflops_512_rows": rates, "rows": roofline(report["throughput"], SHAPE, rates)}
-        log(f"GEMM on this CPU: {rates}; fractions of the roofline: " + "; ".join(
+        rows = report["throughput"]
+        rates = {kind: statistics.median(r["gemm_gflops_512_rows"][kind] for r in rows) for kind in ("float32", "int8")}
+        report["roofline"] = {"gemm_gflops_512_rows": rates, "rows": roofline(rows, SHAPE)}
+        log(f"GEMM on this CPU (median over rows): {rates}; fractions of the roofline: " + "; ".join(
             f"B={r['batch']} L={r['length']} g={r['global_tokens']} {r['fraction_of_roofline']}"
             for r in report["roofline"]["rows"]))
     if not args.skip_memory:

@@ -82,12 +82,14 @@ def forward_flops(cfg: dict, batch: int, length: int, global_tokens: int) -> dic
     return {"linear": float(linear * layers), "attention": float(attention * layers)}
 
 
-def roofline(rows: list[dict], cfg: dict, rates: dict[str, float]) -> list[dict]:
-    """Per throughput row: the roofline tokens/s in float32 and int8, and each engine's fraction of its
-    own (int8 engines against the int8 one)."""
+def roofline(rows: list[dict], cfg: dict) -> list[dict]:
+    """Per throughput row: the roofline tokens/s in float32 and int8 at the row's own GEMM rates
+    (row["gemm_gflops_512_rows"], measured among its calls), and each engine's fraction of its own
+    (int8 engines against the int8 one)."""
     out = []
     for row in rows:
         batch, length, glob = row["batch"], row["length"], row["global_tokens"]
+        rates = row["gemm_gflops_512_rows"]
         f = forward_flops(cfg, batch, length, glob)
         seconds = {"float32": (f["linear"] + f["attention"]) / (rates["float32"] * 1e9),
                    "int8": f["linear"] / (rates["int8"] * 1e9) + f["attention"] / (rates["float32"] * 1e9)}
@@ -96,5 +98,5 @@ def roofline(rows: list[dict], cfg: dict, rates: dict[str, float]) -> list[dict]
         fraction = {name: round(row[name]["tokens_per_s"] / limit["int8" if name.endswith("_int8") else "float32"], 3)
                     for name in engines}
         out.append({"batch": batch, "length": length, "global_tokens": glob, "gflop": round(sum(f.values()) / 1e9, 1),
-                    "roofline_tokens_per_s": limit, "fraction_of_roofline": fraction})
+                    "gemm_gflops_512_rows": rates, "roofline_tokens_per_s": limit, "fraction_of_roofline": fraction})
     return out
