@@ -235,3 +235,10 @@ def test_placement_is_said_in_the_log(embeddings_model, caplog):
     [record] = [r for r in caplog.records if "onnxruntime" in r.getMessage()]
     assert record.levelno == logging.WARNING  # less than asked: float32 on the CPU for float16
     assert "CPUExecutionProvider" in record.getMessage() and "float16 asked, float32 used" in record.getMessage()
+
+
+def test_sessions_stop_spinning_when_a_run_returns(embeddings_model):
+    # spinning intra-op threads after a run took a core from the worker's next step (tokenizing, Arrow)
+    options = embeddings_model[2].session.get_session_options()
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    assert options.inter_op_num_threads == 1

@@ -104,6 +104,10 @@ def open_session(path: str, providers: Sequence = (CPU_EP,), threads: int | None
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
+    # The intra-op threads spin while a run lasts, not after it: spinning on after a run took a core from
+    # whatever the worker did next (a 512-row GEMM right after a run: 167-185 GFLOP/s, 204-213 with this;
+    # the run itself as fast either way; 2-core AMD EPYC).
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     if threads:
         options.intra_op_num_threads = threads
     try:
