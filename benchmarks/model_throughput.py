@@ -167,15 +167,17 @@ def bench_point(engines: dict, batch: int, length: int, repeats: int, device: st
         row[name] = {"max_abs_diff": (out - ref).abs().max().item(),
                      "cosine_min": round(cosine.min().item(), 6), "cosine_mean": round(cosine.mean().item(), 6)}
     del warm
-    names = list(engines) + (["gemm"] if gemm_rate else [])
+    names = list(engines)
     times, rates = {name: [] for name in names}, []
     for r in range(repeats):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        order = names[r % len(names):] + names[: r % len(names)]
+        if gemm_rate:  # the probe moves through the order too, so it follows a different engine each round
+            order.insert(r % (len(order) + 1), "gemm")
+        for name in order:
             if name == "gemm":
                 rates.append(gemm_rate())
             else:
                 times[name].append(timed_call(engines[name], inputs, device)[0])
-    names = list(engines)
     if rates:
         row["gemm_gflops_512_rows"] = {kind: statistics.median(r[kind] for r in rates) for kind in rates[0]}
     for name in names:

@@ -39,12 +39,12 @@ SEGMENT_QUERIES = 4096
 class GlobalLayout:
     """Where the global tokens are, as fixed-width slots per batch row."""
 
-    index: torch.Tensor  # [B, G] positions of global tokens, in order; spare slots hold any position
+    index: torch.Tensor  # [B, G] positions of global tokens, in order; spare slots hold 0
     valid: torch.Tensor  # [B, G] bool, False for spare slots of rows with fewer global tokens
     rows: torch.Tensor  # [N] batch row of each real global token
     slots: torch.Tensor  # [N] its slot
     positions: torch.Tensor  # [N] its position
-    # [G'] the slots every local window carries in front: G' = G, but 0 where no row has a global token
+    # [G'] the slots every local window carries in front: G' = G, but 0 when no row of the batch has one
     # (onnxruntime's MultiHeadAttention over 641 keys per block: 2% slower than over 640; 2-core AMD EPYC)
     window_slots: torch.Tensor
 
@@ -57,16 +57,17 @@ class BandPlan:
     block: int  # c
     reach: int  # r, neighbour blocks per side
     num_blocks: int  # nb = ceil(L / c)
-    # [B, nb, G + S] row of each block's keys in k flattened to [B L, H, D]: G global slots (the layout's
+    # [B, nb, G' + S] row of each block's keys in k flattened to [B L, H, D]: G' global slots (the layout's
     # window_slots), then the S = (2r + 1) c window keys (outside [0, L): row 0 of the batch row, masked)
     key_rows: torch.Tensor
-    query_rows: torch.Tensor  # [B, nb c] row of each block's queries in q flattened likewise (past L: row 0)
-    mask: torch.Tensor  # [B, nb, 1, c, G + S] additive (0 or -inf)
+    # [B, nb c] row of each block's queries in q flattened likewise (past L: row 0 of the batch row)
+    query_rows: torch.Tensor
+    mask: torch.Tensor  # [B, nb, 1, c, G' + S] additive (0 or -inf)
     dense: torch.Tensor | None = None  # [B, 1, L, L] additive, for inputs no longer than one block's window
 
     @property
     def global_slots(self) -> int:
-        """G, the global keys in front of every block's window (eager runs: a Python int)."""
+        """G', the global keys in front of every block's window (eager runs: a Python int)."""
         return self.key_rows.shape[2] - (2 * self.reach + 1) * self.block
 
 
@@ -101,8 +102,9 @@ def plan_band(
     dtype: torch.dtype,
     dense: bool = False,
 ) -> BandPlan:
-    """Build the additive mask of one window size. key_valid, is_global: [B, L] bool. dense=True (eager
-    runs only: a traced graph must not branch on L) also builds the whole-sequence mask for short inputs."""
+    """Build the additive mask and the key/query row indexes of one window size. key_valid, is_global:
+    [B, L] bool. dense=True (eager runs only: a traced graph must not branch on L) also builds the
+    whole-sequence mask for short inputs."""
     batch, length = key_valid.shape
     device = key_valid.device
     w = window // 2
@@ -188,7 +190,9 @@ def local_attention(
 
 def _strided_local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: BandPlan) -> torch.Tensor:
     """local_attention reading each block's key window from an overlapping strided view of k and v
-    themselves, no copy; q, k, v: [B, L, H, D] (any strides, last dim dense) -> [B, L, H, D].
+    themselves, no copy; q, k, v: [B, L, H, D] (last dim dense; batch and length axes mergeable, as in
+    the encoder's unbind of [B, L, 3, H, D], else the global keys' and the edges' reshape copies)
+    -> [B, L, H, D].
 
     Interior blocks (whose whole window lies inside [0, L)) take the view; the r blocks at each end
     reach past the edges and take the gathered path. Global keys, when the plan has any, are attended
