@@ -113,15 +113,14 @@ def plan_band(
     nb = (length + c - 1) // c  # ceil; not -(-L // c): exported integer division truncates
     span = (2 * r + 1) * c
     # Slot s of block b holds key (b - r) c + s; row q holds query b c + q: in band iff |q + r c - s| <= w.
-    window_pos = (torch.arange(nb, device=device)[:, None] * c
-                  + torch.arange(span, device=device)[None, :] - r * c)  # [nb, S]
+    rows = torch.arange(c, device=device)[:, None]
+    cols = torch.arange(span, device=device)[None, :]
+    window_pos = torch.arange(nb, device=device)[:, None] * c + cols - r * c  # [nb, S]
     inside = (window_pos >= 0) & (window_pos < length)  # [nb, S]
     window_pos = torch.where(inside, window_pos, 0)
     # Keys a local query may see inside its window: real, not padding, not global (globals come once,
     # through their own slots in front).
     window_keys = inside & (key_valid & ~is_global)[:, window_pos]  # [B, nb, S]
-    rows = torch.arange(c, device=device)[:, None]
-    cols = torch.arange(span, device=device)[None, :]
     band = (cols - rows - r * c).abs() <= w  # [c, S]
     allowed = band[None, None] & window_keys[:, :, None, :]  # [B, nb, c, S]
     key_pos = window_pos.expand(batch, nb, span)  # [B, nb, S]
@@ -131,7 +130,7 @@ def plan_band(
         allowed = torch.cat([slots, allowed], dim=3)  # [B, nb, c, G' + S]
         key_pos = torch.cat([front[:, None, :].expand(batch, nb, front.shape[1]), key_pos], dim=2)
     first_rows = torch.arange(batch, device=device)[:, None] * length  # [B, 1]
-    key_rows = key_pos + first_rows[:, :, None]  # [B, nb, G + S]
+    key_rows = key_pos + first_rows[:, :, None]  # [B, nb, G' + S]
     query_pos = torch.arange(nb * c, device=device)
     query_rows = torch.where(query_pos < length, query_pos, 0)[None, :] + first_rows  # [B, nb c]
     # A row that may see nothing (padding) sees everything instead: finite garbage, never NaN.
