@@ -58,17 +58,17 @@ def _fp32_kernel():
 def forward_flops(cfg: dict, batch: int, length: int, global_tokens: int) -> dict[str, float]:
     """{"linear": FLOPs, "attention": FLOPs} of the engine's forward: every layer's linears and the band
     attention as computed (each query block scores (2r + 1) c keys: banded_attention.plan_band), and with
-    global tokens what the engine computes for them (encoder.Layer.attention): G slots (the count rounded
-    up to 8, banded_attention.global_layout) seen by every local query, the global queries' projection,
+    global tokens what the engine computes for them (encoder.Layer.attention): G slots (the exact count
+    on the CPU, banded_attention.global_layout) seen by every local query, the global queries' projection,
     and their attention over all rows, through unprojected keys while G < the head size, else through
     every row's global key and value. That is the torch engine's choice on the CPU; onnxruntime's graph
-    always takes unprojected keys, and int8 engines run the global products in float32, both counted
-    as above (a few percent of a forward's FLOPs at one global token)."""
+    always takes unprojected keys over the count rounded up to 8, and int8 engines run the global
+    products in float32, both counted as above (a few percent of a forward's FLOPs at one global token)."""
     e, heads, layers, tokens = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"], batch * length
     linear = sum(2 * k * n for k, n in linear_shapes(cfg)) * tokens
     w = cfg["attention_window"] // 2
     block = min(w, 128)
-    slots = min(length, -(-global_tokens // 8) * 8)  # G
+    slots = min(length, global_tokens)  # G
     span = (2 * -(-w // block) + 1) * block + slots  # keys each local query is scored against
     attention = 4 * span * e * tokens  # q.k and p.v, all heads
     if global_tokens:

@@ -62,3 +62,15 @@ def test_local_windows_carry_global_slots_only_when_a_row_has_global_tokens():
     layout = band.global_layout(one)
     assert layout.window_slots.tolist() == list(range(8))  # rounded up to 8: aligned key rows
     assert band.plan_band(torch.ones_like(one), one, layout, 64, torch.float32).global_slots == 8
+
+
+def test_eager_cpu_forward_takes_the_exact_global_count_and_exports_round_it_up():
+    # every slot costs as much as a real global token in the strided path; gathered rows stay aligned
+    from sparklong.models.encoder import AttentionContext
+
+    ones, is_global = torch.ones(2, 300), torch.zeros(2, 300)
+    is_global[0, [3, 9]] = 1
+    slots = {export: AttentionContext.build(ones, is_global, [64], torch.float32, "auto", export).layout.index.shape[1]
+             for export in (False, True)}
+    assert slots == {False: 2, True: 8}
+    assert band.global_layout(is_global.bool(), align=1).window_slots.tolist() == [0, 1]

@@ -33,6 +33,9 @@ from .block_attention import block_attention
 MAX_BLOCK = 128
 # Queries per segment: bounds the (2r + 1)-fold key/value windows to one segment's worth of memory.
 SEGMENT_QUERIES = 4096
+# Global slots are rounded up to a multiple of this where key rows are gathered (aligned rows for the
+# fused GPU kernels and onnxruntime's); the eager CPU path takes the exact count (global_layout).
+GATHERED_SLOT_ALIGN = 8
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,11 @@ class BandPlan:
         return self.key_rows.shape[2] - (2 * self.reach + 1) * self.block
 
 
-def global_layout(is_global: torch.Tensor) -> GlobalLayout:
-    """is_global: [B, L] bool -> slot layout with G = the most global tokens in any row.
+def global_layout(is_global: torch.Tensor, align: int = GATHERED_SLOT_ALIGN) -> GlobalLayout:
+    """is_global: [B, L] bool -> slot layout with G = the most global tokens in any row, rounded up to
+    a multiple of `align` (never past L). Every slot costs as much as a real global token, so the
+    strided CPU path takes align = 1 (docs/engine.md: one global token in 8 slots cost a layer
+    ~11 ms more on longformer-base at L = 4096).
 
     No Python ints are read from the data, so a traced graph takes G from its inputs. G >= 1: with no
     global token the one slot is spare (an ONNX Reshape reads a 0 in its shape as "keep this axis"),
@@ -80,8 +86,7 @@ def global_layout(is_global: torch.Tensor) -> GlobalLayout:
     """
     batch, length = is_global.shape
     counts = is_global.sum(dim=1)  # [B]
-    # Round up to 8 (aligned key rows, for the fused GPU kernels and onnxruntime's), never past L.
-    used = torch.clamp((counts.max() + 7) // 8 * 8, max=length)  # 0-dim, 0 without global tokens
+    used = torch.clamp((counts.max() + align - 1) // align * align, max=length)  # 0-dim, 0 without global tokens
     width = torch.clamp(used, min=1)
     positions = torch.arange(length, device=is_global.device)  # [L]
     slot_ids = positions[positions < width]  # [G]

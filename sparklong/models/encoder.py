@@ -1,7 +1,7 @@
 """The Longformer encoder: embeddings, layers with banded + global attention, feed-forward."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -56,26 +56,30 @@ class AttentionContext:
     kernel: str  # 'sdpa' or 'flex', see local_kernel
     plans: dict[int, band.BandPlan | flex_band.BlockMask]
     export: bool
-    strided: bool  # band windows as strided views of k and v (eager CPU), else gathered (band.local_attention)
+    # An eager run on the CPU: band windows as strided views of k and v (else gathered, band.local_attention),
+    # the exact global count (global_layout), global keys unprojected (Layer.attention), and chunked
+    # position-wise layers writing into the workspace (rows).
+    eager_cpu: bool
     segment: int | None  # rows per segment for band attention and position-wise layers; None: all at once
-    # Eager CPU: outputs every layer writes again, by name (see rows); None elsewhere.
-    workspace: dict[str, torch.Tensor] | None = None
+    # Eager CPU: outputs every layer writes again, by name (see rows); empty elsewhere.
+    workspace: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @classmethod
     def build(cls, attention_mask, global_attention_mask, windows, dtype, attention, export) -> "AttentionContext":
         key_valid = attention_mask.bool()
         is_global = global_attention_mask.bool() & key_valid  # HF: a padded global token is padding
+        eager_cpu = key_valid.device.type == "cpu" and not export
         # An exported graph must serve any number of global tokens, 0 included: no data-dependent branch.
-        layout = band.global_layout(is_global) if export or bool(is_global.any()) else None
+        align = 1 if eager_cpu else band.GATHERED_SLOT_ALIGN
+        layout = band.global_layout(is_global, align) if export or bool(is_global.any()) else None
         kernel = local_kernel(attention, export)
         if kernel == "flex":
             plans = {w: flex_band.block_mask(key_valid, is_global, w) for w in sorted(set(windows))}
         else:  # an exported graph serves every length: no whole-sequence mask for short inputs
             plans = {w: band.plan_band(key_valid, is_global, layout, w, dtype, dense=not export)
                      for w in sorted(set(windows))}
-        strided = key_valid.device.type == "cpu" and not export
-        return cls(key_valid, is_global, layout, kernel, plans, export, strided,
-                   None if export else band.SEGMENT_QUERIES, {} if strided else None)
+        return cls(key_valid, is_global, layout, kernel, plans, export, eager_cpu,
+                   None if export else band.SEGMENT_QUERIES)
 
     def rows(self, fn, inputs: tuple[torch.Tensor, ...], width: int, name: str) -> torch.Tensor:
         """fn over the rows of inputs ([B, L, *] each, row-local) -> [B, L, width], in chunks: on the CPU
@@ -90,11 +94,11 @@ class AttentionContext:
         the buffer may be one of the inputs (the previous layer's output)."""
         first = inputs[0]
         count = first.shape[0] * first.shape[1]
-        chunk = self.segment if self.workspace is None else min(self.segment, CPU_CHUNK_ROWS)
+        chunk = min(self.segment, CPU_CHUNK_ROWS) if self.eager_cpu else self.segment
         if chunk is None or count <= chunk:  # as is: an exported graph keeps [B, L, E] MatMuls
             return fn(*inputs)
         flat = [t.reshape(count, t.shape[-1]) for t in inputs]  # [B*L, *]
-        if self.workspace is None:
+        if not self.eager_cpu:
             out = first.new_empty(count, width)
         else:
             out = self.workspace.get(name)
@@ -165,7 +169,7 @@ class Layer(nn.Module):
         del q, k, v
         x_global = x.gather(1, layout.index[:, :, None].expand(-1, -1, hidden))  # [B, G, E]
         q_global = self.q_global(x_global).view(batch, -1, heads, dim)  # [B, G, H, D]
-        if ctx.export or (x.device.type == "cpu" and layout.index.shape[1] < dim):  # see the docstring
+        if ctx.export or (ctx.eager_cpu and layout.index.shape[1] < dim):  # see the docstring
             out_global = band.global_attention_unprojected(
                 q_global, x, self.kv_global.weight, self.kv_global.bias, ctx.key_valid
             )
@@ -178,14 +182,14 @@ class Layer(nn.Module):
     def project_qkv(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         """[B, L, E] -> [B, L, 3E]. No intermediate to bound: chunked only on the CPU, into the buffer
         every layer reuses (AttentionContext.rows)."""
-        return self.qkv(x) if ctx.workspace is None else ctx.rows(self.qkv, (x,), 3 * x.shape[-1], "qkv")
+        return ctx.rows(self.qkv, (x,), 3 * x.shape[-1], "qkv") if ctx.eager_cpu else self.qkv(x)
 
     def local_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         """Every query's sliding window plus the global keys, by ctx.kernel; q, k, v: [B, L, H, D] -> [B, L, H, D]."""
         plan = ctx.plans[self.window]
         if ctx.kernel == "flex":  # the block mask reaches the global keys where they are
             return flex_band.local_attention(q, k, v, plan)
-        return band.local_attention(q, k, v, plan, ctx.segment, ctx.strided)  # global keys: the plan's layout
+        return band.local_attention(q, k, v, plan, ctx.segment, strided=ctx.eager_cpu)  # global keys: the plan's layout
 
     def _position_wise_rows(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
         """x, attn: [..., E] -> [..., E]."""
