@@ -12,6 +12,8 @@ import time
 
 import torch
 
+from sparklong.models.banded_attention import MAX_BLOCK
+
 ROWS = 512  # the engine runs position-wise layers in 512-row chunks (encoder.CPU_CHUNK_ROWS)
 
 
@@ -67,7 +69,7 @@ def forward_flops(cfg: dict, batch: int, length: int, global_tokens: int) -> dic
     e, heads, layers, tokens = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"], batch * length
     linear = sum(2 * k * n for k, n in linear_shapes(cfg)) * tokens
     w = cfg["attention_window"] // 2
-    block = min(w, 128)
+    block = min(w, MAX_BLOCK)
     slots = min(length, global_tokens)  # G
     span = (2 * -(-w // block) + 1) * block + slots  # keys each local query is scored against
     attention = 4 * span * e * tokens  # q.k and p.v, all heads
