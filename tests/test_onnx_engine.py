@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sparklong.models import LongformerConfig, export_onnx, onnx_runtime
-from sparklong.models.onnx_export import sample_inputs
+from sparklong.models.onnx_export import FFN_SLICES, sample_inputs
 from sparklong.models.onnx_files import ensure_onnx, onnx_path
 from sparklong.models.onnx_runtime import OnnxModelError, OnnxModule, place
 from sparklong.udfs.model_cache import get_model
@@ -212,8 +212,23 @@ def test_int8_recipe_smooths_ffn_inputs_and_keeps_ffn_out_float(embeddings_model
         torch.testing.assert_close(SmoothedLinear(linear, norm)(x), linear(x), rtol=1e-5, atol=1e-5)
     graph = onnx.load(export_onnx(embeddings_model[0], str(tmp_path / "i8.onnx"), quantize="int8")).graph
     float_matmuls = {n.name for n in graph.node if n.op_type == "MatMul"}
-    assert {f"/encoder/layers.{i}/ffn_out/MatMul" for i in range(2)} <= float_matmuls
-    assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 2 * 4  # qkv, q_global, attn_out, ffn_in
+    assert {f"/encoder/layers.{i}/ffn_slices/ffn_out.{s}/MatMul" for i in range(2) for s in range(FFN_SLICES)} <= float_matmuls
+    # qkv, q_global, attn_out and the ffn_in slices, whose one input is quantized once
+    assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 2 * (3 + FFN_SLICES)
+    assert sum(n.op_type == "DynamicQuantizeLinear" and "/ffn_slices/" in n.name for n in graph.node) == 2
+
+
+def test_float32_graphs_run_the_feed_forward_in_slices_and_float16_ones_whole(embeddings_model, tmp_path):
+    import onnx
+
+    def ffn_matmuls(path):
+        return sorted(n.name.split("/")[-2] for n in onnx.load(path).graph.node
+                      if n.op_type == "MatMul" and "layers.0/" in n.name and "/ffn" in n.name)
+
+    assert ffn_matmuls(embeddings_model[2].path) == sorted(
+        f"{name}.{s}" for name in ("ffn_in", "ffn_out") for s in range(FFN_SLICES))
+    assert ffn_matmuls(export_onnx(embeddings_model[0], str(tmp_path / "f16.onnx"), dtype="float16")) == [
+        "ffn_in", "ffn_out"]
 
 
 def test_band_blocks_run_in_onnxruntimes_fused_attention(embeddings_model):

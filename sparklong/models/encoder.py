@@ -144,6 +144,8 @@ class Layer(nn.Module):
         self.ffn_in = nn.Linear(hidden, cfg.intermediate_size)
         self.ffn_out = nn.Linear(cfg.intermediate_size, hidden)
         self.ffn_norm = nn.LayerNorm(hidden, eps=cfg.layer_norm_eps)
+        # Exported float32 graphs: the same FFN in slices of its width (onnx_export.slice_feed_forwards).
+        self.ffn_slices: nn.Module | None = None
 
     def forward(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         """x: [B, L, E] -> [B, L, E]: attention, then the row-local rest (output projection, residual +
@@ -194,7 +196,13 @@ class Layer(nn.Module):
     def _position_wise_rows(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
         """x, attn: [..., E] -> [..., E]."""
         h = self.attn_norm(x + self.attn_out(attn))
-        return self.ffn_norm(h + self.ffn_out(self.act(self.ffn_in(h))))
+        return self.ffn_norm(h + self.feed_forward(h))
+
+    def feed_forward(self, h: torch.Tensor) -> torch.Tensor:
+        """[..., E] -> [..., E]."""
+        if self.ffn_slices is not None:
+            return self.ffn_slices(h)
+        return self.ffn_out(self.act(self.ffn_in(h)))
 
 
 class Encoder(nn.Module):
