@@ -102,6 +102,9 @@ def test_graph_cached_in_the_model_folder_and_reexported_only_when_weights_chang
     save_longformer(folder, "embeddings", attention_window=WINDOWS)
     graph = ensure_onnx(folder, "embeddings")
     assert graph == onnx_path(folder, "embeddings") == os.path.join(folder, "onnx", "embeddings.onnx")
+    # whoever may read the graph may read its manifest (executors running as another user)
+    assert os.stat(graph + ".json").st_mode & 0o777 == os.stat(graph).st_mode & 0o777
+    assert not [name for name in os.listdir(os.path.dirname(graph)) if name.startswith(".manifest-")]
     stamp = os.stat(graph).st_mtime_ns
     assert ensure_onnx(folder, "embeddings") == graph and os.stat(graph).st_mtime_ns == stamp
     copy = str(tmp_path / "copy")  # a copy (new mtimes, same bytes), as a saved pipeline makes: no export

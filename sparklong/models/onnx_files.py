@@ -14,7 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
+import uuid
 
 from .fingerprint import ONNX_DIR, content_hash, fingerprint
 from .json_files import read_json_object
@@ -80,7 +80,15 @@ def _is_current(folder: str, graph: str) -> bool:
 
 
 def _write_manifest(graph: str, manifest: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=os.path.dirname(graph))
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=1)
-    os.replace(tmp, manifest_path(graph))
+    """Atomically, under a temp name created like any new file (mode 0666 less the umask, as the graph
+    itself): mkstemp's 0600 hid the manifest from other users who read the folder, so their
+    executors took the graph for stale."""
+    tmp = os.path.join(os.path.dirname(graph), f".manifest-{os.getpid()}-{uuid.uuid4().hex}")
+    try:
+        with open(tmp, "x", encoding="utf-8") as fh:
+            json.dump(manifest, fh, indent=1)
+        os.replace(tmp, manifest_path(graph))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
