@@ -20,7 +20,9 @@ so a rate measured apart moves the fraction by as much), and each engine's fract
 those rates allow (benchmarks/roofline.py).
 
 Timing: for each (batch, L) one warm-up call per engine, then `--repeats` calls each, the engines
-interleaved and alternating the order; the median is reported. Memory: every (engine, L) runs in a
+interleaved and alternating the order; the median is reported, and each engine's speed over the
+torch engine (and transformers) as the ratio of medians and as the median of each round's own ratio
+(paired_ratio_over_*), which the machine's drift within a row does not move. Memory: every (engine, L) runs in a
 fresh subprocess (this script with --child) so peaks do not mix.
 """
 from __future__ import annotations
@@ -188,6 +190,11 @@ def bench_point(engines: dict, batch: int, length: int, repeats: int, device: st
         if base in engines:
             row[f"speed_ratio_over_{base}"] = {
                 name: round(row[name]["tokens_per_s"] / row[base]["tokens_per_s"], 3) for name in names if name != base}
+            # the median of each round's own ratio: calls of one round ran minutes apart at most, so the
+            # machine's drift over a row (10% and more on shared hosts) cancels within each pair
+            row[f"paired_ratio_over_{base}"] = {
+                name: round(statistics.median(b / t for b, t in zip(times[base], times[name])), 3)
+                for name in names if name != base}
     log(f"B={batch} L={length} global={row['global_tokens']}: " + ", ".join(
         f"{name} {row[name]['median_s']}s (cos min {row[name]['cosine_min']:.4f})" for name in names))
     return row
