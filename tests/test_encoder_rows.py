@@ -35,3 +35,4 @@ def test_short_inputs_and_exports_run_in_one_piece():
     assert not export.eager_cpu and export.segment is None
     big = torch.randn(2, 700, 8)
     torch.testing.assert_close(export.rows(lambda t: t + 1, (big,), 8, "hidden"), big + 1)
+    assert not export.workspace  # an export keeps no buffer

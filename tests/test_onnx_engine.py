@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sparklong.models import LongformerConfig, export_onnx, onnx_runtime
-from sparklong.models.onnx_export import FFN_SLICES, sample_inputs
+from sparklong.models.onnx_export import FFN_SLICES, SlicedFeedForward, sample_inputs, slice_feed_forwards
 from sparklong.models.onnx_files import ensure_onnx, onnx_path
 from sparklong.models.onnx_runtime import OnnxModelError, OnnxModule, place
 from sparklong.udfs.model_cache import get_model
@@ -100,10 +100,14 @@ def test_int8_and_float16_graphs_close_to_fp32(embeddings_model, tmp_path, varia
 def test_graph_cached_in_the_model_folder_and_reexported_only_when_weights_change(tmp_path):
     folder = str(tmp_path / "model")
     save_longformer(folder, "embeddings", attention_window=WINDOWS)
-    graph = ensure_onnx(folder, "embeddings")
+    umask = os.umask(0o022)
+    try:
+        graph = ensure_onnx(folder, "embeddings")
+    finally:
+        os.umask(umask)
     assert graph == onnx_path(folder, "embeddings") == os.path.join(folder, "onnx", "embeddings.onnx")
     # whoever may read the graph may read its manifest (executors running as another user)
-    assert os.stat(graph + ".json").st_mode & 0o777 == os.stat(graph).st_mode & 0o777
+    assert os.stat(graph + ".json").st_mode & 0o777 == os.stat(graph).st_mode & 0o777 == 0o644
     assert not [name for name in os.listdir(os.path.dirname(graph)) if name.startswith(".manifest-")]
     stamp = os.stat(graph).st_mtime_ns
     assert ensure_onnx(folder, "embeddings") == graph and os.stat(graph).st_mtime_ns == stamp
@@ -219,6 +223,27 @@ def test_int8_recipe_smooths_ffn_inputs_and_keeps_ffn_out_float(embeddings_model
     # qkv, q_global, attn_out and the ffn_in slices, whose one input is quantized once
     assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 2 * (3 + FFN_SLICES)
     assert sum(n.op_type == "DynamicQuantizeLinear" and "/ffn_slices/" in n.name for n in graph.node) == 2
+
+
+@pytest.mark.parametrize("width", [64, 66, 3])
+def test_sliced_feed_forward_equals_the_whole_one(width):
+    torch.manual_seed(width)
+    ffn_in, ffn_out = torch.nn.Linear(8, width), torch.nn.Linear(width, 8)
+    sliced = SlicedFeedForward(ffn_in, ffn_out, torch.nn.functional.gelu, FFN_SLICES)
+    h = torch.randn(5, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(sliced(h), ffn_out(torch.nn.functional.gelu(ffn_in(h))), rtol=1e-5, atol=1e-6)
+    assert len(sliced.ffn_in) == len(sliced.ffn_out) == min(width, FFN_SLICES)
+
+
+def test_only_plain_feed_forwards_are_sliced(embeddings_model):
+    from sparklong.models import load
+
+    fused = load(embeddings_model[0], fast_cpu=True)  # oneDNN linears with GELU inside: nothing to slice
+    if type(fused.encoder.layers[0].ffn_in) is torch.nn.Linear:
+        pytest.skip("this CPU runs plain linears")
+    with pytest.raises(TypeError, match="nn.Linear"):
+        slice_feed_forwards(fused, FFN_SLICES)
 
 
 def test_float32_graphs_run_the_feed_forward_in_slices_and_float16_ones_whole(embeddings_model, tmp_path):

@@ -76,9 +76,9 @@ class BandPlan:
 
 def global_layout(is_global: torch.Tensor, align: int = GATHERED_SLOT_ALIGN) -> GlobalLayout:
     """is_global: [B, L] bool -> slot layout with G = the most global tokens in any row, rounded up to
-    a multiple of `align` (never past L). Every slot costs as much as a real global token, so the
-    strided CPU path takes align = 1 (docs/engine.md: one global token in 8 slots cost a layer
-    ~11 ms more on longformer-base at L = 4096).
+    a multiple of `align` (never past L). Every slot costs as much as a real global token, so eager
+    CPU runs take align = 1 (AttentionContext.eager_cpu; docs/engine.md: one global token in 8 slots
+    cost a layer ~11 ms more on longformer-base at L = 4096).
 
     No Python ints are read from the data, so a traced graph takes G from its inputs. G >= 1: with no
     global token the one slot is spare (an ONNX Reshape reads a 0 in its shape as "keep this axis"),

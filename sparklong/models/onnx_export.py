@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import tempfile
 import warnings
 
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .activations import ACTIVATIONS
 from .heads import TASKS
 from .loading import check_quantize, load
 
@@ -42,6 +44,8 @@ NORM_EXTREME = 4.0  # a LayerNorm output channel's extreme |value|, as |gamma| *
 # Slices of a float32 graph's feed-forward width (SlicedFeedForward); measured on longformer-base,
 # 2-core AMD EPYC: one layer's FFN 218 / 220 / 234 ms at 4 / 2 / 1 slices of 4,096 rows.
 FFN_SLICES = 4
+# Node names of each FFN's second products (whole, or the slices'), which int8 keeps in float32
+FFN_OUT_MATMUL = re.compile(r"/(ffn_slices/)?ffn_out(\.\d+)?/MatMul$")
 ONNX_DTYPES = ("float32", "float16")
 OPSET = 17
 
@@ -88,8 +92,8 @@ def export_onnx(
     module = load(folder, task=task, device="cpu", dtype=dtype, fast_cpu=False, export=True)  # nn.Linear -> MatMul
     if quantize == "int8":
         smooth_ffn_inputs(module)
-    if dtype == "float32":  # the CPU's graphs (float16 ones are for CUDA, where one wide product is better)
-        slice_feed_forwards(module, FFN_SLICES)
+    if dtype == "float32":  # measured on the CPU; float16 graphs are CUDA's, where one wide product is better
+        slice_feed_forwards(module, FFN_SLICES)  # (a float32 run on CUDA takes this graph too: unmeasured)
     path = os.path.abspath(os.fspath(path))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=os.path.dirname(path)) as tmp:  # same filesystem
@@ -162,12 +166,14 @@ class SlicedFeedForward(nn.Module):
     def __init__(self, ffn_in: nn.Module, ffn_out: nn.Linear, act, slices: int):
         super().__init__()
         self.act = act
+        slices = min(slices, ffn_in.weight.shape[0])  # no empty slice
         # SmoothedLinear: divide once, then every slice takes the divided input
         self.register_buffer("inv_scale", getattr(ffn_in, "inv_scale", None))
         self.ffn_in = nn.ModuleList(
-            _linear(w, b) for w, b in zip(ffn_in.weight.chunk(slices, 0), ffn_in.bias.chunk(slices)))
+            _linear(w, b) for w, b in zip(ffn_in.weight.tensor_split(slices, 0), ffn_in.bias.tensor_split(slices)))
         self.ffn_out = nn.ModuleList(  # the first slice adds the bias
-            _linear(w, ffn_out.bias if i == 0 else None) for i, w in enumerate(ffn_out.weight.chunk(slices, 1)))
+            _linear(w, ffn_out.bias if i == 0 else None)
+            for i, w in enumerate(ffn_out.weight.tensor_split(slices, 1)))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """[..., E] -> [..., E]."""
@@ -189,9 +195,14 @@ def _linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
 
 
 def slice_feed_forwards(module: nn.Module, slices: int) -> None:
-    """Run every layer's feed-forward in `slices` slices of its width (SlicedFeedForward)."""
+    """Run every layer's feed-forward in `slices` slices of its width (SlicedFeedForward). Plain linears
+    only (an export's, smoothed or not): a fused CPU linear or an int8 one has no weight to slice."""
     for layer in module.encoder.layers:
-        layer.ffn_slices = SlicedFeedForward(layer.ffn_in, layer.ffn_out, layer.act, slices)
+        for linear in (layer.ffn_in, layer.ffn_out):
+            if type(linear) not in (nn.Linear, SmoothedLinear):
+                raise TypeError(f"slice_feed_forwards takes nn.Linear feed-forwards, got {type(linear).__name__}")
+        act = ACTIVATIONS[layer.act_name].fn
+        layer.ffn_slices = SlicedFeedForward(layer.ffn_in, layer.ffn_out, act, slices)
 
 
 def quantize_int8(src: str, dst: str) -> None:
@@ -202,7 +213,9 @@ def quantize_int8(src: str, dst: str) -> None:
     onnx = require("onnx")
     quantization = require("onnxruntime.quantization")
     graph = onnx.load(src, load_external_data=False).graph
-    keep = [n.name for n in graph.node if n.op_type == "MatMul" and "/ffn_out" in n.name]  # ffn_out or its slices
+    keep = [n.name for n in graph.node if n.op_type == "MatMul" and FFN_OUT_MATMUL.search(n.name)]
+    if not keep:  # the exporter named its nodes otherwise: never quantize these by accident
+        raise RuntimeError(f"no feed-forward output MatMul found in {src} to keep in float32")
     quantization.quantize_dynamic(
         src, dst, op_types_to_quantize=["MatMul"], per_channel=True, weight_type=quantization.QuantType.QInt8,
         nodes_to_exclude=keep, extra_options={"MatMulConstBOnly": True},
