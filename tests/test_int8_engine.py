@@ -1,10 +1,13 @@
 """The torch engine's int8 linears (quantize='int8'): exact integer arithmetic, per-token scales,
 close to float32 on a whole model, and clear errors where int8 cannot run."""
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from sparklong.models import load
+from sparklong.models.activations import ACTIVATIONS
 from sparklong.models.cpu_linears import OneDnnLinear
 from sparklong.models.int8_linear import CHUNK_ROWS, Int8Linear
 from tiny_models import global_mask, random_batch, save_longformer
@@ -44,6 +47,34 @@ def test_each_token_has_its_own_scale_across_chunks():
     alone = torch.cat([q(x[i : i + 1]) for i in range(x.shape[0])])  # [M, N]
     torch.testing.assert_close(batched[0], alone, rtol=0, atol=0)
     torch.testing.assert_close(batched[0], F.linear(x, linear.weight, linear.bias), rtol=1e-5, atol=1e-2)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_in_place_activations_equal_their_functions(name):
+    x = torch.randn(7, 33) * 4
+    act = ACTIVATIONS[name]
+    out = x.clone()
+    assert act.inplace(out) is out
+    torch.testing.assert_close(out, act.fn(x), rtol=0, atol=0)
+
+
+def test_the_ffn_activation_runs_inside_the_first_linear(embeddings_folder):
+    linear, x = int8_grid_linear(CHUNK_ROWS + 5, 32, 48)
+    fused = Int8Linear(linear, ACTIVATIONS["gelu"].inplace)
+    torch.testing.assert_close(fused(x), F.gelu(Int8Linear(linear)(x)), rtol=0, atol=0)  # each chunk's rows
+    layer = load(embeddings_folder, quantize="int8").encoder.layers[0]
+    act = ACTIVATIONS[layer.act_name]
+    assert layer.ffn_in.activation is act.inplace and layer.ffn_out.activation is None
+    h = torch.randn(2, 5, layer.ffn_in.in_features)
+    with torch.inference_mode():
+        separate = layer.ffn_out(act.fn(_without_activation(layer.ffn_in)(h)))
+        torch.testing.assert_close(layer.feed_forward(h), separate, rtol=0, atol=0)  # applied once, not twice
+
+
+def _without_activation(linear: Int8Linear) -> Int8Linear:
+    plain = copy.copy(linear)
+    plain.activation = None
+    return plain
 
 
 @pytest.mark.parametrize("head_size", [8, 32])  # 32: global queries through unprojected keys

@@ -1,7 +1,8 @@
 """CPU passes over a loaded encoder's linear layers (inference only), applied by load():
 
 - pack_cpu_linears: float32 nn.Linear -> OneDnnLinear (oneDNN, each FFN's activation fused in);
-- quantize_linears: the encoder layers' nn.Linear -> Int8Linear (int8_linear.py).
+- quantize_linears: the encoder layers' nn.Linear -> Int8Linear (int8_linear.py), each FFN's activation
+  applied in place by its first linear.
 """
 from __future__ import annotations
 
@@ -58,10 +59,13 @@ def pack_cpu_linears(module: nn.Module) -> nn.Module:
 
 def quantize_linears(module: nn.Module) -> nn.Module:
     """Swap every encoder layer's nn.Linear (q/k/v, global q/k/v, attention output, both FFN linears)
-    for Int8Linear; embeddings and task heads stay float32."""
+    for Int8Linear, the FFN's activation moved into its first linear (in place); embeddings and task
+    heads stay float32."""
     check_int8_matmul()
     for layer in module.modules():
         if isinstance(layer, Layer):
+            layer.ffn_in = Int8Linear(layer.ffn_in, ACTIVATIONS[layer.act_name].inplace)
+            layer.act = _identity
             _swap_linears(layer, lambda linear: True, Int8Linear)
     return module
 
