@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from sparklong.models.banded_attention import MAX_BLOCK
+from sparklong.models.banded_attention import CPU_MAX_BLOCK
 
 ROWS = 512  # the engine runs position-wise layers in 512-row chunks (encoder.CPU_CHUNK_ROWS)
 
@@ -63,13 +63,14 @@ def forward_flops(cfg: dict, batch: int, length: int, global_tokens: int) -> dic
     global tokens what the engine computes for them (encoder.Layer.attention): G slots (the exact count
     on the CPU, banded_attention.global_layout) seen by every local query, the global queries' projection,
     and their attention over all rows, through unprojected keys while G < the head size, else through
-    every row's global key and value. That is the torch engine's choice on the CPU; onnxruntime's graph
-    always takes unprojected keys over the count rounded up to 8, and int8 engines run the global
-    products in float32, both counted as above (a few percent of a forward's FLOPs at one global token)."""
+    every row's global key and value. That is the torch engine's choice on the CPU (query blocks of
+    CPU_MAX_BLOCK); onnxruntime's graph takes blocks of MAX_BLOCK (640 keys a query at w = 256, not 576) and
+    unprojected keys over the count rounded up to 8, and int8 engines run the global products in
+    float32, all counted as above (a few percent of a forward's FLOPs)."""
     e, heads, layers, tokens = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"], batch * length
     linear = sum(2 * k * n for k, n in linear_shapes(cfg)) * tokens
     w = cfg["attention_window"] // 2
-    block = min(w, MAX_BLOCK)
+    block = min(w, CPU_MAX_BLOCK)
     slots = min(length, global_tokens)  # G
     span = (2 * -(-w // block) + 1) * block + slots  # keys each local query is scored against
     attention = 4 * span * e * tokens  # q.k and p.v, all heads

@@ -74,3 +74,18 @@ def test_eager_cpu_forward_takes_the_exact_global_count_and_exports_round_it_up(
              for export in (False, True)}
     assert slots == {False: 2, True: 8}
     assert band.global_layout(is_global.bool(), align=1).window_slots.tolist() == [0, 1]
+
+
+def test_eager_cpu_forward_takes_smaller_query_blocks_and_exports_keep_theirs():
+    # blocks of 64 score 576 keys a query at w = 256 instead of 640; an exported graph keeps 128
+    from sparklong.models.encoder import AttentionContext
+
+    ones = torch.ones(1, 2000)
+    blocks = {export: AttentionContext.build(ones, torch.zeros(1, 2000), [512], torch.float32, "auto", export).plans[512].block
+              for export in (False, True)}
+    assert blocks == {False: band.CPU_MAX_BLOCK, True: band.MAX_BLOCK} and band.CPU_MAX_BLOCK < band.MAX_BLOCK
+    # short inputs attend in one call up to the same length whatever the block size: 640 at w = 256
+    for length, dense in ((640, True), (641, False)):
+        valid = torch.ones(1, length, dtype=torch.bool)
+        plan = band.plan_band(valid, ~valid, None, 512, torch.float32, dense=True, max_block=band.CPU_MAX_BLOCK)
+        assert (plan.dense is not None) == dense, length
