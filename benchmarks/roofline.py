@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from sparklong.models.banded_attention import CPU_MAX_BLOCK
+from sparklong.models.banded_attention import CPU_MAX_BLOCK, dense_limit, window_span
 
 ROWS = 512  # the engine runs position-wise layers in 512-row chunks (encoder.CPU_CHUNK_ROWS)
 
@@ -59,7 +59,8 @@ def _fp32_kernel():
 
 def forward_flops(cfg: dict, batch: int, length: int, global_tokens: int) -> dict[str, float]:
     """{"linear": FLOPs, "attention": FLOPs} of the engine's forward: every layer's linears and the band
-    attention as computed (each query block scores (2r + 1) c keys: banded_attention.plan_band), and with
+    attention as computed (each query block scores (2r + 1) c keys: banded_attention.plan_band; inputs
+    up to dense_limit(w) score all L keys, global ones among them, in one call), and with
     global tokens what the engine computes for them (encoder.Layer.attention): G slots (the exact count
     on the CPU, banded_attention.global_layout) seen by every local query, the global queries' projection,
     and their attention over all rows, through unprojected keys while G < the head size, else through
@@ -70,9 +71,9 @@ def forward_flops(cfg: dict, batch: int, length: int, global_tokens: int) -> dic
     e, heads, layers, tokens = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"], batch * length
     linear = sum(2 * k * n for k, n in linear_shapes(cfg)) * tokens
     w = cfg["attention_window"] // 2
-    block = min(w, CPU_MAX_BLOCK)
     slots = min(length, global_tokens)  # G
-    span = (2 * -(-w // block) + 1) * block + slots  # keys each local query is scored against
+    # keys each local query is scored against
+    span = length if length <= dense_limit(w) else window_span(w, CPU_MAX_BLOCK) + slots
     attention = 4 * span * e * tokens  # q.k and p.v, all heads
     if global_tokens:
         linear += 2 * e * e * slots * batch  # global queries

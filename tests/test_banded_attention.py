@@ -89,3 +89,21 @@ def test_eager_cpu_forward_takes_smaller_query_blocks_and_exports_keep_theirs():
         valid = torch.ones(1, length, dtype=torch.bool)
         plan = band.plan_band(valid, ~valid, None, 512, torch.float32, dense=True, max_block=band.CPU_MAX_BLOCK)
         assert (plan.dense is not None) == dense, length
+
+
+@pytest.mark.parametrize("with_globals", [False, True])
+def test_eager_cpu_blocks_equal_the_exports_blocks(with_globals):
+    # blocks of 64 (3 neighbour blocks a side at w = 150, 4 at w = 256), strided, against gathered blocks of 128
+    for window, length in ((300, 700), (512, 1500)):
+        q, k, v, valid = random_inputs(length, seed=window)
+        is_global = torch.zeros_like(valid)
+        if with_globals:
+            is_global[0, [0, length // 2]] = True
+        layout = band.global_layout(is_global, align=1) if with_globals else None
+        small, large = (band.plan_band(valid, is_global, layout, window, torch.float32, dense=True, max_block=b)
+                        for b in (band.CPU_MAX_BLOCK, band.MAX_BLOCK))
+        assert small.dense is None and (small.block, large.block) == (64, 128) and small.reach > large.reach
+        strided = band.local_attention(q, k, v, small, strided=True)
+        gathered = band.local_attention(q, k, v, large, segment=256)
+        local_queries = valid & ~is_global
+        torch.testing.assert_close(strided[local_queries], gathered[local_queries], rtol=0, atol=1e-6)

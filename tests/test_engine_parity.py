@@ -57,11 +57,12 @@ def test_per_layer_windows(tmp_path, windows):
 
 def test_large_window_and_pytorch_bin(tmp_path):
     # window wider than the query block (CPU: blocks of 64, 3 neighbour blocks per side; exports: 128,
-    # 2), with and without global tokens; weights from a .bin file
-    hf = save_longformer(str(tmp_path), "embeddings", safetensors=False, attention_window=[300, 300])
-    ids, mask = random_batch(2, 500)
+    # 2), past the one-call limit of 640 tokens, with and without global tokens; weights from a .bin file
+    hf = save_longformer(str(tmp_path), "embeddings", safetensors=False, attention_window=[300, 300],
+                         max_position_embeddings=704)
+    ids, mask = random_batch(2, 700)
     module = load(str(tmp_path))
-    for gmask in (None, global_mask(2, 500, lambda length, row: [0, 200 + row])):
+    for gmask in (None, global_mask(2, 700, lambda length, row: [0, 200 + row])):
         with torch.no_grad():
             ref = hf(input_ids=ids, attention_mask=mask, global_attention_mask=gmask).last_hidden_state
         assert_close_on_tokens(module(ids, mask, gmask), ref, mask)

@@ -1,6 +1,7 @@
 """The torch engine's int8 linears (quantize='int8'): exact integer arithmetic, per-token scales,
 close to float32 on a whole model, and clear errors where int8 cannot run."""
 import copy
+import pickle
 
 import pytest
 import torch
@@ -56,6 +57,7 @@ def test_in_place_activations_equal_their_functions(name):
     out = x.clone()
     assert act.inplace(out) is out
     torch.testing.assert_close(out, act.fn(x), rtol=0, atol=0)
+    assert pickle.loads(pickle.dumps(act.inplace)) is act.inplace  # modules holding it pickle
 
 
 def test_the_ffn_activation_runs_inside_the_first_linear(embeddings_folder):

@@ -20,6 +20,7 @@ def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     return F.gelu(x, approximate="tanh")
 
 
+# The in-place forms, as plain functions so modules holding them pickle (an aten op does not).
 def _gelu_(x: torch.Tensor) -> torch.Tensor:
     return torch.ops.aten.gelu_(x)
 
@@ -28,8 +29,16 @@ def _gelu_tanh_(x: torch.Tensor) -> torch.Tensor:
     return torch.ops.aten.gelu_(x, approximate="tanh")
 
 
+def _relu_(x: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten.relu_(x)
+
+
 def _silu_(x: torch.Tensor) -> torch.Tensor:
-    return F.silu(x, inplace=True)
+    return torch.ops.aten.silu_(x)
+
+
+def _tanh_(x: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten.tanh_(x)
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -37,8 +46,8 @@ ACTIVATIONS: dict[str, Activation] = {
     "gelu_new": Activation(_gelu_tanh, ("gelu", "tanh"), _gelu_tanh_),
     "gelu_pytorch_tanh": Activation(_gelu_tanh, ("gelu", "tanh"), _gelu_tanh_),
     "gelu_fast": Activation(_gelu_tanh, ("gelu", "tanh"), _gelu_tanh_),
-    "relu": Activation(F.relu, ("relu", ""), torch.relu_),
+    "relu": Activation(F.relu, ("relu", ""), _relu_),
     "silu": Activation(F.silu, ("swish", ""), _silu_),
     "swish": Activation(F.silu, ("swish", ""), _silu_),
-    "tanh": Activation(torch.tanh, ("tanh", ""), torch.tanh_),
+    "tanh": Activation(torch.tanh, ("tanh", ""), _tanh_),
 }

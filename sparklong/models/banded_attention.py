@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from .block_attention import block_attention
 
-# Largest query block where windows are gathered (GPU, exports): 128 (fewer wasted scores than c = w).
+# Largest query block in GPU runs and exports: 128 (fewer wasted scores than c = w).
 MAX_BLOCK = 128
 # ... and in eager CPU runs (strided windows): 64, 576 keys a block for w = 256 instead of 640
 # (longformer-base, B1 L4096, 2-core AMD EPYC: 2.3% and 2.9% faster a call, 9 of 12 and 18 of 20 pairs).
@@ -69,7 +69,7 @@ class BandPlan:
     # [B, nb c] row of each block's queries in q flattened likewise (past L: row 0 of the batch row)
     query_rows: torch.Tensor
     mask: torch.Tensor  # [B, nb, 1, c, G' + S] additive (0 or -inf)
-    dense: torch.Tensor | None = None  # [B, 1, L, L] additive, for inputs no longer than one block's window
+    dense: torch.Tensor | None = None  # [B, 1, L, L] additive, for L <= dense_limit(w) (eager runs)
 
     @property
     def global_slots(self) -> int:
@@ -120,7 +120,7 @@ def plan_band(
     c = min(w, max_block)
     r = -(-w // c)
     nb = (length + c - 1) // c  # ceil; not -(-L // c): exported integer division truncates
-    span = (2 * r + 1) * c
+    span = window_span(w, max_block)
     # Slot s of block b holds key (b - r) c + s; row q holds query b c + q: in band iff |q + r c - s| <= w.
     rows = torch.arange(c, device=device)[:, None]
     cols = torch.arange(span, device=device)[None, :]
@@ -145,22 +145,28 @@ def plan_band(
     # A row that may see nothing (padding) sees everything instead: finite garbage, never NaN.
     allowed = allowed | ~allowed.any(dim=3, keepdim=True)
     mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, -math.inf)
-    short = dense and length <= _dense_limit(w)
+    short = dense and length <= dense_limit(w)
     whole = _dense_mask(key_valid, is_global, w, dtype) if short else None
     return BandPlan(w, c, r, nb, key_rows, query_rows, mask[:, :, None], whole)
 
 
-def _dense_limit(w: int) -> int:
-    """Longest input attended in one SDPA call over [L, L]: (2r + 1) c for blocks of MAX_BLOCK, where
-    each such block's window spans the whole input anyway (w = 256: 640; at L = 640 the whole-sequence
-    call took 0.73 s a forward against 0.90 s in blocks of CPU_MAX_BLOCK, longformer-base, AMD EPYC)."""
-    c = min(w, MAX_BLOCK)
+def window_span(w: int, max_block: int) -> int:
+    """S = (2r + 1) c: the keys each query block of c = min(w, max_block) rows is scored against."""
+    c = min(w, max_block)
     return (2 * -(-w // c) + 1) * c
+
+
+def dense_limit(w: int) -> int:
+    """Longest input attended in one SDPA call over [L, L]: the window of a block of MAX_BLOCK rows,
+    which spans the whole input anyway (w = 256: 640). Measured at w = 256 only (longformer-base, AMD
+    EPYC): at L = 640 the whole-sequence call took 0.73 s a forward against 0.90 s in blocks of
+    CPU_MAX_BLOCK; for smaller w (CPU blocks scoring fewer keys) the limit is the same rule, unmeasured."""
+    return window_span(w, MAX_BLOCK)
 
 
 def _dense_mask(key_valid: torch.Tensor, is_global: torch.Tensor, w: int, dtype: torch.dtype) -> torch.Tensor:
     """[B, 1, L, L] additive mask of the same attention over the whole sequence: query i sees key j when
-    j is real and either global or within w of i. Used for L <= _dense_limit(w), where one SDPA call over
+    j is real and either global or within w of i. Used for L <= dense_limit(w), where one SDPA call over
     [L, L] scores does no more work than blocks of MAX_BLOCK."""
     length = key_valid.shape[1]
     positions = torch.arange(length, device=key_valid.device)

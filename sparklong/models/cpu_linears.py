@@ -64,8 +64,9 @@ def quantize_linears(module: nn.Module) -> nn.Module:
     check_int8_matmul()
     for layer in module.modules():
         if isinstance(layer, Layer):
-            layer.ffn_in = Int8Linear(layer.ffn_in, ACTIVATIONS[layer.act_name].inplace)
-            layer.act = _identity
+            if isinstance(layer.ffn_in, nn.Linear):
+                layer.ffn_in = Int8Linear(layer.ffn_in, ACTIVATIONS[layer.act_name].inplace)
+                layer.act = _identity
             _swap_linears(layer, lambda linear: True, Int8Linear)
     return module
 

@@ -56,9 +56,9 @@ class AttentionContext:
     kernel: str  # 'sdpa' or 'flex', see local_kernel
     plans: dict[int, band.BandPlan | flex_band.BlockMask]
     export: bool
-    # An eager run on the CPU: band windows as strided views of k and v (else gathered, band.local_attention)
-    # in query blocks of band.CPU_MAX_BLOCK, the exact global count (global_layout), global keys unprojected
-    # (Layer.attention), and chunked position-wise layers writing into the workspace (rows).
+    # An eager run on the CPU: query blocks of band.CPU_MAX_BLOCK rows, band windows as strided views of k
+    # and v (else gathered, band.local_attention), the exact global count (global_layout), global keys
+    # unprojected (Layer.attention), and chunked position-wise layers writing into the workspace (rows).
     eager_cpu: bool
     segment: int | None  # rows per segment for band attention and position-wise layers; None: all at once
     # Eager CPU: outputs every layer writes again, by name (see rows); empty elsewhere.
