@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, Activation
 from .encoder import Layer
 from .int8_linear import Int8Linear, check_int8_matmul
 
@@ -50,10 +50,7 @@ def pack_cpu_linears(module: nn.Module) -> nn.Module:
     linear. A no-op where oneDNN's fused linear is unavailable."""
     if not onednn_linear_works():
         return module
-    for layer in module.modules():
-        if isinstance(layer, Layer) and isinstance(layer.ffn_in, nn.Linear):
-            layer.ffn_in = OneDnnLinear(layer.ffn_in, ACTIVATIONS[layer.act_name].onednn)
-            layer.act = _identity
+    _fuse_ffn_activations(module, lambda linear, act: OneDnnLinear(linear, act.onednn))
     return _swap_linears(module, lambda linear: linear.weight.dtype == torch.float32, OneDnnLinear)
 
 
@@ -62,13 +59,20 @@ def quantize_linears(module: nn.Module) -> nn.Module:
     for Int8Linear, the FFN's activation moved into its first linear (in place); embeddings and task
     heads stay float32."""
     check_int8_matmul()
+    _fuse_ffn_activations(module, lambda linear, act: Int8Linear(linear, act.inplace))
     for layer in module.modules():
         if isinstance(layer, Layer):
-            if isinstance(layer.ffn_in, nn.Linear):
-                layer.ffn_in = Int8Linear(layer.ffn_in, ACTIVATIONS[layer.act_name].inplace)
-                layer.act = _identity
             _swap_linears(layer, lambda linear: True, Int8Linear)
     return module
+
+
+def _fuse_ffn_activations(module: nn.Module, make: Callable[[nn.Linear, Activation], nn.Module]) -> None:
+    """Each layer's plain first FFN linear -> make(linear, its activation), which applies the activation;
+    the layer's own activation becomes the identity."""
+    for layer in module.modules():
+        if isinstance(layer, Layer) and isinstance(layer.ffn_in, nn.Linear):
+            layer.ffn_in = make(layer.ffn_in, ACTIVATIONS[layer.act_name])
+            layer.act = _identity
 
 
 def _swap_linears(module: nn.Module, wanted: Callable[[nn.Linear], bool], make: Callable[[nn.Linear], nn.Module]):
