@@ -29,6 +29,24 @@ def test_hidden_states_equal_hf(embeddings_folder, length, globals_at):
     assert_close_on_tokens(ours(ids, mask, gmask), ref, mask)
 
 
+@pytest.mark.parametrize("run_tokens", [130, 65, 1])  # rows of 64 tokens: groups of 2, 1, 1 (one row at least)
+def test_batch_in_forwards_of_few_tokens_equals_hf(embeddings_folder, run_tokens, monkeypatch):
+    """On the CPU a batch runs in forwards of at most CPU_RUN_TOKENS tokens; each row's outputs,
+    padding and global tokens differ per row, must stay its own."""
+    folder, hf = embeddings_folder
+    monkeypatch.setattr(encoder, "CPU_RUN_TOKENS", run_tokens)
+    ours = load(folder)
+    forwards = []
+    layers = encoder.Encoder._layers
+    monkeypatch.setattr(encoder.Encoder, "_layers", lambda self, ids, *masks: forwards.append(len(ids)) or layers(self, ids, *masks))
+    ids, mask = random_batch(5, 64)
+    gmask = global_mask(5, 64, GLOBALS["middle"])
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask, global_attention_mask=gmask).last_hidden_state
+    assert_close_on_tokens(ours(ids, mask, gmask), ref, mask)
+    assert forwards == ([2, 2, 1] if run_tokens == 130 else [1] * 5)
+
+
 def test_unpacked_linears_equal_packed(embeddings_folder):
     folder, _ = embeddings_folder
     ids, mask = random_batch(2, 50)

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from sparklong.models import LongformerConfig, export_onnx, onnx_runtime
+from sparklong.models import LongformerConfig, encoder, export_onnx
 from sparklong.models.onnx_export import FFN_SLICES, SlicedFeedForward, sample_inputs, slice_feed_forwards
 from sparklong.models.onnx_files import ensure_onnx, onnx_path
 from sparklong.models.onnx_runtime import OnnxModelError, OnnxModule, place
@@ -64,7 +64,7 @@ def test_onnxruntime_equals_transformers_on_unseen_shapes(embeddings_model, batc
 @pytest.mark.parametrize("run_tokens", [4096, 45])  # 45: every row in a session run of its own
 @pytest.mark.parametrize("task", ["question_answering", "sequence_classification", "token_classification"])
 def test_task_heads_and_default_global_attention_equal_transformers(tmp_path, task, run_tokens, monkeypatch):
-    monkeypatch.setattr(onnx_runtime, "CPU_RUN_TOKENS", run_tokens)
+    monkeypatch.setattr(encoder, "CPU_RUN_TOKENS", run_tokens)
     folder = str(tmp_path)
     labels = {} if task == "question_answering" else {"num_labels": 3}
     hf = save_longformer(folder, task, attention_window=WINDOWS, **labels)

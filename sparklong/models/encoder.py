@@ -14,6 +14,14 @@ from .config import LongformerConfig
 # Rows per chunk of the position-wise layers on the CPU: 512 rows of the 4x-wide FFN intermediate
 # (6 MB at hidden 768) stay in cache; measured ~3% faster than whole 4096-token inputs on 2 cores.
 CPU_CHUNK_ROWS = 512
+# Tokens per forward on the CPU, both engines: a batch runs in groups of rows up to this many tokens
+# (cpu_run_rows). One 4,096-token row already fills the products (in 512-row chunks); a whole batch
+# only adds memory. Longformer-base, batch 4 x 4,096, 2-core AMD EPYC: onnxruntime's graph gathers
+# every block's key/value window and scores at once (~1 GB a layer), 21.3 and 19.2 s in runs of one row
+# against 22.6 and 21.0 s whole (medians of 4 interleaved calls, twice); the torch engine took 250-550
+# thousand page faults a call whole (its large temporaries are fresh memory in every layer) against
+# ~70 thousand in rows: 0.96-0.98 of the time in float32, 0.91 in int8 (docs/engine.md).
+CPU_RUN_TOKENS = 4096
 # Kernels of the local (banded) attention rows: SDPA over query blocks (banded_attention) or
 # FlexAttention with a block mask (flex_band). "auto" is "sdpa" everywhere until FlexAttention is
 # measured faster on a GPU (benchmarks/model_throughput.py --attention); none was available yet.
@@ -31,6 +39,11 @@ def local_kernel(attention: str, export: bool) -> str:
     """The kernel a forward uses for `attention`: 'flex' only when asked for and not exporting (ONNX
     has no FlexAttention op; the SDPA path computes the same values)."""
     return "flex" if attention == "flex" and not export else "sdpa"
+
+
+def cpu_run_rows(length: int) -> int:
+    """Rows of `length` tokens per forward on the CPU: up to CPU_RUN_TOKENS tokens, one row at least."""
+    return max(1, CPU_RUN_TOKENS // max(1, length))
 
 
 def check_input_ids(input_ids, cfg: LongformerConfig) -> None:
@@ -226,6 +239,15 @@ class Encoder(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         if global_attention_mask is None:
             global_attention_mask = torch.zeros_like(input_ids)
+        batch, length = input_ids.shape
+        rows = batch if self.export or input_ids.device.type != "cpu" else cpu_run_rows(length)
+        if batch > rows:  # rows are independent: the same outputs, in the memory of a group, not of the batch
+            groups = zip(*(t.split(rows) for t in (input_ids, attention_mask, global_attention_mask)))
+            return torch.cat([self._layers(*group) for group in groups])
+        return self._layers(input_ids, attention_mask, global_attention_mask)
+
+    def _layers(self, input_ids, attention_mask, global_attention_mask) -> torch.Tensor:
+        """[B, L] ids and masks -> [B, L, E], one forward of every layer over the whole batch."""
         x = self.embeddings(input_ids)  # [B, L, E]
         ctx = AttentionContext.build(
             attention_mask, global_attention_mask, self.cfg.attention_window, x.dtype, self.attention, self.export

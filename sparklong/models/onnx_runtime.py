@@ -12,7 +12,7 @@ import torch
 
 from .config import LongformerConfig
 from .devices import PRECISIONS, cuda_index
-from .encoder import check_input_ids
+from .encoder import check_input_ids, cpu_run_rows
 from .heads import TASKS
 from .onnx_export import INPUT_NAMES, OUTPUTS, require
 from .onnx_files import read_manifest
@@ -20,12 +20,6 @@ from .onnx_files import read_manifest
 log = logging.getLogger("sparklong")
 
 CUDA_EP, CPU_EP = "CUDAExecutionProvider", "CPUExecutionProvider"
-# Tokens per session run on the CPU: a batch runs in groups of rows up to this many tokens (one row at
-# least). The graph gathers every query block's key/value window and scores at once (batch 4 x 4,096
-# tokens, longformer-base: ~1 GB a layer); one 4,096-token row fills the products alone. Batch
-# 4 x 4,096, medians of 4 interleaved calls, twice (2-core AMD EPYC): 21.3 and 19.2 s in runs of one
-# row against 22.6 and 21.0 s whole.
-CPU_RUN_TOKENS = 4096
 
 
 class OnnxModelError(ValueError):
@@ -154,7 +148,7 @@ class OnnxModule:
             for name, tensor in zip(INPUT_NAMES, (input_ids, attention_mask, global_attention_mask))
         }
         batch, length = input_ids.shape
-        rows = max(1, CPU_RUN_TOKENS // max(1, length)) if self.providers[0] == CPU_EP else max(batch, 1)
+        rows = cpu_run_rows(length) if self.providers[0] == CPU_EP else max(batch, 1)  # session runs
         runs = [self.session.run(list(self.output_names), {name: a[start : start + rows] for name, a in feed.items()})
                 for start in range(0, max(batch, 1), rows)]  # every output has the batch axis first
         outputs = [torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts)) for parts in zip(*runs)]
