@@ -29,10 +29,10 @@ def test_hidden_states_equal_hf(embeddings_folder, length, globals_at):
     assert_close_on_tokens(ours(ids, mask, gmask), ref, mask)
 
 
-@pytest.mark.parametrize("run_tokens", [130, 65, 1])  # rows of 64 tokens: groups of 2, 1, 1 (one row at least)
+@pytest.mark.parametrize("run_tokens", [130, 65, 1])  # 64-token rows: 2 a forward, 1, and 1 (one row at least)
 def test_batch_in_forwards_of_few_tokens_equals_hf(embeddings_folder, run_tokens, monkeypatch):
-    """On the CPU a batch runs in forwards of at most CPU_RUN_TOKENS tokens; each row's outputs,
-    padding and global tokens differ per row, must stay its own."""
+    """On the CPU a batch runs in forwards of at most CPU_RUN_TOKENS tokens; rows with their own padding
+    and global tokens keep their own outputs."""
     folder, hf = embeddings_folder
     monkeypatch.setattr(encoder, "CPU_RUN_TOKENS", run_tokens)
     ours = load(folder)

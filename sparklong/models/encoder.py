@@ -247,7 +247,7 @@ class Encoder(nn.Module):
         return self._layers(input_ids, attention_mask, global_attention_mask)
 
     def _layers(self, input_ids, attention_mask, global_attention_mask) -> torch.Tensor:
-        """[B, L] ids and masks -> [B, L, E], one forward of every layer over the whole batch."""
+        """[B, L] ids and masks -> [B, L, E]: the embeddings and every layer, over these rows at once."""
         x = self.embeddings(input_ids)  # [B, L, E]
         ctx = AttentionContext.build(
             attention_mask, global_attention_mask, self.cfg.attention_window, x.dtype, self.attention, self.export
