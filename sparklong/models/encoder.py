@@ -41,6 +41,13 @@ def local_kernel(attention: str, export: bool) -> str:
     return "flex" if attention == "flex" and not export else "sdpa"
 
 
+def is_eager_cpu(tensor: torch.Tensor, export: bool) -> bool:
+    """Whether a forward over `tensor` is an eager CPU run (not traced for export): the one condition for
+    the CPU's query blocks, strided windows, chunked layers (AttentionContext.eager_cpu) and forwards of
+    at most CPU_RUN_TOKENS tokens (Encoder.forward)."""
+    return tensor.device.type == "cpu" and not export
+
+
 def cpu_run_rows(length: int) -> int:
     """Rows of `length` tokens per forward on the CPU: up to CPU_RUN_TOKENS tokens, one row at least."""
     return max(1, CPU_RUN_TOKENS // max(1, length))
@@ -81,7 +88,7 @@ class AttentionContext:
     def build(cls, attention_mask, global_attention_mask, windows, dtype, attention, export) -> "AttentionContext":
         key_valid = attention_mask.bool()
         is_global = global_attention_mask.bool() & key_valid  # HF: a padded global token is padding
-        eager_cpu = key_valid.device.type == "cpu" and not export
+        eager_cpu = is_eager_cpu(key_valid, export)
         # An exported graph must serve any number of global tokens, 0 included: no data-dependent branch.
         align = 1 if eager_cpu else band.GATHERED_SLOT_ALIGN
         layout = band.global_layout(is_global, align) if export or bool(is_global.any()) else None
@@ -240,7 +247,7 @@ class Encoder(nn.Module):
         if global_attention_mask is None:
             global_attention_mask = torch.zeros_like(input_ids)
         batch, length = input_ids.shape
-        rows = batch if self.export or input_ids.device.type != "cpu" else cpu_run_rows(length)
+        rows = cpu_run_rows(length) if is_eager_cpu(input_ids, self.export) else batch
         if batch > rows:  # rows are independent: the same outputs, in the memory of a group, not of the batch
             groups = zip(*(t.split(rows) for t in (input_ids, attention_mask, global_attention_mask)))
             return torch.cat([self._layers(*group) for group in groups])
