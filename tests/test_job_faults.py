@@ -40,8 +40,10 @@ def job_args(corpus) -> list[str]:
 
 
 def expected_files(shards: int) -> list[str]:
-    """A finished output: attempt files of failed tasks, staging and the lock gone."""
-    return ["_SUCCESS", "_sparklong_job.json"] + [f"part-{k:05d}-of-{shards:05d}.parquet" for k in range(shards)]
+    """A finished output: attempt files of failed tasks, staging and the lock gone; the shards' row indexes
+    in _index."""
+    return ["_SUCCESS", "_index", "_sparklong_job.json"] + [f"part-{k:05d}-of-{shards:05d}.parquet"
+                                                           for k in range(shards)]
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +69,7 @@ def test_tasks_that_lose_their_python_worker_are_retried_with_every_id_once(loca
     assert len([ln for ln in local_faults["log"].read_text().splitlines() if " committed in " in ln]) >= 3
     assert_same_vectors(read(output), read(local_faults["corpus"]["root"] / "local"))
     assert sorted(os.listdir(output)) == expected_files(3)
+    assert len(os.listdir(output / "_index")) == 3  # the killed attempts' indexes went with their scratch
 
 
 def test_driver_killed_before_its_first_commit_then_a_rerun_finishes(local_faults, spark, capsys):

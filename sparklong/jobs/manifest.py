@@ -1,8 +1,8 @@
-"""`_sparklong_job.json`: what an output folder holds (job, input, columns, model and its version,
-settings, shard count, rows), written atomically, and checked by every later run against its own.
+"""`_sparklong_job.json`: what an output folder holds (job, input, columns, the ids' type, model and its
+version, settings, shard count, rows), written atomically, and checked by every later run against its own.
 
 A plain rerun must describe the same work. An incremental run may bring another input (path, format,
-rows) but the same job, columns, model and settings: anything else needs --overwrite.
+rows) but the same job, columns, id type, model and settings: anything else needs --overwrite.
 """
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ def read_manifest(folder: OutputFolder) -> dict | None:
         return manifest
     except (ValueError, KeyError, TypeError) as exc:
         raise JobError(f"{folder.uri(MANIFEST)} is not a sparklong job manifest ({type(exc).__name__}: {exc}); "
-                       "pass --overwrite to start again") from exc
+                       "rerun the job that writes this folder with --overwrite to start again") from exc
 
 
 def check_manifest(root: str, first: dict, now: dict, incremental: bool) -> None:
     """JobError naming every difference that this kind of run may not make."""
-    keys = [k for k in now if k != "shards" and not (incremental and k in INPUT_KEYS)]
+    keys = [k for k in now if k not in ("shards", "id_type") and not (incremental and k in INPUT_KEYS)]
     changed = [k for k in keys if first.get(k) != now[k]]
     if not changed:
         return
@@ -41,6 +41,19 @@ def check_manifest(root: str, first: dict, now: dict, incremental: bool) -> None
     else:
         fix = "pass --incremental to bring it up to date with this input, or --overwrite to start again"
     raise JobError(f"output {root} was started with other inputs ({was}): {fix}")
+
+
+def check_id_type(root: str, first: dict, now: str, held: dict[str, list[str]]) -> None:
+    """JobError when the input's id type (Spark's name) is not the output's: the type the manifest records,
+    or for manifests written before it did, the one type its trusted files hold (`held`: type -> files).
+    Ids of two types would make files Spark cannot read as one table."""
+    if len(held) > 1:
+        found = "; ".join(f"{kind} in {len(files)} files (e.g. {files[0]})" for kind, files in sorted(held.items()))
+        raise JobError(f"output {root} holds ids of {len(held)} types ({found}): pass --overwrite to start again")
+    was = first.get("id_type") or next(iter(held), None)
+    if was is not None and was != now:
+        raise JobError(f"output {root} holds ids of type {was}; the input's id column is {now}: cast the input's "
+                       f"ids to {was}, or pass --overwrite to start again")
 
 
 def write_manifest(folder: OutputFolder, manifest: dict, scratch: str) -> None:

@@ -14,7 +14,7 @@ from pyspark import StorageLevel
 
 from .inputs import JobError
 from .output_folder import OutputFolder
-from .shard_files import DROP, HASH, KEY, SHARD, row_index_reader, shard_of
+from .shard_files import DROP, HASH, KEY, SHARD, row_index_reader
 
 COMMITTED_HASH = "_sparklong_committed_hash"
 SLOT = "_sparklong_slot"
@@ -42,10 +42,9 @@ def keyed_input(frame, columns: list[str]):
         .withColumn(HASH, F.substring(F.sha2(content, 256), 1, 32))
 
 
-def committed_rows(spark, folder: OutputFolder, shards: int):
-    """(key, committed hash) of every row in the folder's committed shard files, read by the executors;
-    None when there is no committed file."""
-    files = [name for name in folder.list() if shard_of(name, shards) is not None]
+def committed_rows(spark, folder: OutputFolder, files: list[str]):
+    """(key, committed hash) of every row in these committed shard files, read by the executors; None
+    when there is no file."""
     if not files:
         return None
     names = spark.createDataFrame([(f,) for f in files], "file string")

@@ -6,10 +6,13 @@ Output folder layout:
     _sparklong_job.json            manifest: job, input, columns, rows, shards, model and version, settings
     _sparklong_lock.json           while a run writes: which run, its host and pid, its heartbeat
     part-00003-of-00010.parquet    one file per shard, committed by the task that wrote it
+    _index/                        each shard file's row index (row_index.py), named in its footer
     _staging/<run>/                this run's attempt files and commit records; orphans removed by the next run
+    _damaged/<run>/                committed files a run found damaged, moved aside (never deleted by a run)
     _SUCCESS                       written once every shard is up to date with the input
 
-A run: take the lock; read the input once (keyed, hashed, persisted on the executors), check its ids,
+A run: take the lock; check the committed files (shard_check.py: read whole, damaged ones set aside);
+read the input once (keyed, hashed, persisted on the executors), check its ids,
 read the committed files' row indexes, and count per shard the ids that are new, changed, the same or
 removed; then one Spark job computes the shards that need writing, each in its own task, which
 streams its rows to an attempt file and renames it over the shard's file (shard_files.py). The driver
@@ -31,14 +34,16 @@ from typing import Callable
 
 from .engine_flags import add_engine_arguments, engine_flags, model_stage_profile
 from .inputs import FORMATS, JobError, detect_format, first_line, read_input
-from .manifest import FORMAT, MANIFEST, check_manifest, read_manifest, write_manifest
+from .manifest import FORMAT, MANIFEST, check_id_type, check_manifest, read_manifest, write_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
 from .output_folder import OutputFolder
 from .plan import check_ids, committed_rows, keyed_input, row_states, shard_work, with_shard, work_rows
 from .progress import Progress
+from .row_index import INDEX
 from .run_monitor import RunMonitor
+from .shard_check import CheckedShards, check_shards, remove_unreferenced_indexes, set_aside
 from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, commits_folder, run_scratch, \
-    shard_committer
+    shard_committer, shard_of
 from .storage import local_path, qualify
 from .writer_lock import LOCK, WriterLock
 
@@ -164,7 +169,8 @@ def session(master: str | None, app_name: str):
 
 def _run(spec: JobSpec, args, spark, model: ModelRef) -> None:
     frame, fmt = _input_frame(spec, args, spark)
-    run = JobRun(spec, args, spark, model, OutputFolder(qualify(args.output)), _run_id(), fmt)
+    run = JobRun(spec, args, spark, model, OutputFolder(qualify(args.output)), _run_id(), fmt,
+                 frame.schema["id"].dataType.simpleString())
     transform = spec.transform(args, model)  # stages built (and checked) before any Spark job
     run.lock.take()
     try:
@@ -191,7 +197,7 @@ def _input_frame(spec: JobSpec, args, spark):
 
 
 def _is_ours(name: str) -> bool:
-    return name in (MANIFEST, LOCK, STAGING, SUCCESS) or name.startswith("part-")
+    return name in (MANIFEST, LOCK, STAGING, INDEX, SUCCESS) or name.startswith("part-")
 
 
 def _clear(folder: OutputFolder, overwrite: bool) -> None:
@@ -219,6 +225,7 @@ class JobRun:
     folder: OutputFolder
     run: str  # this run's id: names its lock, its _staging/<run>/ scratch and its attempt files
     fmt: str  # the input's format
+    id_type: str  # the input's id column's Spark type (bigint, string, ...)
 
     def __post_init__(self):
         self.scratch = f"{run_scratch(self.run)}/tmp"
@@ -229,6 +236,7 @@ class JobRun:
         return {
             "job": spec.name, "format_version": FORMAT, "input": qualify(args.input), "format": self.fmt,
             "columns": {"id": args.id_col, **{n: getattr(args, f"{n}_col") for n, _, _ in spec.columns}},
+            "id_type": self.id_type,
             "model": self.model.name, "model_version": self.model.version, "settings": {**spec.settings(args), **engine_flags(args)},
         }
 
@@ -238,7 +246,10 @@ class JobRun:
         if first is not None:
             check_manifest(self.folder.root, first, manifest, self.args.incremental)  # before reading the input
         shards = int(first["shards"]) if first else None
-        committed = committed_rows(self.spark, self.folder, shards) if shards else None
+        checked = self.check_committed(shards) if shards else None
+        if first is not None:
+            check_id_type(self.folder.root, first, self.id_type, checked.id_types if checked else {})
+        committed = committed_rows(self.spark, self.folder, checked.good) if checked else None
         persisted = row_states(keyed_input(frame, [n for n, _, _ in self.spec.columns]), committed)
         try:
             rows, shards = self.record_plan(persisted, first, manifest, shards)
@@ -260,8 +271,23 @@ class JobRun:
         if first is not None:
             check_manifest(self.folder.root, first, {"rows": rows}, self.args.incremental)
         if first != manifest:
+            self.folder.delete(SUCCESS)  # first: _SUCCESS never stands beside a manifest its shards do not match
             write_manifest(self.folder, manifest, self.scratch)
         return rows, shards
+
+    def check_committed(self, shards: int) -> CheckedShards:
+        """The committed files checked by the executors; damaged ones moved aside (their ids are then
+        computed like new ones), index files no committed file names removed."""
+        files = [name for name in self.folder.list() if shard_of(name, shards) is not None]
+        checked = check_shards(self.spark, self.folder, files)
+        if checked.damaged:
+            self.folder.delete(SUCCESS)  # the folder no longer holds every row its manifest describes
+        for name, reason in sorted(checked.damaged.items()):
+            moved = set_aside(self.folder, name, self.run)
+            print(f"{self.spec.name}: {self.folder.uri(name)} is damaged ({reason}): moved to {moved}; its "
+                  "shard's ids are computed again", flush=True)
+        remove_unreferenced_indexes(self.folder, checked.indexes)
+        return checked
 
     def nothing_to_do(self, shards: int, rows: int) -> None:
         self.mark_done()

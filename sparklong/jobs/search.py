@@ -12,23 +12,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter
 
 from .embed_corpus import SPEC as EMBED
 from .engine_flags import FLAGS, add_engine_arguments, model_stage_profile
-from .inputs import FORMATS, JobError, read_input
+from .inputs import FORMATS, JobError, first_line, read_input
 from .manifest import MANIFEST, read_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
 from .output_folder import OutputFolder
 from .runner import SUCCESS, _positive, check_exists, guarded, parser as job_parser
 from .storage import Storage, qualify
 from .top_k import candidate_schema, scanner, top_k, unit_rows
+from .writer_lock import LOCK
 
 NAME = "search"
 QUERY_SETTINGS = ("pooling", "max_sentence_length", "lowercase")  # of the index's manifest, for the queries
 LOCATION = ("chunk", "begin", "end")  # null for an index of whole documents
+VERIFY_CHECKSUMS = "parquet.page.verify-checksum.enabled"  # parquet-java's reader option
 
 
 def parser() -> argparse.ArgumentParser:
@@ -132,19 +135,29 @@ class Search:
         embed = query_embedder(args, self.manifest, self.model)  # stages built (and checked) before any job
         index = self.index_frame()
         ids, vectors, query_type = self.query_vectors(embed)  # [Q], [Q, E]
-        self.check_dimension(index, vectors.shape[1])
-        results, scanned = self.results(index, ids, vectors, query_type)
+        try:
+            self.check_dimension(index, vectors.shape[1])
+            results, scanned = self.results(index, ids, vectors, query_type)
+            count = self.write_results(results)
+        except Exception as exc:
+            damaged = unreadable_index_file(exc)
+            if damaged is None:
+                raise
+            raise damaged from exc
+        self.say(f"done: {count:,} results for {len(ids):,} queries from {scanned.value:,} vectors; "
+                 f"{time.monotonic() - self.started:.1f} s" + (f"; output {qualify(args.output)}" if args.output else ""))
+
+    def write_results(self, results) -> int:
+        """To --output (one parquet file) or as JSON lines on stdout; the number of rows."""
+        args = self.args
         if args.output:
             results.repartition(1).sortWithinPartitions("query_id", "rank").write \
                 .mode("overwrite" if args.overwrite else "errorifexists").parquet(qualify(args.output))
-            count = self.spark.read.parquet(qualify(args.output)).count()
-        else:
-            rows = results.orderBy("query_id", "rank").collect()  # queries x k rows
-            for row in rows:
-                print(json.dumps(row.asDict(), default=str), flush=True)
-            count = len(rows)
-        self.say(f"done: {count:,} results for {len(ids):,} queries from {scanned.value:,} vectors; "
-                 f"{time.monotonic() - self.started:.1f} s" + (f"; output {qualify(args.output)}" if args.output else ""))
+            return self.spark.read.parquet(qualify(args.output)).count()
+        rows = results.orderBy("query_id", "rank").collect()  # queries x k rows
+        for row in rows:
+            print(json.dumps(row.asDict(), default=str), flush=True)
+        return len(rows)
 
     def check_output(self) -> None:
         output, storage = qualify(self.args.output), Storage(self.spark, self.args.output)
@@ -163,9 +176,11 @@ class Search:
         if not parts:
             raise JobError(f"index {index} has no committed files yet: run embed_corpus to the end first")
         if not storage.exists(SUCCESS):
-            self.say(f"index {index} has no {SUCCESS}: a run is writing it or did not finish; searching the "
-                     f"{len(parts)} committed files")
-        frame = self.spark.read.parquet(*parts)
+            writing = "a run is writing it" if storage.exists(LOCK) else "its last run did not finish"
+            self.say(f"warning: index {index} has no {SUCCESS}: {writing}, so it may hold rows its input no longer "
+                     f"has or lack new ones; searching the {len(parts)} committed files as they are")
+        # every page's checksum verified as it is read: a changed page fails the read, naming its file
+        frame = self.spark.read.option(VERIFY_CHECKSUMS, "true").parquet(*parts)
         have = set(frame.columns)
         if not {"id", "embedding"} <= have:
             raise JobError(f"index {index} has no id and embedding columns (columns: {', '.join(frame.columns)})")
@@ -229,6 +244,19 @@ class Search:
         schema = result_schema(to_arrow_type(query_type), id_type)
         merge = merger(context.broadcast(ids), k, per_document, schema)
         return candidates.groupBy("q").applyInArrow(merge, from_arrow_schema(schema)), scanned
+
+
+def unreadable_index_file(exc: Exception) -> JobError | None:
+    """A JobError naming the index file Spark failed to read (a damaged file: a page that fails its checksum,
+    a cut file), with the innermost cause; None for other failures."""
+    match = re.search(r"while reading file (\S+?)\.?\s", str(exc))
+    if match is None:
+        return None
+    causes = [line.strip().removeprefix("Caused by: ") for line in str(exc).splitlines()
+              if line.strip().startswith("Caused by: ")]
+    reason = causes[-1] if causes else first_line(exc)
+    return JobError(f"index file {match.group(1)} cannot be read, it is damaged ({reason[:300]}): rerun the "
+                    "embed_corpus job that writes the index: it moves damaged files aside and computes them again")
 
 
 def check_query_ids(ids: list, path: str, column: str) -> None:

@@ -1,8 +1,9 @@
 """Shard files, written and committed by the executors' tasks (mapInArrow functions), never the driver.
 
-`part-00003-of-00010.parquet` holds every output row whose id hashes to shard 3. Its footer carries a
-row index, `sparklong.rows`: for each row, in row order, the id as Spark casts it to a string (the key)
-and the hash of the input columns it was computed from, so a later run knows which rows are current.
+`part-00003-of-00010.parquet` holds every output row whose id hashes to shard 3, written with a CRC in
+every page header (readers that verify them refuse a changed page). Its footer names its row index
+(row_index.py): for each row, the id as Spark casts it to a string (the key) and the hash of the input
+columns it was computed from, so a later run knows which rows are current.
 
 A task receives one shard's rows to compute (and markers for ids the input lost), streams them to a
 file under a name unique to its attempt, appends the rows of the shard's committed file that stay
@@ -25,9 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .output_folder import OutputFolder
+from .row_index import RowIndexWriter, read_row_index
 
 STAGING = "_staging"
-ROW_INDEX = b"sparklong.rows"
 # columns the runner carries through the model pipeline next to the outputs
 KEY, HASH, SHARD, DROP = "_sparklong_key", "_sparklong_hash", "_sparklong_shard", "_sparklong_drop"
 _NAME = re.compile(r"part-(\d{5})-of-(\d{5})\.parquet")
@@ -56,16 +57,6 @@ def commits_folder(run: str) -> str:
     return f"{run_scratch(run)}/commits"
 
 
-def read_row_index(folder: OutputFolder, name: str) -> tuple[list[str], list[str]]:
-    """(keys, hashes) of a committed file, row by row; empty for a file without an index."""
-    with folder.fs.open_input_file(folder.path(name)) as fh:
-        metadata = pq.ParquetFile(fh).metadata.metadata or {}
-    if ROW_INDEX not in metadata:
-        return [], []
-    index = json.loads(metadata[ROW_INDEX])
-    return index["keys"], index["hashes"]
-
-
 def row_index_reader(folder: OutputFolder):
     """mapInArrow function: batches of committed file names -> batches of (key, hash), one per row."""
 
@@ -73,8 +64,7 @@ def row_index_reader(folder: OutputFolder):
         for batch in batches:
             for name in batch.column("file").to_pylist():
                 keys, hashes = read_row_index(folder, name)
-                yield pa.record_batch([pa.array(keys, pa.string()), pa.array(hashes, pa.string())],
-                                      names=[KEY, HASH])
+                yield pa.record_batch([keys, hashes], names=[KEY, HASH])
 
     return read
 
@@ -91,11 +81,10 @@ class ShardWriter:
         folder.mkdirs(f"{run_scratch(run)}/attempts")
         self.stream = folder.fs.open_output_stream(folder.path(self.temp))
         self.writer = pq.ParquetWriter(self.stream, schema.with_metadata(
-            {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode()}))
+            {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode()}), write_page_checksum=True)
+        self.index = RowIndexWriter(folder, self.name, attempt, f"{run_scratch(run)}/attempts")
         self.started = started  # when the task began: the model's time for the shard included
         self.replaced: set[str] = set()  # keys this run computed or removed
-        self.keys: list[str] = []
-        self.hashes: list[str] = []
         self.computed: set[str] = set()  # ids written from this run's rows
         self.kept: set[str] = set()  # ids whose committed rows stay
         self.removed = self.tokens = 0
@@ -106,46 +95,47 @@ class ShardWriter:
         drop = batch.column(DROP)
         self.removed += int(pc.sum(drop).as_py() or 0)  # one marker per id the input lost
         rows = batch.filter(pc.invert(drop))
-        self._write(rows, rows.column(KEY).to_pylist(), rows.column(HASH).to_pylist())
+        self._write(rows, rows.column(KEY), rows.column(HASH))
         self.computed.update(rows.column(KEY).to_pylist())
         if self.tokens_column:
             self.tokens += int(pc.sum(rows.column(self.tokens_column)).as_py() or 0)
 
-    def _write(self, rows, keys: list[str], hashes: list[str]) -> None:
+    def _write(self, rows, keys: pa.Array, hashes: pa.Array) -> None:
         if rows.num_rows:
             columns = [rows.column(f.name).cast(f.type) for f in self.schema]
             self.writer.write_batch(pa.record_batch(columns, schema=self.schema))
-            self.keys += keys
-            self.hashes += hashes
+            self.index.add(keys, hashes)
 
     def _keep_committed(self) -> None:
-        """Append the committed file's rows whose ids this run neither recomputed nor removed."""
+        """Append the committed file's rows whose ids this run neither recomputed nor removed (its pages'
+        checksums verified as they are read)."""
         if not self.folder.exists(self.name):
             return
         keys, hashes = read_row_index(self.folder, self.name)
+        replaced = pa.array(sorted(self.replaced), pa.string())
         with self.folder.fs.open_input_file(self.folder.path(self.name)) as fh:
             offset = 0
-            for batch in pq.ParquetFile(fh).iter_batches(batch_size=256):
-                batch_keys = keys[offset: offset + batch.num_rows]
-                batch_hashes = hashes[offset: offset + batch.num_rows]
+            for batch in pq.ParquetFile(fh, page_checksum_verification=True).iter_batches(batch_size=256):
+                batch_keys = keys.slice(offset, batch.num_rows)
+                keep = pc.invert(pc.is_in(batch_keys, value_set=replaced))
+                batch_hashes = hashes.slice(offset, batch.num_rows)
+                self._write(batch.filter(keep), batch_keys.filter(keep), batch_hashes.filter(keep))
+                self.kept.update(batch_keys.filter(keep).to_pylist())
                 offset += batch.num_rows
-                keep = [k not in self.replaced for k in batch_keys]
-                self._write(batch.filter(pa.array(keep)), [k for k, s in zip(batch_keys, keep) if s],
-                            [h for h, s in zip(batch_hashes, keep) if s])
-                self.kept.update(k for k, s in zip(batch_keys, keep) if s)
 
     def commit(self) -> dict:
         """Close, rename over the committed file (or delete it when no row is left); the commit record."""
         self._keep_committed()
-        self.writer.add_key_value_metadata({ROW_INDEX: json.dumps({"keys": self.keys, "hashes": self.hashes})})
+        self.writer.add_key_value_metadata(self.index.close())
         self.writer.close()
         self.stream.close()
-        if self.keys:
+        if self.index.rows:
             self.folder.replace(self.temp, self.name)
         else:
             self.folder.delete(self.name)
             self.folder.delete(self.temp)
-        record = {"shard": self.shard, "rows": len(set(self.keys)), "computed": len(self.computed),
+            self.folder.delete(self.index.name)
+        record = {"shard": self.shard, "rows": len(self.computed) + len(self.kept), "computed": len(self.computed),
                   "kept": len(self.kept), "removed": self.removed, "tokens": self.tokens,
                   "seconds": time.monotonic() - self.started}
         self.folder.write_bytes(f"{commits_folder(self.run)}/{self.name}.json", json.dumps(record).encode(),
