@@ -40,7 +40,7 @@ from .run_monitor import RunMonitor
 from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, commits_folder, run_scratch, \
     shard_committer
 from .storage import local_path, qualify
-from .writer_lock import LOCK, WriterLock
+from .writer_lock import WriterLock, is_lock_file
 
 SUCCESS = "_SUCCESS"
 TASKS_PER_CORE = 4  # shards are dealt to this many tasks per core: a few waves, and tasks of similar size
@@ -166,12 +166,9 @@ def _run(spec: JobSpec, args, spark, model: ModelRef) -> None:
     frame, fmt = _input_frame(spec, args, spark)
     run = JobRun(spec, args, spark, model, OutputFolder(qualify(args.output)), _run_id(), fmt)
     transform = spec.transform(args, model)  # stages built (and checked) before any Spark job
-    run.lock.take()
-    try:
+    with run.lock:
         _clear(run.folder, args.overwrite)
         run.write(frame, transform)
-    finally:
-        run.lock.release()
 
 
 def _run_id() -> str:
@@ -191,13 +188,13 @@ def _input_frame(spec: JobSpec, args, spark):
 
 
 def _is_ours(name: str) -> bool:
-    return name in (MANIFEST, LOCK, STAGING, SUCCESS) or name.startswith("part-")
+    return name in (MANIFEST, STAGING, SUCCESS) or name.startswith("part-")
 
 
 def _clear(folder: OutputFolder, overwrite: bool) -> None:
-    """Under the lock: refuse a folder this job did not write; with --overwrite delete what it wrote;
-    remove what killed runs left in _staging."""
-    names = [n for n in folder.list() if n not in (LOCK, STAGING)]
+    """Under the lock: refuse a folder this job did not write; with --overwrite delete what it wrote (the
+    lock's files are the lock's own); remove what killed runs left in _staging."""
+    names = [n for n in folder.list() if not is_lock_file(n) and n != STAGING]
     if names and MANIFEST not in names:
         raise JobError(f"output {folder.root} exists and was not written by this job: pick another --output"
                        + ("" if overwrite else " or pass --overwrite"))
@@ -222,7 +219,7 @@ class JobRun:
 
     def __post_init__(self):
         self.scratch = f"{run_scratch(self.run)}/tmp"
-        self.lock = WriterLock(self.folder, self.run, self.scratch)
+        self.lock = WriterLock(self.folder, self.run)
 
     def manifest(self) -> dict:
         args, spec = self.args, self.spec
@@ -260,6 +257,7 @@ class JobRun:
         if first is not None:
             check_manifest(self.folder.root, first, {"rows": rows}, self.args.incremental)
         if first != manifest:
+            self.lock.check()
             write_manifest(self.folder, manifest, self.scratch)
         return rows, shards
 
@@ -271,6 +269,7 @@ class JobRun:
     def compute(self, states, transform, work: list, shards: int, rows: int) -> None:
         """The one Spark job: every dirty shard written and committed by a task; progress meanwhile."""
         dirty = [w.shard for w in work if w.dirty]
+        self.lock.check()
         self.folder.delete(SUCCESS)
         progress = self.start_progress(work, shards, rows)
         self.commit_shards(states, transform, dirty, shards, progress)
@@ -299,8 +298,11 @@ class JobRun:
         committer = shard_committer(self.folder, self.run, shards, self.file_schema(frame), self.spec.tokens_column)
         commits = outputs.mapInArrow(committer, from_arrow_schema(COMMIT_SCHEMA),
                                      profile=model_stage_profile(self.spark, self.args.task_gpus))
-        with RunMonitor(self.folder, commits_folder(self.run), progress, self.lock) as monitor:
-            records = [r.asDict() for r in commits.collect()]
+        try:
+            with RunMonitor(self.folder, commits_folder(self.run), progress) as monitor:
+                records = [r.asDict() for r in commits.collect()]
+        finally:
+            self.lock.check()  # first: a job the executors' fence stopped says which run took the output over
         for record in records:  # those the monitor has not counted yet
             progress.shard_done(record)
         missing = progress.uncommitted(dirty)
@@ -311,6 +313,7 @@ class JobRun:
 
     def mark_done(self) -> None:
         """_SUCCESS (left as it is when there: a rerun after success changes nothing); _staging removed."""
+        self.lock.check()
         if not self.folder.exists(SUCCESS):
             self.folder.write_bytes(SUCCESS, b"", self.scratch)
         self.folder.delete(STAGING)

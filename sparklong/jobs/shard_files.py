@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .output_folder import OutputFolder
+from .writer_lock import check_holder
 
 STAGING = "_staging"
 ROW_INDEX = b"sparklong.rows"
@@ -140,6 +141,7 @@ class ShardWriter:
         self.writer.add_key_value_metadata({ROW_INDEX: json.dumps({"keys": self.keys, "hashes": self.hashes})})
         self.writer.close()
         self.stream.close()
+        check_holder(self.folder, self.run, self.name)  # the fence: nothing committed once another run holds the lock
         if self.keys:
             self.folder.replace(self.temp, self.name)
         else:
