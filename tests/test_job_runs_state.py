@@ -122,6 +122,19 @@ def test_one_writer_per_folder(spark, corpus, tmp_path, capsys, holder):
         assert len(read(output)) == len(corpus["docs"]) and LOCK not in os.listdir(output)
 
 
+def test_a_folder_whose_manifest_was_deleted_starts_again_with_overwrite(spark, corpus, tmp_path, capsys):
+    source, output = corpus["root"] / "docs.parquet", tmp_path / "out"
+    assert run(capsys, corpus, source, output, spark=spark)[0] == 0
+    files = sorted(os.listdir(output))
+    (output / "_sparklong_job.json").unlink()
+    code, _, err = run(capsys, corpus, source, output, spark=spark)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "holds this job's files but its manifest _sparklong_job.json is missing: --overwrite starts again" in err
+    code, _, err = run(capsys, corpus, source, output, "--overwrite", spark=spark)
+    assert code == 0, err
+    assert sorted(os.listdir(output)) == files and len(read(output)) == len(corpus["docs"])
+
+
 def _bytes_read(spark) -> int:
     statistics = spark.sparkContext._jvm.org.apache.hadoop.fs.FileSystem.getGlobalStorageStatistics().get("file")
     return 0 if statistics is None else int(statistics.getLong("bytesRead"))  # None before the first read

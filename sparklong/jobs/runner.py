@@ -37,8 +37,8 @@ from .output_folder import OutputFolder
 from .plan import check_ids, committed_rows, keyed_input, row_states, shard_work, with_shard, work_rows
 from .progress import Progress
 from .run_monitor import RunMonitor
-from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, commits_folder, run_scratch, \
-    shard_committer
+from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, commits_folder, is_shard_file, \
+    run_scratch, shard_committer
 from .storage import local_path, qualify
 from .writer_lock import WriterLock, is_lock_file
 
@@ -167,7 +167,7 @@ def _run(spec: JobSpec, args, spark, model: ModelRef) -> None:
     run = JobRun(spec, args, spark, model, OutputFolder(qualify(args.output)), _run_id(), fmt)
     transform = spec.transform(args, model)  # stages built (and checked) before any Spark job
     with run.lock:
-        _clear(run.folder, args.overwrite)
+        _clear(run.folder, args.overwrite, run.run)
         run.write(frame, transform)
 
 
@@ -188,21 +188,32 @@ def _input_frame(spec: JobSpec, args, spark):
 
 
 def _is_ours(name: str) -> bool:
-    return name in (MANIFEST, STAGING, SUCCESS) or name.startswith("part-")
+    return name in (MANIFEST, SUCCESS) or name.startswith("part-")
 
 
-def _clear(folder: OutputFolder, overwrite: bool) -> None:
+def _clear(folder: OutputFolder, overwrite: bool, run: str) -> None:
     """Under the lock: refuse a folder this job did not write; with --overwrite delete what it wrote (the
-    lock's files are the lock's own); remove what killed runs left in _staging."""
+    lock's files are the lock's own); remove what other runs left in _staging (never this run's scratch)."""
     names = [n for n in folder.list() if not is_lock_file(n) and n != STAGING]
     if names and MANIFEST not in names:
-        raise JobError(f"output {folder.root} exists and was not written by this job: pick another --output"
-                       + ("" if overwrite else " or pass --overwrite"))
+        _check_without_manifest(folder, names, overwrite)
     if overwrite:
         for name in names:
             if _is_ours(name):
                 folder.delete(name)
-    folder.delete(STAGING)
+    for name in folder.list(STAGING):
+        if name != run:
+            folder.delete(f"{STAGING}/{name}")
+
+
+def _check_without_manifest(folder: OutputFolder, names: list[str], overwrite: bool) -> None:
+    """A folder without a manifest: JobError unless every name is a shard file or _SUCCESS and --overwrite
+    starts again (a folder this job did not write is never deleted)."""
+    if not all(is_shard_file(n) or n == SUCCESS for n in names):
+        raise JobError(f"output {folder.root} exists and was not written by this job: pick another --output")
+    if not overwrite:
+        raise JobError(f"output {folder.root} holds this job's files but its manifest {MANIFEST} is missing: "
+                       "--overwrite starts again")
 
 
 @dataclass

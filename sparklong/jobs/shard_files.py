@@ -49,6 +49,11 @@ def shard_of(name: str, shards: int) -> int | None:
     return int(match.group(1)) if match and int(match.group(2)) == shards else None
 
 
+def is_shard_file(name: str) -> bool:
+    """Whether `name` is a shard file's name (any shard count)."""
+    return _NAME.fullmatch(name) is not None
+
+
 def run_scratch(run: str) -> str:
     return f"{STAGING}/{run}"
 
