@@ -20,6 +20,7 @@ from sparklong.jobs.output_folder import OutputFolder
 from sparklong.jobs.row_index import INDEX, read_row_index
 from sparklong.jobs.shard_check import DAMAGED, check_file
 from sparklong.jobs.shard_files import DROP, HASH, KEY, ShardWriter, run_scratch
+from sparklong.jobs.writer_lock import WriterLock
 from job_runs import WINDOW, assert_same_vectors, read, write_corpus
 
 SHARD = "part-00001-of-00003.parquet"
@@ -171,10 +172,11 @@ def _batch(keys: list[str]) -> pa.RecordBatch:
 def _write_shard(folder: OutputFolder, rows: int) -> int:
     """A committed shard of `rows` ids of 12 characters through ShardWriter; its footer's size in bytes."""
     schema = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32())), ("n_tokens", pa.int32())])
-    writer = ShardWriter(folder, "run", 1, 3, schema, "n_tokens", 0, time.monotonic())
-    for start in range(0, rows, 100_000):
-        writer.add(_batch([f"id-{i:09d}" for i in range(start, min(rows, start + 100_000))]))
-    writer.commit()
+    with WriterLock(folder, "run"):  # a shard commits only while its run holds the lock
+        writer = ShardWriter(folder, "run", 1, 3, schema, "n_tokens", 0, time.monotonic())
+        for start in range(0, rows, 100_000):
+            writer.add(_batch([f"id-{i:09d}" for i in range(start, min(rows, start + 100_000))]))
+        writer.commit()
     return pq.ParquetFile(folder.path(SHARD)).metadata.serialized_size
 
 

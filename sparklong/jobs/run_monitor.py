@@ -1,21 +1,19 @@
 """The driver's thread while the run's one Spark job computes: prints a line for each shard a task
-commits (from the small commit records the tasks write) and renews the writer lock's heartbeat."""
+commits (from the small commit records the tasks write)."""
 from __future__ import annotations
 
 import json
 import threading
-import time
 
 from .output_folder import OutputFolder
 from .progress import Progress
-from .writer_lock import HEARTBEAT_S, WriterLock
 
 POLL_S = 1.0
 
 
 class RunMonitor:
-    def __init__(self, folder: OutputFolder, commits: str, progress: Progress, lock: WriterLock):
-        self.folder, self.commits, self.progress, self.lock = folder, commits, progress, lock
+    def __init__(self, folder: OutputFolder, commits: str, progress: Progress):
+        self.folder, self.commits, self.progress = folder, commits, progress
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sparklong-run-monitor", daemon=True)
         self.error: Exception | None = None
@@ -40,13 +38,9 @@ class RunMonitor:
                 self._read.add(name)
 
     def _loop(self) -> None:
-        renewed = time.monotonic()
         while not self._stop.wait(POLL_S):
             try:
                 self.poll()
-                if time.monotonic() - renewed >= HEARTBEAT_S:
-                    self.lock.renew()
-                    renewed = time.monotonic()
             except Exception as exc:  # noqa: BLE001 - reported by the runner after the job
                 self.error = exc
                 return

@@ -41,11 +41,11 @@ from .plan import check_ids, committed_rows, keyed_input, row_states, shard_work
 from .progress import Progress
 from .row_index import INDEX
 from .run_monitor import RunMonitor
-from .shard_check import CheckedShards, check_shards, remove_unreferenced_indexes, set_aside
-from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, commits_folder, run_scratch, \
-    shard_committer, shard_of
+from .shard_check import DAMAGED, CheckedShards, check_shards, remove_unreferenced_indexes, set_aside
+from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, commits_folder, is_shard_file, \
+    run_scratch, shard_committer, shard_of
 from .storage import local_path, qualify
-from .writer_lock import LOCK, WriterLock
+from .writer_lock import WriterLock, is_lock_file
 
 SUCCESS = "_SUCCESS"
 TASKS_PER_CORE = 4  # shards are dealt to this many tasks per core: a few waves, and tasks of similar size
@@ -172,12 +172,9 @@ def _run(spec: JobSpec, args, spark, model: ModelRef) -> None:
     run = JobRun(spec, args, spark, model, OutputFolder(qualify(args.output)), _run_id(), fmt,
                  frame.schema["id"].dataType.simpleString())
     transform = spec.transform(args, model)  # stages built (and checked) before any Spark job
-    run.lock.take()
-    try:
-        _clear(run.folder, args.overwrite)
+    with run.lock:
+        _clear(run.folder, args.overwrite, run.run)
         run.write(frame, transform)
-    finally:
-        run.lock.release()
 
 
 def _run_id() -> str:
@@ -197,21 +194,33 @@ def _input_frame(spec: JobSpec, args, spark):
 
 
 def _is_ours(name: str) -> bool:
-    return name in (MANIFEST, LOCK, STAGING, INDEX, SUCCESS) or name.startswith("part-")
+    return name in (MANIFEST, INDEX, SUCCESS) or name.startswith("part-")
 
 
-def _clear(folder: OutputFolder, overwrite: bool) -> None:
-    """Under the lock: refuse a folder this job did not write; with --overwrite delete what it wrote;
-    remove what killed runs left in _staging."""
-    names = [n for n in folder.list() if n not in (LOCK, STAGING)]
+def _clear(folder: OutputFolder, overwrite: bool, run: str) -> None:
+    """Under the lock: refuse a folder this job did not write; with --overwrite delete what it wrote (the
+    lock's files are the lock's own; damaged files set aside stay for the operator); remove what other runs
+    left in _staging (never this run's scratch)."""
+    names = [n for n in folder.list() if not is_lock_file(n) and n not in (STAGING, DAMAGED)]
     if names and MANIFEST not in names:
-        raise JobError(f"output {folder.root} exists and was not written by this job: pick another --output"
-                       + ("" if overwrite else " or pass --overwrite"))
+        _check_without_manifest(folder, names, overwrite)
     if overwrite:
         for name in names:
             if _is_ours(name):
                 folder.delete(name)
-    folder.delete(STAGING)
+    for name in folder.list(STAGING):
+        if name != run:
+            folder.delete(f"{STAGING}/{name}")
+
+
+def _check_without_manifest(folder: OutputFolder, names: list[str], overwrite: bool) -> None:
+    """A folder without a manifest: JobError unless every name is a shard file or _SUCCESS and --overwrite
+    starts again (a folder this job did not write is never deleted)."""
+    if not all(is_shard_file(n) or n in (SUCCESS, INDEX) for n in names):
+        raise JobError(f"output {folder.root} exists and was not written by this job: pick another --output")
+    if not overwrite:
+        raise JobError(f"output {folder.root} holds this job's files but its manifest {MANIFEST} is missing: "
+                       "--overwrite starts again")
 
 
 @dataclass
@@ -229,7 +238,7 @@ class JobRun:
 
     def __post_init__(self):
         self.scratch = f"{run_scratch(self.run)}/tmp"
-        self.lock = WriterLock(self.folder, self.run, self.scratch)
+        self.lock = WriterLock(self.folder, self.run)
 
     def manifest(self) -> dict:
         args, spec = self.args, self.spec
@@ -271,6 +280,7 @@ class JobRun:
         if first is not None:
             check_manifest(self.folder.root, first, {"rows": rows}, self.args.incremental)
         if first != manifest:
+            self.lock.check()
             self.folder.delete(SUCCESS)  # first: _SUCCESS never stands beside a manifest its shards do not match
             write_manifest(self.folder, manifest, self.scratch)
         return rows, shards
@@ -281,6 +291,7 @@ class JobRun:
         files = [name for name in self.folder.list() if shard_of(name, shards) is not None]
         checked = check_shards(self.spark, self.folder, files)
         if checked.damaged:
+            self.lock.check()
             self.folder.delete(SUCCESS)  # the folder no longer holds every row its manifest describes
         for name, reason in sorted(checked.damaged.items()):
             moved = set_aside(self.folder, name, self.run)
@@ -297,6 +308,7 @@ class JobRun:
     def compute(self, states, transform, work: list, shards: int, rows: int) -> None:
         """The one Spark job: every dirty shard written and committed by a task; progress meanwhile."""
         dirty = [w.shard for w in work if w.dirty]
+        self.lock.check()
         self.folder.delete(SUCCESS)
         progress = self.start_progress(work, shards, rows)
         self.commit_shards(states, transform, dirty, shards, progress)
@@ -325,8 +337,11 @@ class JobRun:
         committer = shard_committer(self.folder, self.run, shards, self.file_schema(frame), self.spec.tokens_column)
         commits = outputs.mapInArrow(committer, from_arrow_schema(COMMIT_SCHEMA),
                                      profile=model_stage_profile(self.spark, self.args.task_gpus))
-        with RunMonitor(self.folder, commits_folder(self.run), progress, self.lock) as monitor:
-            records = [r.asDict() for r in commits.collect()]
+        try:
+            with RunMonitor(self.folder, commits_folder(self.run), progress) as monitor:
+                records = [r.asDict() for r in commits.collect()]
+        finally:
+            self.lock.check()  # first: a job the executors' fence stopped says which run took the output over
         for record in records:  # those the monitor has not counted yet
             progress.shard_done(record)
         missing = progress.uncommitted(dirty)
@@ -337,6 +352,7 @@ class JobRun:
 
     def mark_done(self) -> None:
         """_SUCCESS (left as it is when there: a rerun after success changes nothing); _staging removed."""
+        self.lock.check()
         if not self.folder.exists(SUCCESS):
             self.folder.write_bytes(SUCCESS, b"", self.scratch)
         self.folder.delete(STAGING)

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from .output_folder import OutputFolder
 from .row_index import RowIndexWriter, read_row_index
+from .writer_lock import check_holder
 
 STAGING = "_staging"
 # columns the runner carries through the model pipeline next to the outputs
@@ -47,6 +48,11 @@ def shard_of(name: str, shards: int) -> int | None:
     """The shard a committed file name holds, None for other names (or another shard count)."""
     match = _NAME.fullmatch(name)
     return int(match.group(1)) if match and int(match.group(2)) == shards else None
+
+
+def is_shard_file(name: str) -> bool:
+    """Whether `name` is a shard file's name (any shard count)."""
+    return _NAME.fullmatch(name) is not None
 
 
 def run_scratch(run: str) -> str:
@@ -129,6 +135,7 @@ class ShardWriter:
         self.writer.add_key_value_metadata(self.index.close())
         self.writer.close()
         self.stream.close()
+        check_holder(self.folder, self.run, self.name)  # the fence: nothing committed once another run holds the lock
         if self.index.rows:
             self.folder.replace(self.temp, self.name)
         else:
