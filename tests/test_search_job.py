@@ -164,9 +164,13 @@ def test_bad_inputs_one_line_each(spark, corpus, index, queries, tmp_path, capsy
     save_model_folder(other_model, seed=1)
     narrow = chunk_index(index, tmp_path / "narrow", dim=16)
     (tmp_path / "taken").mkdir()
+    (tmp_path / "bad_manifest").mkdir()
+    (tmp_path / "bad_manifest" / "_sparklong_job.json").write_text("{not json")
     cases = [
         (["--index", tmp_path / "nothing", "--queries", queries, *model], "index", "does not exist"),
         (["--index", tmp_path / "plain", "--queries", queries, *model], "_sparklong_job.json", "embed_corpus"),
+        (["--index", tmp_path / "bad_manifest", "--queries", queries, *model], "is not a sparklong job manifest",
+         "rerun the job that writes this folder with --overwrite"),  # search's own --overwrite is for --output
         (["--index", index, "--queries", empty, *model], "hold no rows", str(empty)),
         (["--index", index, "--queries", twice, *model], "occur more than once", "'a'"),
         (["--index", index, "--queries", queries, "--query-col", "text", *model], "no column 'text'", "--query-col"),

@@ -4,7 +4,7 @@ shards written and committed by the executors, exactly once whatever fails, incr
 Output folder layout:
 
     _sparklong_job.json            manifest: job, input, columns, rows, shards, model and version, settings
-    _sparklong_lock.json           while a run writes: which run, its host and pid, its heartbeat
+    _sparklong_lock.json           while a run writes: which run, where (writer_lock.py), its heartbeat
     part-00003-of-00010.parquet    one file per shard, committed by the task that wrote it
     _index/                        each shard file's row index (row_index.py), named in its footer
     _staging/<run>/                this run's attempt files and commit records; orphans removed by the next run
