@@ -208,3 +208,14 @@ def test_a_shard_of_two_million_ids_stays_readable(tmp_path):
     assert _write_shard(folder, 2_200_000) < 65536  # grows with row groups (22 here), not with ids
     assert len(read_row_index(folder, SHARD)[0]) == 2_200_000
     assert pq.read_table(folder.path(SHARD)).num_rows == 2_200_000
+
+
+def test_a_shard_written_with_its_index_in_the_footer_is_still_read(tmp_path):
+    """Outputs of earlier versions keep the row index inside each file's footer (`sparklong.rows`)."""
+    folder = OutputFolder(str(tmp_path))
+    table = pa.table({"id": ["a", "b"], "embedding": pa.array([[1.0], [2.0]], pa.list_(pa.float32()))})
+    index = json.dumps({"keys": ["a", "b"], "hashes": ["h1", "h2"]})
+    pq.write_table(table.replace_schema_metadata({"sparklong.rows": index}), folder.path(SHARD))
+    keys, hashes = read_row_index(folder, SHARD)
+    assert keys.to_pylist() == ["a", "b"] and hashes.to_pylist() == ["h1", "h2"]
+    assert check_file(folder, SHARD) == {"file": SHARD, "index": "", "id_type": "string", "error": ""}
