@@ -14,7 +14,7 @@ from pyspark.ml import PipelineModel
 
 from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbeddings, Tokenizer
 from sparklong.jobs.embed_corpus import SPEC as EMBED
-from sparklong.jobs.inputs import decode_text, first_line
+from sparklong.jobs.inputs import decode_text, detect_format, first_line
 from sparklong.jobs.runner import main
 from job_runs import WINDOW, assert_same_vectors, embed_args, read, write_corpus
 from tiny_models import CORPUS_DIR as CORPUS_TXT, corpus_texts, save_model_folder
@@ -103,35 +103,46 @@ def test_jsonl_with_a_saved_pipeline_equals_parquet(spark, corpus, reference, tm
     assert_same_vectors(read(tmp_path / "out"), read(reference))
 
 
-def test_txt_folder_ids_are_file_names(spark, corpus, tmp_path, capsys):
+def test_txt_folder_reads_every_txt_file_as_utf8(spark, corpus, tmp_path, capsys):
+    """Every .txt file is a document: names Spark's file source skips (_*, .*) and empty files too; UTF-8
+    with each invalid byte one U+FFFD, a BOM dropped."""
     folder = tmp_path / "texts"
     folder.mkdir()
-    files = {
-        "utf8.txt": "naïve café — Fellow-Citizens".encode("utf-8"),
-        "bom.txt": "\ufeffWith a byte order mark".encode("utf-8"),
-        "cp1252.txt": "\u201cquoted\u201d text".encode("cp1252"),
-        "latin1 name.txt": b"caf\xe9 \x81 undefined in cp1252",
-        "empty.txt": b"",
+    texts = {  # file name -> (bytes, the text the job must embed)
+        "utf8.txt": ("naïve café — Fellow-Citizens".encode("utf-8"), "naïve café — Fellow-Citizens"),
+        "bom.txt": ("\ufeffWith a byte order mark".encode("utf-8"), "With a byte order mark"),
+        "invalid name.txt": (b"caf\xe9 na\xc3\xafve", "caf\ufffd naïve"),  # one bad byte: one U+FFFD
+        "_underscore.txt": (b"notes kept with an underscore", "notes kept with an underscore"),
+        ".hidden.txt": (b"a hidden file of the folder", "a hidden file of the folder"),
+        "_empty.txt": (b"", ""),
+        "empty.txt": (b"", ""),
     }
-    for name, raw in files.items():
+    for name, (raw, _) in texts.items():
         (folder / name).write_bytes(raw)
     (folder / "notes.md").write_text("not a .txt file")
     code, _, err = run(capsys, "--input", str(folder), "--output", str(tmp_path / "out"), "--model", corpus["model"],
                        "--max-sentence-length", WINDOW, spark=spark)
     assert code == 0, err
     rows = read(tmp_path / "out")
-    assert sorted(rows) == sorted(files)
-    assert rows["empty.txt"]["embedding"] is None and rows["empty.txt"]["n_tokens"] == 0
-    for name in ("cp1252.txt", "latin1 name.txt", "bom.txt"):
-        expected = light_vector(corpus["model"], decode_text(files[name]))
-        assert np.abs(np.asarray(rows[name]["embedding"]) - expected).max() <= 1e-5
+    assert sorted(rows) == sorted(texts)
+    for name, (_, text) in texts.items():
+        if not text:
+            assert rows[name]["embedding"] is None and rows[name]["n_tokens"] == 0
+        else:
+            assert np.abs(np.asarray(rows[name]["embedding"]) - light_vector(corpus["model"], text)).max() <= 1e-5
+
+    only_hidden = tmp_path / "only_hidden"
+    only_hidden.mkdir()
+    (only_hidden / "_draft.txt").write_text("x")
+    assert detect_format(spark, str(only_hidden)) == "text"
 
 
 def test_decode_text():
     assert decode_text("\ufeffé".encode("utf-8")) == "é"
-    assert decode_text("\u201cq\u201d".encode("cp1252")) == "\u201cq\u201d"
-    assert decode_text(b"\xe9\x81") == "\xe9\x81"  # not UTF-8, not cp1252: ISO-8859-1
-    assert decode_text(None) is None
+    assert decode_text(b"caf\xe9 \x81") == "caf\ufffd \ufffd"  # not UTF-8: no Windows-1252/ISO-8859-1 guess
+    assert decode_text("\u201cq\u201d".encode("cp1252")) == "\ufffdq\ufffd"
+    assert decode_text(b"\xe2\x82 ok") == "\ufffd ok"  # a cut 3-byte sequence: one U+FFFD
+    assert decode_text(b"") == "" and decode_text(None) is None
 
 
 def test_spark_failures_reduce_to_their_python_reason():
