@@ -8,6 +8,7 @@ import json
 import os
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.ml import PipelineModel
@@ -152,6 +153,29 @@ def test_spark_failures_reduce_to_their_python_reason():
                "\n\tat org.apache.spark.api.python.BasePythonRunner.handlePythonException(PythonRunner.scala:612)")
     assert first_line(RuntimeError(message)) == "ValueError: maxSentenceLength must be between 1 and 4096"
     assert first_line(RuntimeError("plain reason\nmore")) == "plain reason"
+
+
+def worker_failure(spark, fail):
+    """The exception a Spark job raises when its Python UDF `fail()` raises on the executor."""
+    from pyspark.errors import PythonException
+    from pyspark.sql import functions as F
+
+    with pytest.raises(PythonException) as failure:
+        spark.range(1).select(F.udf(lambda _: fail(), "int")("id")).collect()
+    return failure.value
+
+
+def test_a_worker_exception_of_any_class_gives_its_reason_line(spark, tmp_path):
+    """A truncated shard file: pyarrow.lib.ArrowInvalid (a class name without Error or Exception) is the
+    reason, not Spark's "An exception was thrown from the Python worker:"."""
+    shard = str(tmp_path / "part-00000-of-00001.parquet")
+    pq.write_table(pa.table({"id": ["doc00"]}), shard)
+    with open(shard, "r+b") as fh:
+        fh.truncate(os.path.getsize(shard) - 8)  # the footer's length and magic bytes gone
+    failure = worker_failure(spark, lambda: pq.read_table(shard))
+    assert len(str(failure).splitlines()) > 5
+    reason = first_line(failure)
+    assert reason.startswith("pyarrow.lib.ArrowInvalid: ") and "Parquet magic bytes not found" in reason, reason
 
 
 @pytest.mark.parametrize("case", ["no_input", "no_column", "no_model", "bert_model", "foreign_output", "bad_format"])

@@ -3,6 +3,7 @@ columns checked before any model runs. Problems raise JobError with one line tha
 from __future__ import annotations
 
 import os
+import re
 
 import pandas as pd
 
@@ -157,12 +158,38 @@ def check_columns(frame, path: str, columns: list[tuple[str, str]]) -> None:
             raise JobError(f"column '{name}' has type {fields[name].simpleString()}; expected string")
 
 
+TRACEBACK = "Traceback (most recent call last):"
+# the line that ends a Python traceback: the exception's class, plain or dotted, and its message
+PYTHON_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(: |$)")
+MAX_REASON = 500
+
+
 def first_line(exc: BaseException) -> str:
-    """A one-line reason from an exception, Spark's long ones included (the innermost Python error line
-    when a worker failed, else the first line)."""
-    lines = [line.strip().removeprefix(": ") for line in str(exc).splitlines() if line.strip()]
+    """A one-line reason from an exception, Spark's long ones included, at most MAX_REASON characters: the
+    innermost Python exception line when a worker failed (`pyarrow.lib.ArrowInvalid: ...` as well as
+    `ValueError: ...`), else the last `...Error: reason` or `...Exception: reason` line (py4j's Java
+    exception), else the first line."""
+    lines = str(exc).splitlines()
+    python = python_exception_lines(lines)
+    if python:
+        return python[-1][:MAX_REASON]
+    lines = [line.strip().removeprefix(": ") for line in lines if line.strip()]
     for line in reversed(lines):  # py4j writes the Java exception as ": org.apache...Exception: reason"
         head = line.split(":", 1)[0]
         if head.endswith(("Error", "Exception")) and " " not in head and "Py4J" not in head:
-            return line[:500]
-    return (lines[0] if lines else type(exc).__name__)[:500]
+            return line[:MAX_REASON]
+    return (lines[0] if lines else type(exc).__name__)[:MAX_REASON]
+
+
+def python_exception_lines(lines: list[str]) -> list[str]:
+    """The exception line of each Python traceback in `lines`, in order: the first unindented line after
+    `Traceback (most recent call last):` (its frames are indented), when it has an exception's form."""
+    found, in_traceback = [], False
+    for line in lines:
+        if line.rstrip().endswith(TRACEBACK):
+            in_traceback = True
+        elif in_traceback and line.strip() and not line[0].isspace():
+            in_traceback = False
+            if PYTHON_EXCEPTION_LINE.match(line):
+                found.append(line.strip())
+    return found
