@@ -3,21 +3,25 @@ clear line for bad input, and answer_questions. Every run calls the runner in th
 shared Spark session; kills and retries are in test_job_faults.py."""
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from pyspark.ml import PipelineModel
 
 from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbeddings, Tokenizer
 from sparklong.jobs.embed_corpus import SPEC as EMBED
-from sparklong.jobs.inputs import decode_text, detect_format, first_line
-from sparklong.jobs.runner import main
-from job_runs import WINDOW, assert_same_vectors, embed_args, read, write_corpus
+from sparklong.jobs.inputs import JSON_SCHEMA_LINES, decode_text, detect_format, first_line
+from sparklong.jobs.runner import guarded, main
+from job_runs import EMBED_SCRIPT, WINDOW, assert_same_vectors, embed_args, read, write_corpus
 from tiny_models import CORPUS_DIR as CORPUS_TXT, corpus_texts, save_model_folder
 
 
@@ -176,6 +180,40 @@ def test_a_worker_exception_of_any_class_gives_its_reason_line(spark, tmp_path):
     assert len(str(failure).splitlines()) > 5
     reason = first_line(failure)
     assert reason.startswith("pyarrow.lib.ArrowInvalid: ") and "Parquet magic bytes not found" in reason, reason
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device whose writes fail with ENOSPC)")
+def test_a_full_disk_names_where_the_job_writes(spark, tmp_path, capsys):
+    """pyarrow's disk-full error in an executor names no file; the job's one line names its output folder."""
+    def fill_disk():
+        with pafs.LocalFileSystem().open_output_stream("/dev/full") as fh:
+            fh.write(b"x" * (1 << 20))
+
+    failure = worker_failure(spark, fill_disk)
+
+    def work(get_spark):
+        raise failure
+
+    args = argparse.Namespace(verbose=False, master=None, output=str(tmp_path / "out"))
+    assert guarded("embed_corpus", args, spark, work) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("embed_corpus: error: OSError: [Errno 28] ")
+    assert f"output {tmp_path / 'out'}" in err and "No space left on device" in err
+
+
+def test_a_job_failing_in_the_executors_prints_one_line_on_stderr(corpus, tmp_path):
+    """The command line in its own JVM: a JSON line whose id has another type than the schema's lines fails
+    the read in the executors (FAILFAST); stderr holds the error line only (no Spark log lines, no Java
+    stack trace), stdout the progress."""
+    lines = [json.dumps({"id": i, "text": "a"}) for i in range(JSON_SCHEMA_LINES)] + ['{"id": "x", "text": "b"}']
+    (tmp_path / "docs.jsonl").write_text("\n".join(lines) + "\n")
+    command = [sys.executable, EMBED_SCRIPT, "--input", str(tmp_path / "docs.jsonl"), "--output",
+               str(tmp_path / "out"), "--model", corpus["model"], "--master", "local[1]"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr[-3000:]
+    assert done.stderr.startswith("embed_corpus: error: ") and "docs.jsonl" in done.stderr
 
 
 @pytest.mark.parametrize("case", ["no_input", "no_column", "no_model", "bert_model", "foreign_output", "bad_format"])
