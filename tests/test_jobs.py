@@ -3,20 +3,25 @@ clear line for bad input, and answer_questions. Every run calls the runner in th
 shared Spark session; kills and retries are in test_job_faults.py."""
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from pyspark.ml import PipelineModel
 
 from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbeddings, Tokenizer
 from sparklong.jobs.embed_corpus import SPEC as EMBED
-from sparklong.jobs.inputs import decode_text, first_line
-from sparklong.jobs.runner import main
-from job_runs import WINDOW, assert_same_vectors, embed_args, read, write_corpus
+from sparklong.jobs.inputs import JSON_SCHEMA_LINES, decode_text, detect_format, first_line
+from sparklong.jobs.runner import guarded, main
+from job_runs import EMBED_SCRIPT, WINDOW, assert_same_vectors, embed_args, read, write_corpus
 from tiny_models import CORPUS_DIR as CORPUS_TXT, corpus_texts, save_model_folder
 
 
@@ -103,35 +108,46 @@ def test_jsonl_with_a_saved_pipeline_equals_parquet(spark, corpus, reference, tm
     assert_same_vectors(read(tmp_path / "out"), read(reference))
 
 
-def test_txt_folder_ids_are_file_names(spark, corpus, tmp_path, capsys):
+def test_txt_folder_reads_every_txt_file_as_utf8(spark, corpus, tmp_path, capsys):
+    """Every .txt file is a document: names Spark's file source skips (_*, .*) and empty files too; UTF-8
+    with each invalid byte one U+FFFD, a BOM dropped."""
     folder = tmp_path / "texts"
     folder.mkdir()
-    files = {
-        "utf8.txt": "naïve café — Fellow-Citizens".encode("utf-8"),
-        "bom.txt": "\ufeffWith a byte order mark".encode("utf-8"),
-        "cp1252.txt": "\u201cquoted\u201d text".encode("cp1252"),
-        "latin1 name.txt": b"caf\xe9 \x81 undefined in cp1252",
-        "empty.txt": b"",
+    texts = {  # file name -> (bytes, the text the job must embed)
+        "utf8.txt": ("naïve café — Fellow-Citizens".encode("utf-8"), "naïve café — Fellow-Citizens"),
+        "bom.txt": ("\ufeffWith a byte order mark".encode("utf-8"), "With a byte order mark"),
+        "invalid name.txt": (b"caf\xe9 na\xc3\xafve", "caf\ufffd naïve"),  # one bad byte: one U+FFFD
+        "_underscore.txt": (b"notes kept with an underscore", "notes kept with an underscore"),
+        ".hidden.txt": (b"a hidden file of the folder", "a hidden file of the folder"),
+        "_empty.txt": (b"", ""),
+        "empty.txt": (b"", ""),
     }
-    for name, raw in files.items():
+    for name, (raw, _) in texts.items():
         (folder / name).write_bytes(raw)
     (folder / "notes.md").write_text("not a .txt file")
     code, _, err = run(capsys, "--input", str(folder), "--output", str(tmp_path / "out"), "--model", corpus["model"],
                        "--max-sentence-length", WINDOW, spark=spark)
     assert code == 0, err
     rows = read(tmp_path / "out")
-    assert sorted(rows) == sorted(files)
-    assert rows["empty.txt"]["embedding"] is None and rows["empty.txt"]["n_tokens"] == 0
-    for name in ("cp1252.txt", "latin1 name.txt", "bom.txt"):
-        expected = light_vector(corpus["model"], decode_text(files[name]))
-        assert np.abs(np.asarray(rows[name]["embedding"]) - expected).max() <= 1e-5
+    assert sorted(rows) == sorted(texts)
+    for name, (_, text) in texts.items():
+        if not text:
+            assert rows[name]["embedding"] is None and rows[name]["n_tokens"] == 0
+        else:
+            assert np.abs(np.asarray(rows[name]["embedding"]) - light_vector(corpus["model"], text)).max() <= 1e-5
+
+    only_hidden = tmp_path / "only_hidden"
+    only_hidden.mkdir()
+    (only_hidden / "_draft.txt").write_text("x")
+    assert detect_format(spark, str(only_hidden)) == "text"
 
 
 def test_decode_text():
     assert decode_text("\ufeffé".encode("utf-8")) == "é"
-    assert decode_text("\u201cq\u201d".encode("cp1252")) == "\u201cq\u201d"
-    assert decode_text(b"\xe9\x81") == "\xe9\x81"  # not UTF-8, not cp1252: ISO-8859-1
-    assert decode_text(None) is None
+    assert decode_text(b"caf\xe9 \x81") == "caf\ufffd \ufffd"  # not UTF-8: no Windows-1252/ISO-8859-1 guess
+    assert decode_text("\u201cq\u201d".encode("cp1252")) == "\ufffdq\ufffd"
+    assert decode_text(b"\xe2\x82 ok") == "\ufffd ok"  # a cut 3-byte sequence: one U+FFFD
+    assert decode_text(b"") == "" and decode_text(None) is None
 
 
 def test_spark_failures_reduce_to_their_python_reason():
@@ -141,6 +157,63 @@ def test_spark_failures_reduce_to_their_python_reason():
                "\n\tat org.apache.spark.api.python.BasePythonRunner.handlePythonException(PythonRunner.scala:612)")
     assert first_line(RuntimeError(message)) == "ValueError: maxSentenceLength must be between 1 and 4096"
     assert first_line(RuntimeError("plain reason\nmore")) == "plain reason"
+
+
+def worker_failure(spark, fail):
+    """The exception a Spark job raises when its Python UDF `fail()` raises on the executor."""
+    from pyspark.errors import PythonException
+    from pyspark.sql import functions as F
+
+    with pytest.raises(PythonException) as failure:
+        spark.range(1).select(F.udf(lambda _: fail(), "int")("id")).collect()
+    return failure.value
+
+
+def test_a_worker_exception_of_any_class_gives_its_reason_line(spark, tmp_path):
+    """A truncated shard file: pyarrow.lib.ArrowInvalid (a class name without Error or Exception) is the
+    reason, not Spark's "An exception was thrown from the Python worker:"."""
+    shard = str(tmp_path / "part-00000-of-00001.parquet")
+    pq.write_table(pa.table({"id": ["doc00"]}), shard)
+    with open(shard, "r+b") as fh:
+        fh.truncate(os.path.getsize(shard) - 8)  # the footer's length and magic bytes gone
+    failure = worker_failure(spark, lambda: pq.read_table(shard))
+    assert len(str(failure).splitlines()) > 5
+    reason = first_line(failure)
+    assert reason.startswith("pyarrow.lib.ArrowInvalid: ") and "Parquet magic bytes not found" in reason, reason
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device whose writes fail with ENOSPC)")
+def test_a_full_disk_names_where_the_job_writes(spark, tmp_path, capsys):
+    """pyarrow's disk-full error in an executor names no file; the job's one line names its output folder."""
+    def fill_disk():
+        with pafs.LocalFileSystem().open_output_stream("/dev/full") as fh:
+            fh.write(b"x" * (1 << 20))
+
+    failure = worker_failure(spark, fill_disk)
+
+    def work(get_spark):
+        raise failure
+
+    args = argparse.Namespace(verbose=False, master=None, output=str(tmp_path / "out"))
+    assert guarded("embed_corpus", args, spark, work) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("embed_corpus: error: OSError: [Errno 28] ")
+    assert f"output {tmp_path / 'out'}" in err and "No space left on device" in err
+
+
+def test_a_job_failing_in_the_executors_prints_one_line_on_stderr(corpus, tmp_path):
+    """The command line in its own JVM: a JSON line whose id has another type than the schema's lines fails
+    the read in the executors (FAILFAST); stderr holds the error line only (no Spark log lines, no Java
+    stack trace), stdout the progress."""
+    lines = [json.dumps({"id": i, "text": "a"}) for i in range(JSON_SCHEMA_LINES)] + ['{"id": "x", "text": "b"}']
+    (tmp_path / "docs.jsonl").write_text("\n".join(lines) + "\n")
+    command = [sys.executable, EMBED_SCRIPT, "--input", str(tmp_path / "docs.jsonl"), "--output",
+               str(tmp_path / "out"), "--model", corpus["model"], "--master", "local[1]"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr[-3000:]
+    assert done.stderr.startswith("embed_corpus: error: ") and "docs.jsonl" in done.stderr
 
 
 @pytest.mark.parametrize("case", ["no_input", "no_column", "no_model", "bert_model", "foreign_output", "bad_format"])

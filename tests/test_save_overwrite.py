@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -198,3 +199,46 @@ def test_two_threads_saving_one_stage_over_its_own_path_leave_it_whole(fitted, t
     assert [save.exception() for save in saves] == [None, None]  # each swapped its own copy in; the last stays
     assert vectors(with_stage(fitted, LongformerEmbeddings.load(path))) == fitted[1]
     assert os.listdir(tmp_path) == ["stage"]
+
+
+COPY_AND_WAIT = textwrap.dedent("""
+    import sys
+    from sparklong.annotators.private_model_copy import private_copy
+    print(private_copy(sys.argv[1]), flush=True)
+    sys.stdin.read()  # alive until this test closes its stdin
+""")
+
+
+def start_copying(folder, temp) -> tuple[subprocess.Popen, str]:
+    """A process that makes a private copy of `folder` under `temp` and waits; (it, its copy's root)."""
+    child = subprocess.Popen([sys.executable, "-c", COPY_AND_WAIT, folder], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": temp})
+    return child, os.path.dirname(child.stdout.readline().strip())
+
+
+def test_a_killed_process_s_model_copy_is_removed_by_the_next_copy(tmp_path, monkeypatch):
+    """A SIGKILL skips the atexit that removes a private copy; the next copy made (here, in this process)
+    removes it. A live process's copy stays, as do copies of another machine or pid namespace; a folder
+    named after this process's pid with another start time (the pid reused) is removed."""
+    from sparklong.annotators import private_model_copy
+
+    folder, temp = tmp_path / "model", tmp_path / "temp"
+    folder.mkdir()
+    temp.mkdir()
+    (folder / WEIGHTS).write_bytes(b"weights")
+    killed, killed_root = start_copying(str(folder), str(temp))
+    live, live_root = start_copying(str(folder), str(temp))
+    killed.kill()
+    killed.wait()
+    machine = private_model_copy.machine_tag()
+    reused = temp / f"sparklong-model-{machine}-{os.getpid()}-1-x1y2z3"
+    elsewhere = temp / f"sparklong-model-{'0' * 8 if machine != '0' * 8 else '1' * 8}-{killed.pid}-1-x1y2z3"
+    reused.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where this process makes its copy
+    mine = private_model_copy.private_copy(str(folder))
+    assert os.listdir(mine) == [WEIGHTS]
+    assert not os.path.exists(killed_root) and not reused.exists()
+    assert os.path.exists(os.path.join(live_root, "model", WEIGHTS)) and elsewhere.exists()
+    live.communicate("")  # a normal exit: its atexit removes its copy
+    assert not os.path.exists(live_root)

@@ -5,18 +5,37 @@ A stage loaded from a saved pipeline reads its weights from such a copy, never f
 pyspark's overwrite deletes that path before any stage writes, and a user may move or delete it, but
 neither can take away the files the stage holds. Every file written into the model folder later
 (an ONNX export, its manifest) is a new file there, so the saved pipeline is never changed through it.
+
+A process removes its copies when it exits (atexit), which a SIGKILL skips. So each copy's folder is
+named after its owner, `sparklong-model-<machine>-<pid>-<start>-<random>` (`start`: the process's start
+time, field 22 of /proc/<pid>/stat, so a reused pid is told apart; `machine`: the kernel boot and pid
+namespace, so a temp folder shared between hosts or containers is never judged by the wrong process
+table), and the next process that makes a copy removes the folders of owners that are gone. Without
+/proc (not Linux) folders are named `sparklong-model-<random>` and left to atexit.
 """
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
+import re
 import shutil
 import tempfile
 
+PREFIX = "sparklong-model-"
+# <machine>-<pid>-<start>-<mkdtemp's random part, which holds no "-">
+_OWNED = re.compile(re.escape(PREFIX) + r"(?P<machine>[0-9a-f]{8})-(?P<pid>\d+)-(?P<start>\d+)-[^-]+")
+
 
 def private_folder(name: str) -> str:
-    """A new, not yet existing path `<temp>/sparklong-model-*/<name>`, removed when the process exits."""
-    root = tempfile.mkdtemp(prefix="sparklong-model-")
+    """A new, not yet existing path `<temp>/sparklong-model-*/<name>`, removed when the process exits;
+    copies left by killed processes are removed first."""
+    machine, start = machine_tag(), start_time(os.getpid())
+    prefix = PREFIX
+    if machine is not None and start is not None:
+        remove_orphans(tempfile.gettempdir(), machine)
+        prefix = f"{PREFIX}{machine}-{os.getpid()}-{start}-"
+    root = tempfile.mkdtemp(prefix=prefix)
     atexit.register(shutil.rmtree, root, True)  # executors in local mode read it until the app ends
     return os.path.join(root, name)
 
@@ -33,3 +52,42 @@ def _link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)  # follows a symlink: the copy links the file it points to
     except OSError:  # another file system, or one without hard links
         shutil.copy2(src, dst)
+
+
+def machine_tag() -> str | None:
+    """The kernel boot and pid namespace this process lives in, as 8 hex digits: processes with equal
+    tags see the same process table. None without /proc."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            boot = fh.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+    return hashlib.sha256(f"{boot} {namespace}".encode()).hexdigest()[:8]
+
+
+def start_time(pid: int) -> str | None:
+    """When process `pid` started (field 22 of /proc/<pid>/stat, clock ticks after boot); None when no
+    such process runs (or there is no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[19]  # the fields after "(command)" start at field 3
+
+
+def remove_orphans(temp: str, machine: str) -> None:
+    """Remove the copies in `temp` whose owner, a process of this machine, is no longer running (its pid
+    gone, or reused by a process that started at another time). Folders of other machines and of live
+    processes stay; one that cannot be removed (another user's) is left as it is."""
+    try:
+        entries = list(os.scandir(temp))
+    except OSError:
+        return
+    for entry in entries:
+        owned = _OWNED.fullmatch(entry.name)
+        if owned is None or owned["machine"] != machine or not entry.is_dir(follow_symlinks=False):
+            continue
+        if start_time(int(owned["pid"])) != owned["start"]:
+            shutil.rmtree(entry.path, ignore_errors=True)

@@ -3,15 +3,19 @@ columns checked before any model runs. Problems raise JobError with one line tha
 from __future__ import annotations
 
 import os
+import re
 
 import pandas as pd
 
+from .output_folder import open_folder
 from .storage import Storage, qualify
 
 FORMATS = ("auto", "parquet", "json", "text")
 _EXTENSIONS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".txt": "text"}
 TXT_GLOB = "*.[tT][xX][tT]"
-TEXT_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")  # latin-1 decodes any byte string
+# Spark's file sources skip names starting with these (its _SUCCESS and .crc files), even a path that names
+# such a file; a .txt file so named is still a document the user put in the folder, so the job reads it itself
+SPARK_SKIPS = ("_", ".")
 # JSON lines: the schema comes from the first lines, so inferring it does not read the whole input again
 JSON_SCHEMA_LINES = 10_000
 
@@ -21,16 +25,12 @@ class JobError(Exception):
 
 
 def decode_text(raw: bytes | None) -> str | None:
-    """UTF-8 (a BOM dropped), else Windows-1252, else ISO-8859-1: decode errors are real input, not a reason
-    to drop a document."""
+    """UTF-8, a leading BOM dropped, each invalid byte sequence replaced by U+FFFD (Python's errors="replace":
+    the text Spark's make_valid_utf8 gives). No legacy fallback: one bad byte costs one character, where
+    decoding the whole file as Windows-1252 or ISO-8859-1 would garble every non-ASCII character in it."""
     if raw is None:
         return None
-    for encoding in TEXT_ENCODINGS:
-        try:
-            return bytes(raw).decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise AssertionError("latin-1 decodes every byte string")
+    return bytes(raw).decode("utf-8-sig", errors="replace")
 
 
 def _decode_column():
@@ -57,8 +57,10 @@ def detect_format(spark, path: str, fmt: str = "auto") -> str:
                            "(a folder of .txt files is read with one document per file)")
         return kind
     names = storage.list()
-    kinds = {_EXTENSIONS.get(os.path.splitext(n)[1].lower()) for n in names if not n.startswith(("_", "."))}
+    kinds = {_EXTENSIONS.get(os.path.splitext(n)[1].lower()) for n in names if not n.startswith(SPARK_SKIPS)}
     kinds.discard(None)
+    if not kinds and any(_is_text_file(n) for n in names):
+        kinds = {"text"}  # only .txt files named _* or .*: still documents (_read_text_folder reads them)
     for kind in ("parquet", "json", "text"):
         if kinds == {kind}:
             return kind
@@ -97,19 +99,46 @@ def _json_schema(spark, source: str):
     return spark.read.option("mode", "FAILFAST").json(lines).schema
 
 
+def _is_text_file(name: str) -> bool:
+    return name.lower().endswith(".txt")
+
+
 def _read_text_folder(spark, source: str, id_col: str, text_col: str):
-    """One row per .txt file: (file name, decoded content). Spark's file sources skip empty files, so
-    those are added back with an empty text: no file is lost."""
+    """One row per .txt file, whatever its name or size: (file name, decoded content). Spark's binaryFile
+    source reads the files it lists; those it skips (empty files, names starting with _ or .) are listed on
+    the driver, names only, and read by the executors: no file is lost, and no content passes the driver."""
     from pyspark.sql import functions as F
 
     files = spark.read.format("binaryFile").option("pathGlobFilter", TXT_GLOB).load(source)
     texts = files.select(F.regexp_extract("path", r"([^/]+)$", 1).alias(id_col),
                          _decode_column()("content").alias(text_col))
-    empty = [(name, "") for name, size in Storage(spark, source).file_sizes().items()
-             if size == 0 and name.lower().endswith(".txt") and not name.startswith(("_", "."))]
-    if empty:
-        texts = texts.unionByName(spark.createDataFrame(empty, texts.schema))
+    skipped = sorted((name, size) for name, size in Storage(spark, source).file_sizes().items()
+                     if _is_text_file(name) and (size == 0 or name.startswith(SPARK_SKIPS)))
+    if skipped:
+        named = spark.createDataFrame(skipped, "name string, size long")
+        texts = texts.unionByName(named.select(F.col("name").alias(id_col),
+                                               _read_files_column(source)("name", "size").alias(text_col)))
     return texts
+
+
+def _read_files_column(source: str):
+    """A column function: (file name, size) in the folder `source` -> the file's decoded content, read by
+    the executor through pyarrow.fs (an empty file is not opened)."""
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf("string")
+    def read(names: pd.Series, sizes: pd.Series) -> pd.Series:
+        fs, base = open_folder(source)
+
+        def content(name: str, size: int) -> bytes:
+            if size == 0:
+                return b""
+            with fs.open_input_stream(f"{base}/{name}") as fh:
+                return fh.read()
+
+        return pd.Series([decode_text(content(n, s)) for n, s in zip(names, sizes)], dtype=object)
+
+    return read
 
 
 def check_columns(frame, path: str, columns: list[tuple[str, str]]) -> None:
@@ -129,12 +158,38 @@ def check_columns(frame, path: str, columns: list[tuple[str, str]]) -> None:
             raise JobError(f"column '{name}' has type {fields[name].simpleString()}; expected string")
 
 
+TRACEBACK = "Traceback (most recent call last):"
+# the line that ends a Python traceback: the exception's class, plain or dotted, and its message
+PYTHON_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(: |$)")
+MAX_REASON = 500
+
+
 def first_line(exc: BaseException) -> str:
-    """A one-line reason from an exception, Spark's long ones included (the innermost Python error line
-    when a worker failed, else the first line)."""
-    lines = [line.strip().removeprefix(": ") for line in str(exc).splitlines() if line.strip()]
+    """A one-line reason from an exception, Spark's long ones included, at most MAX_REASON characters: the
+    innermost Python exception line when a worker failed (`pyarrow.lib.ArrowInvalid: ...` as well as
+    `ValueError: ...`), else the last `...Error: reason` or `...Exception: reason` line (py4j's Java
+    exception), else the first line."""
+    lines = str(exc).splitlines()
+    python = python_exception_lines(lines)
+    if python:
+        return python[-1][:MAX_REASON]
+    lines = [line.strip().removeprefix(": ") for line in lines if line.strip()]
     for line in reversed(lines):  # py4j writes the Java exception as ": org.apache...Exception: reason"
         head = line.split(":", 1)[0]
         if head.endswith(("Error", "Exception")) and " " not in head and "Py4J" not in head:
-            return line[:500]
-    return (lines[0] if lines else type(exc).__name__)[:500]
+            return line[:MAX_REASON]
+    return (lines[0] if lines else type(exc).__name__)[:MAX_REASON]
+
+
+def python_exception_lines(lines: list[str]) -> list[str]:
+    """The exception line of each Python traceback in `lines`, in order: the first unindented line after
+    `Traceback (most recent call last):` (its frames are indented), when it has an exception's form."""
+    found, in_traceback = [], False
+    for line in lines:
+        if line.rstrip().endswith(TRACEBACK):
+            in_traceback = True
+        elif in_traceback and line.strip() and not line[0].isspace():
+            in_traceback = False
+            if PYTHON_EXCEPTION_LINE.match(line):
+                found.append(line.strip())
+    return found

@@ -36,6 +36,7 @@ from .engine_flags import add_engine_arguments, engine_flags, model_stage_profil
 from .inputs import FORMATS, JobError, detect_format, first_line, read_input
 from .manifest import FORMAT, MANIFEST, check_id_type, check_manifest, read_manifest, write_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
+from .one_line import error_line, jvm_stderr_discarded
 from .output_folder import OutputFolder
 from .plan import check_ids, committed_rows, keyed_input, row_states, shard_work, with_shard, work_rows
 from .progress import Progress
@@ -87,7 +88,8 @@ def parser(spec: JobSpec) -> argparse.ArgumentParser:
                    help="bring an existing output up to date with the input as it is now: new and changed ids "
                         "computed, removed ids dropped, the rest kept")
     p.add_argument("--overwrite", action="store_true", help="delete this job's output folder and start again")
-    p.add_argument("--verbose", action="store_true", help=f"print the full traceback of an error (or {DEBUG_ENV}=1)")
+    p.add_argument("--verbose", action="store_true",
+                   help=f"print the full traceback of an error, and Spark's own log and stack traces (or {DEBUG_ENV}=1)")
     add_engine_arguments(p)
     spec.add_arguments(p)
     return p
@@ -117,23 +119,25 @@ def main(spec: JobSpec, argv: list[str] | None = None, spark=None) -> int:
 def guarded(name: str, args, spark, work: Callable[[Callable[[], object]], None]) -> int:
     """`work(get_spark)` as a job: 0 when it returns, 1 with one line on stderr when it raises (and the
     traceback with --verbose or SPARKLONG_DEBUG=1). `get_spark()` gives `spark`, or starts the job's own
-    session on first call (so checks made before it need no JVM) and stops it at the end."""
+    session on first call (so checks made before it need no JVM), quiet unless verbose, and stops it at
+    the end."""
     own: list = []
+    verbose = args.verbose or os.environ.get(DEBUG_ENV) == "1"
 
     def get_spark():
         if spark is not None:
             return spark
         if not own:
-            own.append(session(args.master, name))
+            own.append(session(args.master, name, quiet=not verbose))
         return own[0]
 
     try:
         work(get_spark)
         return 0
     except Exception as exc:  # JobError as written; Spark and worker failures: their innermost reason
-        reason = str(exc) if isinstance(exc, JobError) else first_line(exc)
+        reason = error_line(exc, getattr(args, "output", None), spark or (own[0] if own else None))
         print(f"{name}: error: {reason}", file=sys.stderr, flush=True)
-        if args.verbose or os.environ.get(DEBUG_ENV) == "1":
+        if verbose:
             traceback.print_exc()
     finally:
         for own_session in own:
@@ -148,9 +152,11 @@ def check_exists(path: str, what: str) -> None:
         raise JobError(f"{what} {path} does not exist")
 
 
-def session(master: str | None, app_name: str):
+def session(master: str | None, app_name: str, quiet: bool = False):
     """The job's own session (only when main was given none): under spark-submit, its session (master
-    and resources come from there); else sparklong.start()."""
+    and resources come from there); else sparklong.start(). Quiet: Spark logs nothing and, when the JVM
+    starts here, its stderr is discarded (its start-up lines, executor stack traces), so a failed job's
+    stderr is its one error line; otherwise Spark logs errors."""
     # pyspark warns about pandas 3 in every process (it works, see docs/design.md): keep progress readable
     os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -162,8 +168,9 @@ def session(master: str | None, app_name: str):
     else:
         import sparklong
 
-        spark = sparklong.start(master or "local[*]", app_name=app_name)
-    spark.sparkContext.setLogLevel("ERROR")
+        with jvm_stderr_discarded(quiet):
+            spark = sparklong.start(master or "local[*]", app_name=app_name)
+    spark.sparkContext.setLogLevel("OFF" if quiet else "ERROR")
     return spark
 
 

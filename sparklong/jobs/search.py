@@ -53,7 +53,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--query-id-col", default="query_id", help="query id column, unique (default: query_id)")
     p.add_argument("--query-col", default="query", help="query text column (default: query)")
     p.add_argument("--master", default=None, help="Spark master (default local[*]; ignored under spark-submit)")
-    p.add_argument("--verbose", action="store_true", help="print the full traceback of an error")
+    p.add_argument("--verbose", action="store_true",
+                   help="print the full traceback of an error, and Spark's own log and stack traces")
     add_engine_arguments(p)
     return p
 
