@@ -219,3 +219,35 @@ def test_a_shard_written_with_its_index_in_the_footer_is_still_read(tmp_path):
     keys, hashes = read_row_index(folder, SHARD)
     assert keys.to_pylist() == ["a", "b"] and hashes.to_pylist() == ["h1", "h2"]
     assert check_file(folder, SHARD) == {"file": SHARD, "index": "", "id_type": "string", "error": ""}
+
+
+class _FullDisk:
+    """A pyarrow file system whose new files fail on write as a full disk does."""
+
+    def __init__(self, fs):
+        self._fs = fs
+
+    def __getattr__(self, name):
+        return getattr(self._fs, name)
+
+    def open_output_stream(self, path):
+        class Full:
+            closed = False
+
+            def write(self, data):
+                raise OSError(28, "No space left on device")
+
+            def close(self):
+                self.closed = True
+
+        return Full()
+
+
+def test_a_write_error_names_the_shard_file(tmp_path):
+    folder = OutputFolder(str(tmp_path))
+    schema = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32())), ("n_tokens", pa.int32())])
+    with WriterLock(folder, "run"):
+        folder.fs = _FullDisk(folder.fs)
+        with pytest.raises(OSError, match="No space left on device") as err:  # parquet's magic bytes first
+            ShardWriter(folder, "run", 1, 3, schema, "n_tokens", 4, time.monotonic())
+    assert f"(writing {tmp_path}/_staging/run/attempts/{SHARD}.4)" in str(err.value)

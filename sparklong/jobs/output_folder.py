@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
@@ -153,3 +154,13 @@ class OutputFolder:
             return self.fs.get_file_info(self.path(probe)).mtime_ns
         finally:
             self.delete(probe)
+
+
+@contextmanager
+def naming_the_file(folder: OutputFolder, name: str):
+    """An OSError inside the block names the file being written (pyarrow's write errors, a full disk's
+    among them, name none)."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(f"{exc} (writing {folder.uri(name)})") from exc

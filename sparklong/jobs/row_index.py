@@ -19,7 +19,7 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .output_folder import OutputFolder
+from .output_folder import OutputFolder, naming_the_file
 
 INDEX = "_index"
 INDEX_KEY = b"sparklong.row_index"
@@ -53,23 +53,26 @@ class RowIndexWriter:
         self.folder = folder
         base = f"{shard_name}.{attempt}-{uuid.uuid4().hex[:8]}.parquet"
         self.name, self._temp = f"{INDEX}/{base}", f"{scratch}/{base}"
-        folder.mkdirs(INDEX)
-        folder.mkdirs(scratch)
-        self._stream = folder.fs.open_output_stream(folder.path(self._temp))
-        self._writer = pq.ParquetWriter(self._stream, INDEX_SCHEMA, write_page_checksum=True)
+        with naming_the_file(folder, self._temp):
+            folder.mkdirs(INDEX)
+            folder.mkdirs(scratch)
+            self._stream = folder.fs.open_output_stream(folder.path(self._temp))
+            self._writer = pq.ParquetWriter(self._stream, INDEX_SCHEMA, write_page_checksum=True)
         self.rows = 0
 
     def add(self, keys: pa.Array, hashes: pa.Array) -> None:
         if len(keys):
-            self._writer.write_batch(pa.record_batch([keys.cast(pa.string()), hashes.cast(pa.string())],
-                                                     schema=INDEX_SCHEMA))
+            with naming_the_file(self.folder, self._temp):
+                self._writer.write_batch(pa.record_batch([keys.cast(pa.string()), hashes.cast(pa.string())],
+                                                         schema=INDEX_SCHEMA))
             self.rows += len(keys)
 
     def close(self) -> dict[bytes, str]:
         """Close the file and move it to `_index/`; the footer entry that names it (for the shard file's
         key-value metadata)."""
-        self._writer.close()
-        self._stream.close()
+        with naming_the_file(self.folder, self._temp):
+            self._writer.close()
+            self._stream.close()
         record = {"file": self.name, "sha256": file_sha256(self.folder, self._temp), "rows": self.rows}
         self.folder.replace(self._temp, self.name)
         return {INDEX_KEY: json.dumps(record)}

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .output_folder import OutputFolder
+from .output_folder import OutputFolder, naming_the_file
 from .row_index import RowIndexWriter, read_row_index
 from .writer_lock import check_holder
 
@@ -84,10 +84,12 @@ class ShardWriter:
         self.name = shard_file(shard, shards)
         self.temp = f"{run_scratch(run)}/attempts/{self.name}.{attempt}"
         self.run = run
-        folder.mkdirs(f"{run_scratch(run)}/attempts")
-        self.stream = folder.fs.open_output_stream(folder.path(self.temp))
-        self.writer = pq.ParquetWriter(self.stream, schema.with_metadata(
-            {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode()}), write_page_checksum=True)
+        with naming_the_file(folder, self.temp):
+            folder.mkdirs(f"{run_scratch(run)}/attempts")
+            self.stream = folder.fs.open_output_stream(folder.path(self.temp))
+            self.writer = pq.ParquetWriter(self.stream, schema.with_metadata(
+                {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode()}),
+                write_page_checksum=True)
         self.index = RowIndexWriter(folder, self.name, attempt, f"{run_scratch(run)}/attempts")
         self.started = started  # when the task began: the model's time for the shard included
         self.replaced: set[str] = set()  # keys this run computed or removed
@@ -97,6 +99,10 @@ class ShardWriter:
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Rows to compute (their outputs) and removal markers, in any order."""
+        with naming_the_file(self.folder, self.temp):
+            self._add(batch)
+
+    def _add(self, batch: pa.RecordBatch) -> None:
         self.replaced.update(batch.column(KEY).to_pylist())
         drop = batch.column(DROP)
         self.removed += int(pc.sum(drop).as_py() or 0)  # one marker per id the input lost
@@ -131,10 +137,11 @@ class ShardWriter:
 
     def commit(self) -> dict:
         """Close, rename over the committed file (or delete it when no row is left); the commit record."""
-        self._keep_committed()
-        self.writer.add_key_value_metadata(self.index.close())
-        self.writer.close()
-        self.stream.close()
+        with naming_the_file(self.folder, self.temp):
+            self._keep_committed()
+            self.writer.add_key_value_metadata(self.index.close())
+            self.writer.close()
+            self.stream.close()
         check_holder(self.folder, self.run, self.name)  # the fence: nothing committed once another run holds the lock
         if self.index.rows:
             self.folder.replace(self.temp, self.name)
