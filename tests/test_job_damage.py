@@ -113,6 +113,17 @@ def test_success_never_stands_beside_a_manifest_its_shards_do_not_match(spark, c
         run(capsys, corpus, grown, output, "--incremental", spark=spark)
     assert json.loads((output / "_sparklong_job.json").read_text())["input"] == str(grown)
     assert not (output / "_SUCCESS").exists()
+    monkeypatch.undo()
+    code, err = search_once(capsys, output, corpus, tmp_path, spark)
+    assert code == 0 and f"warning: index {output} has no _SUCCESS: its last run did not finish" in err, err
+
+
+def search_once(capsys, index, corpus, tmp_path, spark) -> tuple[int, str]:
+    """jobs/search.py with one query over `index`: (exit code, stderr)."""
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(json.dumps({"query_id": "q", "query": "the people"}) + "\n")
+    code = search.main(["--index", str(index), "--queries", str(queries), "--model", corpus["model"]], spark)
+    return code, capsys.readouterr().err
 
 
 def _damage_the_vectors(path) -> None:
@@ -149,15 +160,65 @@ def test_a_damaged_shard_is_named_set_aside_and_computed_again(spark, corpus, re
     assert len(aside) == 1 and aside[0].read_bytes() == damaged != original  # kept, never deleted
     assert (output / "_SUCCESS").exists()
     assert len(os.listdir(output / INDEX)) == 3  # one index per committed shard
+    if damage is _damage_the_vectors:  # the footer still names its index: it goes aside with the file
+        assert len(list((output / DAMAGED).glob(f"*/{INDEX}/{SHARD}.*.parquet"))) == 1
+
+
+def test_many_damaged_files_are_a_storage_fault_and_nothing_moves(spark, corpus, reference, tmp_path, capsys):
+    output = copy_of(reference, tmp_path)
+    for name in ("part-00000-of-00003.parquet", SHARD):
+        _cut_short(output / name)
+    before = file_state(output)
+    code, _, err = run(capsys, corpus, corpus["root"] / "docs.parquet", output, spark=spark)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "2 of the 3 committed files of" in err and "look damaged" in err and "nothing was moved" in err
+    assert file_state(output) == before
+
+
+def test_a_file_that_cannot_be_reached_is_not_damaged(tmp_path):
+    with pytest.raises(OSError, match=f"cannot read {tmp_path}/{SHARD}"):
+        check_file(OutputFolder(str(tmp_path)), SHARD)
+
+
+def _as_written_before(output) -> None:
+    """An output as the previous version wrote it: each file's row index inside its footer, no _index/,
+    a manifest of format 2 without the ids' type."""
+    folder = OutputFolder(str(output))
+    for name in sorted(n for n in os.listdir(output) if n.startswith("part-")):
+        keys, hashes = read_row_index(folder, name)
+        table = pq.read_table(output / name)
+        metadata = {k: v for k, v in table.schema.metadata.items() if k != b"sparklong.row_index"}
+        metadata[b"sparklong.rows"] = json.dumps({"keys": keys.to_pylist(), "hashes": hashes.to_pylist()})
+        pq.write_table(table.replace_schema_metadata(metadata), output / name)
+    shutil.rmtree(output / INDEX)
+    manifest = json.loads((output / "_sparklong_job.json").read_text())
+    del manifest["id_type"]
+    (output / "_sparklong_job.json").write_text(json.dumps({**manifest, "format_version": 2}))
+
+
+def test_an_output_of_the_previous_version_is_brought_up_to_date(spark, corpus, reference, tmp_path, capsys):
+    output = copy_of(reference, tmp_path)
+    _as_written_before(output)
+    docs = corpus["docs"]
+    grown = tmp_path / "grown.parquet"
+    pd.DataFrame(docs[1:6] + [{**docs[6], "text": docs[6]["text"] + " More."}] + docs[7:]).to_parquet(grown)
+    code, out, err = run(capsys, corpus, grown, output, "--incremental", spark=spark)
+    assert code == 0, err
+    assert "done: 1 documents embedded, 10 kept, 1 removed" in out, out
+    after, before = read(output), read(reference)
+    assert sorted(after) == sorted(d["id"] for d in docs[1:])
+    assert all(after[k]["embedding"] == before[k]["embedding"] for k in after if k != "doc06")
+    manifest = json.loads((output / "_sparklong_job.json").read_text())
+    assert manifest["format_version"] == 3 and manifest["id_type"] == "string"
+    code, out, err = run(capsys, corpus, grown, output, "--incremental", spark=spark)
+    assert code == 0 and "nothing to do" in out, err
 
 
 def test_search_refuses_a_damaged_index_file_by_name(spark, corpus, reference, tmp_path, capsys):
     output = copy_of(reference, tmp_path)
     _damage_the_vectors(output / SHARD)
-    queries = tmp_path / "queries.jsonl"
-    queries.write_text(json.dumps({"query_id": "q", "query": "the people"}) + "\n")
-    code = search.main(["--index", str(output), "--queries", str(queries), "--model", corpus["model"]], spark)
-    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    code, err = search_once(capsys, output, corpus, tmp_path, spark)
+    errors = [line for line in err.splitlines() if "error" in line]
     assert code == 1 and len(errors) == 1, errors
     err = errors[0]
     assert f"index file file://{output / SHARD} cannot be read, it is damaged" in err and "checksum" in err, err
@@ -169,15 +230,25 @@ def _batch(keys: list[str]) -> pa.RecordBatch:
                             HASH: pa.array([k[::-1] for k in keys]), DROP: pa.array([False] * len(keys))})
 
 
+SCHEMA = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32())), ("n_tokens", pa.int32())])
+
+
+def _shard_writer(folder: OutputFolder, attempt: int = 0) -> ShardWriter:
+    return ShardWriter(folder, "run", 1, 3, SCHEMA, "n_tokens", attempt, time.monotonic())
+
+
 def _write_shard(folder: OutputFolder, rows: int) -> int:
     """A committed shard of `rows` ids of 12 characters through ShardWriter; its footer's size in bytes."""
-    schema = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32())), ("n_tokens", pa.int32())])
     with WriterLock(folder, "run"):  # a shard commits only while its run holds the lock
-        writer = ShardWriter(folder, "run", 1, 3, schema, "n_tokens", 0, time.monotonic())
+        writer = _shard_writer(folder)
         for start in range(0, rows, 100_000):
             writer.add(_batch([f"id-{i:09d}" for i in range(start, min(rows, start + 100_000))]))
         writer.commit()
     return pq.ParquetFile(folder.path(SHARD)).metadata.serialized_size
+
+
+def _ids_and_index(folder: OutputFolder) -> tuple[list, list]:
+    return pq.read_table(folder.path(SHARD))["id"].to_pylist(), read_row_index(folder, SHARD)[0].to_pylist()
 
 
 @pytest.mark.parametrize("rows", [1_000, 300_000])
@@ -188,7 +259,47 @@ def test_the_row_index_lives_beside_the_shard_and_its_footer_stays_small(tmp_pat
     keys, hashes = read_row_index(folder, SHARD)
     assert len(keys) == rows and keys[rows - 1].as_py() == f"id-{rows - 1:09d}" and hashes[0].as_py() == "000000000-di"
     assert check_file(folder, SHARD)["error"] == ""
-    assert not os.path.exists(folder.path(run_scratch("run")) + "/attempts/" + SHARD + ".0")
+
+
+def test_a_rewritten_shard_keeps_large_row_groups(tmp_path):
+    """An incremental rewrite copies the kept rows in small batches: they are written as row groups of up
+    to 65,536 rows, not one per batch (1,173 row groups and a 390 KB footer at 300,000 ids before)."""
+    folder = OutputFolder(str(tmp_path))
+    _write_shard(folder, 300_000)
+    with WriterLock(folder, "run"):
+        writer = _shard_writer(folder, attempt=1)
+        writer.add(_batch(["id-000000007"]))  # one id recomputed, the rest kept
+        writer.commit()
+    metadata = pq.ParquetFile(folder.path(SHARD)).metadata
+    assert metadata.num_row_groups <= 6 and metadata.serialized_size < 4096 and metadata.num_rows == 300_000
+    ids, keys = _ids_and_index(folder)
+    assert ids == keys and len(set(ids)) == 300_000
+
+
+def test_a_speculative_commit_between_two_reads_cannot_pair_one_index_with_other_rows(tmp_path, monkeypatch):
+    """Attempt B copies the committed file's kept rows while attempt A renames its file over it: B reads
+    footer, index and rows of one file (before: the old index with the new rows, one id twice, one lost)."""
+    from sparklong.jobs import shard_files
+
+    folder = OutputFolder(str(tmp_path))
+    with WriterLock(folder, "run"):
+        first = _shard_writer(folder)
+        first.add(_batch(["a", "b", "c", "d"]))
+        first.commit()
+        a, b = _shard_writer(folder, attempt=2), _shard_writer(folder, attempt=3)
+        a.add(_batch(["b", "e"]))
+        b.add(_batch(["b", "e"]))
+        index_of = shard_files.index_of
+
+        def a_commits_meanwhile(*args):
+            monkeypatch.setattr(shard_files, "index_of", index_of)
+            a.commit()
+            return index_of(*args)
+
+        monkeypatch.setattr(shard_files, "index_of", a_commits_meanwhile)  # after B opened the committed file
+        b.commit()
+    ids, keys = _ids_and_index(folder)
+    assert ids == keys and sorted(ids) == ["a", "b", "c", "d", "e"]
 
 
 def test_a_missing_or_changed_row_index_makes_its_shard_damaged(tmp_path):

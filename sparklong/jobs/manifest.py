@@ -12,7 +12,8 @@ from .inputs import JobError
 from .output_folder import OutputFolder
 
 MANIFEST = "_sparklong_job.json"
-FORMAT = 2  # 2: shards written by executors, with a row index in each file's footer
+FORMAT = 3  # 3: each shard's row index in a file of its own under _index/ (row_index.py), page checksums
+READABLE_FORMATS = (2, 3)  # 2: the row index inside each shard file's footer, read as it is
 INPUT_KEYS = ("input", "format", "rows")  # what an incremental run may change
 
 
@@ -30,8 +31,10 @@ def read_manifest(folder: OutputFolder) -> dict | None:
 
 
 def check_manifest(root: str, first: dict, now: dict, incremental: bool) -> None:
-    """JobError naming every difference that this kind of run may not make."""
-    keys = [k for k in now if k not in ("shards", "id_type") and not (incremental and k in INPUT_KEYS)]
+    """JobError naming every difference that this kind of run may not make (a readable earlier format
+    is no difference: the run rewrites the manifest in its own)."""
+    own = ("shards", "id_type") + (("format_version",) if first.get("format_version") in READABLE_FORMATS else ())
+    keys = [k for k in now if k not in own and not (incremental and k in INPUT_KEYS)]
     changed = [k for k in keys if first.get(k) != now[k]]
     if not changed:
         return

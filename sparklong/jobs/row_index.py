@@ -8,7 +8,11 @@ hundred bytes whatever the shard's size (an index inside the footer outgrew thri
 ids); and an index that does not match its record (changed, cut, missing, another row count) is refused.
 
 Files written before keep their index inside the footer (`sparklong.rows`, JSON); they are read as they are.
-Index files no committed shard names are removed by the next run (shard_check.unreferenced_indexes).
+Index files no committed shard names are removed by the next run (shard_check.remove_unreferenced_indexes).
+
+Damage is what a file's bytes show (a failed checksum, a cut file, bytes that do not parse, an index that
+does not match its record): DamagedShardError. A failure to read at all (no such file, no permission, an
+I/O error) is not damage: it is raised as it is, naming the file, and fails the run.
 """
 from __future__ import annotations
 
@@ -20,20 +24,42 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .output_folder import OutputFolder, naming_the_file
+from .row_groups import RowGroupWriter
 
 INDEX = "_index"
 INDEX_KEY = b"sparklong.row_index"
 FOOTER_INDEX_KEY = b"sparklong.rows"  # the index inside the footer, as files written before carry it
 INDEX_SCHEMA = pa.schema([("key", pa.string()), ("hash", pa.string())])
 _CHUNK = 1 << 20
+# how pyarrow words errors that come from a file's bytes (as opposed to reaching the file)
+CORRUPT_BYTES = ("checksum", "crc", "corrupt", "magic bytes", "thrift", "deserialize", "unexpected end",
+                  "decompress", "out of bounds", "size limit")
 
 
-class DamagedShard(Exception):
-    """A committed shard file (or its index) that cannot be trusted: `name` and the reason."""
+class DamagedShardError(Exception):
+    """A committed shard file (or its index) whose bytes cannot be trusted: `name` and the reason."""
 
     def __init__(self, name: str, reason: str):
         super().__init__(f"{name}: {reason}")
         self.name, self.reason = name, reason
+
+
+def reason_of(exc: BaseException) -> str:
+    """An exception as one short line: its class and its message's first line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def damage_of(name: str, exc: BaseException) -> DamagedShardError | None:
+    """`exc`, raised while reading file `name`, as damage when the file's bytes caused it; None when it
+    is a failure to reach the file (missing, permissions, I/O), which is no evidence against the file."""
+    if isinstance(exc, DamagedShardError):
+        return exc
+    if isinstance(exc, (FileNotFoundError, PermissionError)):
+        return None
+    corrupt = isinstance(exc, (pa.ArrowInvalid, ValueError, KeyError, TypeError)) or (
+        isinstance(exc, OSError) and any(text in str(exc).lower() for text in CORRUPT_BYTES))
+    return DamagedShardError(name, reason_of(exc)) if corrupt else None
 
 
 def file_sha256(folder: OutputFolder, name: str) -> str:
@@ -57,7 +83,7 @@ class RowIndexWriter:
             folder.mkdirs(INDEX)
             folder.mkdirs(scratch)
             self._stream = folder.fs.open_output_stream(folder.path(self._temp))
-            self._writer = pq.ParquetWriter(self._stream, INDEX_SCHEMA, write_page_checksum=True)
+            self._writer = RowGroupWriter(self._stream, INDEX_SCHEMA)
         self.rows = 0
 
     def add(self, keys: pa.Array, hashes: pa.Array) -> None:
@@ -86,18 +112,25 @@ def index_record(metadata: pq.FileMetaData) -> dict | None:
 
 def read_row_index(folder: OutputFolder, name: str) -> tuple[pa.Array, pa.Array]:
     """(keys, hashes) of a committed file, row by row (string arrays; empty for a file without an index);
-    DamagedShard when the file's footer or its index cannot be read or does not match."""
+    DamagedShardError when its footer or its index is damaged, other errors as raised."""
     try:
         with folder.fs.open_input_file(folder.path(name)) as fh:
             metadata = pq.ParquetFile(fh).metadata
+    except Exception as exc:
+        raise damage_of(name, exc) or exc
+    return index_of(folder, name, metadata)
+
+
+def index_of(folder: OutputFolder, name: str, metadata: pq.FileMetaData) -> tuple[pa.Array, pa.Array]:
+    """(keys, hashes) that the footer `metadata` of file `name` names: read with the footer of the very
+    file whose rows they describe (one open file), never a file renamed over it since."""
+    try:
         record = index_record(metadata)
         if record is None:
             return _footer_index(metadata)
-        return _index_file(folder, record, metadata.num_rows)
-    except DamagedShard:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
-        raise DamagedShard(name, _reason(exc)) from exc
+        return _index_file(folder, name, record, metadata.num_rows)
+    except Exception as exc:
+        raise damage_of(name, exc) or exc
 
 
 def _footer_index(metadata: pq.FileMetaData) -> tuple[pa.Array, pa.Array]:
@@ -108,19 +141,14 @@ def _footer_index(metadata: pq.FileMetaData) -> tuple[pa.Array, pa.Array]:
     return pa.array(index["keys"], pa.string()), pa.array(index["hashes"], pa.string())
 
 
-def _index_file(folder: OutputFolder, record: dict, rows: int) -> tuple[pa.Array, pa.Array]:
+def _index_file(folder: OutputFolder, shard: str, record: dict, rows: int) -> tuple[pa.Array, pa.Array]:
     name = record["file"]
     if not folder.exists(name):
-        raise ValueError(f"its row index {name} is missing")
+        raise DamagedShardError(shard, f"its row index {name} is missing")
     if file_sha256(folder, name) != record["sha256"]:
-        raise ValueError(f"its row index {name} was changed after it was written (SHA-256 differs)")
+        raise DamagedShardError(shard, f"its row index {name} was changed after it was written (SHA-256 differs)")
     with folder.fs.open_input_file(folder.path(name)) as fh:
         table = pq.ParquetFile(fh, page_checksum_verification=True).read()
     if table.num_rows != rows or record["rows"] != rows:
-        raise ValueError(f"its row index {name} has {table.num_rows} rows for {rows} rows of data")
+        raise DamagedShardError(shard, f"its row index {name} has {table.num_rows} rows for {rows} rows of data")
     return table.column("key").combine_chunks(), table.column("hash").combine_chunks()
-
-
-def _reason(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]

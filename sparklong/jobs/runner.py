@@ -42,7 +42,8 @@ from .plan import check_ids, committed_rows, keyed_input, row_states, shard_work
 from .progress import Progress
 from .row_index import INDEX
 from .run_monitor import RunMonitor
-from .shard_check import DAMAGED, CheckedShards, check_shards, remove_unreferenced_indexes, set_aside
+from .shard_check import DAMAGED, CheckedShards, check_damage_is_plausible, check_shards, \
+    remove_unreferenced_indexes, set_aside
 from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, commits_folder, is_shard_file, \
     run_scratch, shard_committer, shard_of
 from .storage import local_path, qualify
@@ -201,7 +202,8 @@ def _input_frame(spec: JobSpec, args, spark):
 
 
 def _is_ours(name: str) -> bool:
-    return name in (MANIFEST, INDEX, SUCCESS) or name.startswith("part-")
+    """A name this job writes at the top of its output folder (the lock's files and _staging apart)."""
+    return name in (MANIFEST, INDEX, SUCCESS) or is_shard_file(name)
 
 
 def _clear(folder: OutputFolder, overwrite: bool, run: str) -> None:
@@ -223,7 +225,7 @@ def _clear(folder: OutputFolder, overwrite: bool, run: str) -> None:
 def _check_without_manifest(folder: OutputFolder, names: list[str], overwrite: bool) -> None:
     """A folder without a manifest: JobError unless every name is a shard file or _SUCCESS and --overwrite
     starts again (a folder this job did not write is never deleted)."""
-    if not all(is_shard_file(n) or n in (SUCCESS, INDEX) for n in names):
+    if not all(_is_ours(n) for n in names):
         raise JobError(f"output {folder.root} exists and was not written by this job: pick another --output")
     if not overwrite:
         raise JobError(f"output {folder.root} holds this job's files but its manifest {MANIFEST} is missing: "
@@ -263,8 +265,10 @@ class JobRun:
             check_manifest(self.folder.root, first, manifest, self.args.incremental)  # before reading the input
         shards = int(first["shards"]) if first else None
         checked = self.check_committed(shards) if shards else None
-        if first is not None:
+        if first is not None:  # before anything in the folder changes
             check_id_type(self.folder.root, first, self.id_type, checked.id_types if checked else {})
+        if checked is not None:
+            self.tidy_committed(checked)
         committed = committed_rows(self.spark, self.folder, checked.good) if checked else None
         persisted = row_states(keyed_input(frame, [n for n, _, _ in self.spec.columns]), committed)
         try:
@@ -287,25 +291,34 @@ class JobRun:
         if first is not None:
             check_manifest(self.folder.root, first, {"rows": rows}, self.args.incremental)
         if first != manifest:
-            self.lock.check()
-            self.folder.delete(SUCCESS)  # first: _SUCCESS never stands beside a manifest its shards do not match
+            self.unmark_done()  # first: _SUCCESS never stands beside a manifest its shards do not match
             write_manifest(self.folder, manifest, self.scratch)
         return rows, shards
 
     def check_committed(self, shards: int) -> CheckedShards:
-        """The committed files checked by the executors; damaged ones moved aside (their ids are then
-        computed like new ones), index files no committed file names removed."""
+        """The committed files checked by the executors (nothing changed yet); JobError when so many look
+        damaged that the storage is the likelier fault."""
         files = [name for name in self.folder.list() if shard_of(name, shards) is not None]
         checked = check_shards(self.spark, self.folder, files)
+        check_damage_is_plausible(self.folder.root, checked)
+        return checked
+
+    def tidy_committed(self, checked: CheckedShards) -> None:
+        """Damaged files moved aside (their ids are then computed like new ones); index files no trusted
+        committed file names removed."""
         if checked.damaged:
-            self.lock.check()
-            self.folder.delete(SUCCESS)  # the folder no longer holds every row its manifest describes
+            self.unmark_done()  # the folder no longer holds every row its manifest describes
         for name, reason in sorted(checked.damaged.items()):
-            moved = set_aside(self.folder, name, self.run)
+            moved = set_aside(self.folder, name, checked.damaged_indexes.get(name), self.run)
             print(f"{self.spec.name}: {self.folder.uri(name)} is damaged ({reason}): moved to {moved}; its "
                   "shard's ids are computed again", flush=True)
+        self.lock.check()
         remove_unreferenced_indexes(self.folder, checked.indexes)
-        return checked
+
+    def unmark_done(self) -> None:
+        """_SUCCESS removed, before the folder changes in a way its manifest does not describe."""
+        self.lock.check()
+        self.folder.delete(SUCCESS)
 
     def nothing_to_do(self, shards: int, rows: int) -> None:
         self.mark_done()
@@ -315,8 +328,7 @@ class JobRun:
     def compute(self, states, transform, work: list, shards: int, rows: int) -> None:
         """The one Spark job: every dirty shard written and committed by a task; progress meanwhile."""
         dirty = [w.shard for w in work if w.dirty]
-        self.lock.check()
-        self.folder.delete(SUCCESS)
+        self.unmark_done()
         progress = self.start_progress(work, shards, rows)
         self.commit_shards(states, transform, dirty, shards, progress)
         self.mark_done()

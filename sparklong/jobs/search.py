@@ -23,6 +23,7 @@ from .inputs import FORMATS, JobError, first_line, read_input
 from .manifest import MANIFEST, read_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
 from .output_folder import OutputFolder
+from .row_index import CORRUPT_BYTES
 from .runner import SUCCESS, _positive, check_exists, guarded, parser as job_parser
 from .storage import Storage, qualify
 from .top_k import candidate_schema, scanner, top_k, unit_rows
@@ -251,8 +252,8 @@ def unreadable_index_file(exc: Exception) -> JobError | None:
     """A JobError naming the index file Spark failed to read (a damaged file: a page that fails its checksum,
     a cut file), with the innermost cause; None for other failures."""
     match = re.search(r"while reading file (\S+?)\.?\s", str(exc))
-    if match is None:
-        return None
+    if match is None or not any(text in str(exc).lower() for text in CORRUPT_BYTES):
+        return None  # a file that is missing, or cannot be reached, is not said to be damaged
     causes = [line.strip().removeprefix("Caused by: ") for line in str(exc).splitlines()
               if line.strip().startswith("Caused by: ")]
     reason = causes[-1] if causes else first_line(exc)

@@ -26,10 +26,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .output_folder import OutputFolder, naming_the_file
-from .row_index import RowIndexWriter, read_row_index
+from .row_groups import RowGroupWriter
+from .row_index import RowIndexWriter, index_of, read_row_index
 from .writer_lock import check_holder
 
 STAGING = "_staging"
+_KEEP_BATCH_ROWS = 4096  # committed rows read at a time while they are copied into the new file
 # columns the runner carries through the model pipeline next to the outputs
 KEY, HASH, SHARD, DROP = "_sparklong_key", "_sparklong_hash", "_sparklong_shard", "_sparklong_drop"
 _NAME = re.compile(r"part-(\d{5})-of-(\d{5})\.parquet")
@@ -87,9 +89,8 @@ class ShardWriter:
         with naming_the_file(folder, self.temp):
             folder.mkdirs(f"{run_scratch(run)}/attempts")
             self.stream = folder.fs.open_output_stream(folder.path(self.temp))
-            self.writer = pq.ParquetWriter(self.stream, schema.with_metadata(
-                {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode()}),
-                write_page_checksum=True)
+            self.writer = RowGroupWriter(self.stream, schema.with_metadata(
+                {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode()}))
         self.index = RowIndexWriter(folder, self.name, attempt, f"{run_scratch(run)}/attempts")
         self.started = started  # when the task began: the model's time for the shard included
         self.replaced: set[str] = set()  # keys this run computed or removed
@@ -120,14 +121,17 @@ class ShardWriter:
 
     def _keep_committed(self) -> None:
         """Append the committed file's rows whose ids this run neither recomputed nor removed (its pages'
-        checksums verified as they are read)."""
+        checksums verified as they are read). Footer, index and rows come through one open file, so a
+        speculative attempt renaming its file over this one meanwhile cannot pair one file's index with
+        the other's rows."""
         if not self.folder.exists(self.name):
             return
-        keys, hashes = read_row_index(self.folder, self.name)
         replaced = pa.array(sorted(self.replaced), pa.string())
         with self.folder.fs.open_input_file(self.folder.path(self.name)) as fh:
+            committed = pq.ParquetFile(fh, page_checksum_verification=True)
+            keys, hashes = index_of(self.folder, self.name, committed.metadata)
             offset = 0
-            for batch in pq.ParquetFile(fh, page_checksum_verification=True).iter_batches(batch_size=256):
+            for batch in committed.iter_batches(batch_size=_KEEP_BATCH_ROWS):
                 batch_keys = keys.slice(offset, batch.num_rows)
                 keep = pc.invert(pc.is_in(batch_keys, value_set=replaced))
                 batch_hashes = hashes.slice(offset, batch.num_rows)
@@ -139,6 +143,7 @@ class ShardWriter:
         """Close, rename over the committed file (or delete it when no row is left); the commit record."""
         with naming_the_file(self.folder, self.temp):
             self._keep_committed()
+            check_holder(self.folder, self.run, self.name)  # before the index enters _index/, and again below
             self.writer.add_key_value_metadata(self.index.close())
             self.writer.close()
             self.stream.close()
