@@ -37,10 +37,10 @@ def child(folder: str, documents: list[str], batch_size: int, budget: int) -> di
     from sparklong.annotators.document_assembler import assemble
     from sparklong.annotators.tokenizer import tokenize
     from sparklong.udfs.arrow_annotations import rows_to_arrow
-    from sparklong.udfs.batching import Batching
+    from sparklong.cores.batching import Batching
     from sparklong.udfs.model_udf import run_batch
     from sparklong.udfs.model_cache import get_model, get_tokenizer
-    from sparklong.udfs.word_embeddings import EmbeddingSettings, embed_rows
+    from sparklong.cores.word_embeddings import EmbeddingSettings, embed_rows
 
     model = get_model(folder, "embeddings", device="cpu")
     tokenizer = get_tokenizer(folder, False)

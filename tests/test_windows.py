@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from sparklong.annotation import DOCUMENT, TOKEN, Annotation, by_document
-from sparklong.udfs.batching import Batching, owner_windows, split_windows
-from sparklong.udfs.windows import Unit, owned_pieces, plan_windows, run_windows, window_metadata
+from sparklong.cores.batching import Batching, owner_windows, split_windows
+from sparklong.cores.windows import Unit, owned_pieces, plan_windows, run_windows, window_metadata
 
 
 def unit(pieces: int, row: int = 0) -> Unit:

@@ -2,7 +2,7 @@
 pooled over the model's pieces (MEAN, as sentence-transformers; or CLS) — the document-level annotator
 that Spark NLP offers as BertSentenceEmbeddings / E5Embeddings, on LongformerEmbeddings' model and params.
 
-granularity "chunks" (late chunking, udfs/late_chunks.py): each document is still encoded once with its
+granularity "chunks" (late chunking, cores/late_chunks.py): each document is still encoded once with its
 full context, then pooled per chunk: per sentence with inputCols [document, sentence] (a SentenceDetector's
 output), else per run of about chunkPieces pieces cut at word starts. One annotation per chunk."""
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from ..annotation import DOCUMENT, SENTENCE_EMBEDDINGS
+from ..cores.document_embeddings import SENTENCE_POOLING, embed_documents
+from ..cores.late_chunks import embed_chunks
 from ..params import check_choice, check_range, set_params
-from ..udfs.late_chunks import embed_chunks
-from ..udfs.sentence_embeddings import SENTENCE_POOLING, embed_documents
 from .longformer_embeddings import LongformerEmbeddings
 
 GRANULARITY = ("document", "chunks")

@@ -24,7 +24,7 @@ from ..params import (
     HasMaxSentenceLength,
     HasOutputAnnotationCol,
 )
-from ..udfs.batching import Batching
+from ..cores.batching import Batching
 from ..udfs.model_cache import get_model, get_tokenizer
 from ..udfs.model_shipping import ship_to_executors
 from ..udfs.model_udf import ModelCore, model_udf

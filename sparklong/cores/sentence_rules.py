@@ -84,7 +84,7 @@ def validate_rules(rules: SentenceRules) -> None:
 @lru_cache(maxsize=64)
 def _bounds_pattern(bounds: tuple[str, ...]) -> re.Pattern | None:
     """One regex for all customBounds, read as Java regexes like the Tokenizer's patterns."""
-    from .tokenizer import compile_java
+    from ..annotators.tokenizer import compile_java
 
     if not bounds:
         return None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..annotators.sentence_rules import sentence_starts as text_sentence_starts
+from ..cores.sentence_rules import sentence_starts as text_sentence_starts
 from .batching import Batching, Window
 
 GLOBAL_ATTENTION = ("none", "cls", "sentences")
