@@ -39,9 +39,9 @@ def log(message: str) -> None:
 def engine_alone(folder: str, texts: list[str], quantize: str) -> tuple[float, int]:
     from sparklong.annotation import DOCUMENT, Annotation
     from sparklong.cores.batching import Batching
-    from sparklong.udfs.model_cache import get_model, get_tokenizer
     from sparklong.cores.document_embeddings import embed_documents
     from sparklong.cores.word_embeddings import EmbeddingSettings
+    from sparklong.udfs.model_cache import get_model, get_tokenizer
 
     model, tokenizer = get_model(folder, "embeddings", "torch", "cpu", quantize=quantize), get_tokenizer(folder, False)
     rows = [([Annotation(DOCUMENT, 0, len(t) - 1, t, {"sentence": "0"})],) for t in texts]  # (documents,) per row

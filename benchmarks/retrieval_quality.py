@@ -116,8 +116,8 @@ def piece_chunk_texts(tokenizer, texts: list[str], pieces: int) -> tuple[list[st
 def embed(method: str, model, tokenizer, texts: list[str], pieces: int) -> tuple[np.ndarray, np.ndarray]:
     """One pass of `method` over the corpus: ([V, E] vectors, [V] address of each)."""
     from sparklong.cores.batching import Batching
-    from sparklong.cores.late_chunks import embed_chunks
     from sparklong.cores.document_embeddings import embed_documents
+    from sparklong.cores.late_chunks import embed_chunks
     from sparklong.cores.word_embeddings import EmbeddingSettings
 
     settings = EmbeddingSettings(Batching(4096, batch_size=4))
@@ -156,11 +156,11 @@ def quality(scores: np.ndarray, names: list[str], queries: dict = QUERIES) -> di
 
 
 def run(args) -> dict:
-    from sparklong.jobs.inputs import decode_text
-    from sparklong.udfs.model_cache import get_model, get_tokenizer
     from sparklong.cores.document_embeddings import embed_documents
     from sparklong.cores.global_attention import EmbeddingSettings
     from sparklong.cores.windows import encode_units
+    from sparklong.jobs.inputs import decode_text
+    from sparklong.udfs.model_cache import get_model, get_tokenizer
 
     names = sorted(n for n in os.listdir(args.corpus) if n.endswith(".txt"))
     texts = [decode_text(open(os.path.join(args.corpus, n), "rb").read()) for n in names]

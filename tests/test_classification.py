@@ -13,10 +13,10 @@ from sparklong import (
     Tokenizer,
 )
 from sparklong.annotation import DOCUMENT, Annotation
-from sparklong.annotators.tokenizer import tokenize
 from sparklong.cores.batching import Batching, split_windows
 from sparklong.cores.sequence_classification import ClassificationSettings, classify_rows
 from sparklong.cores.token_classification import tag_rows
+from sparklong.cores.tokenizer_rules import tokenize
 from sparklong.cores.word_embeddings import EmbeddingSettings
 from sparklong.models import CheckpointError
 from sparklong.models.tokenizer import LongformerTokenizer

@@ -38,8 +38,8 @@ def test_separate_chunks_are_late_chunks_cuts(bench, tmp_path):
 
     from sparklong.cores.batching import Batching
     from sparklong.cores.late_chunks import embed_chunks
-    from sparklong.udfs.model_cache import get_model, get_tokenizer
     from sparklong.cores.word_embeddings import EmbeddingSettings
+    from sparklong.udfs.model_cache import get_model, get_tokenizer
 
     folder = str(tmp_path / "model")
     save_model_folder(folder)
