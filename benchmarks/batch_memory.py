@@ -36,8 +36,9 @@ def child(folder: str, documents: list[str], batch_size: int, budget: int) -> di
     """In the fresh subprocess: the UDF's work for one Arrow batch of `documents`."""
     from sparklong.annotators.document_assembler import assemble
     from sparklong.cores.batching import Batching
+    from sparklong.cores.embedding_settings import EmbeddingSettings
     from sparklong.cores.tokenizer_rules import tokenize
-    from sparklong.cores.word_embeddings import EmbeddingSettings, embed_rows
+    from sparklong.cores.word_embeddings import embed_rows
     from sparklong.udfs.arrow_annotations import rows_to_arrow
     from sparklong.udfs.model_cache import get_model, get_tokenizer
     from sparklong.udfs.model_udf import run_batch

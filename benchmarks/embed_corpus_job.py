@@ -40,7 +40,7 @@ def engine_alone(folder: str, texts: list[str], quantize: str) -> tuple[float, i
     from sparklong.annotation import DOCUMENT, Annotation
     from sparklong.cores.batching import Batching
     from sparklong.cores.document_embeddings import embed_documents
-    from sparklong.cores.word_embeddings import EmbeddingSettings
+    from sparklong.cores.embedding_settings import EmbeddingSettings
     from sparklong.udfs.model_cache import get_model, get_tokenizer
 
     model, tokenizer = get_model(folder, "embeddings", "torch", "cpu", quantize=quantize), get_tokenizer(folder, False)

@@ -117,8 +117,8 @@ def embed(method: str, model, tokenizer, texts: list[str], pieces: int) -> tuple
     """One pass of `method` over the corpus: ([V, E] vectors, [V] address of each)."""
     from sparklong.cores.batching import Batching
     from sparklong.cores.document_embeddings import embed_documents
+    from sparklong.cores.embedding_settings import EmbeddingSettings
     from sparklong.cores.late_chunks import embed_chunks
-    from sparklong.cores.word_embeddings import EmbeddingSettings
 
     settings = EmbeddingSettings(Batching(4096, batch_size=4))
     if method == "document":
@@ -157,7 +157,7 @@ def quality(scores: np.ndarray, names: list[str], queries: dict = QUERIES) -> di
 
 def run(args) -> dict:
     from sparklong.cores.document_embeddings import embed_documents
-    from sparklong.cores.global_attention import EmbeddingSettings
+    from sparklong.cores.embedding_settings import EmbeddingSettings
     from sparklong.cores.windows import encode_units
     from sparklong.jobs.inputs import decode_text
     from sparklong.udfs.model_cache import get_model, get_tokenizer

@@ -14,10 +14,10 @@ from sparklong import (
 )
 from sparklong.annotation import DOCUMENT, Annotation
 from sparklong.cores.batching import Batching, split_windows
+from sparklong.cores.embedding_settings import EmbeddingSettings
 from sparklong.cores.sequence_classification import ClassificationSettings, classify_rows
 from sparklong.cores.token_classification import tag_rows
 from sparklong.cores.tokenizer_rules import tokenize
-from sparklong.cores.word_embeddings import EmbeddingSettings
 from sparklong.models import CheckpointError
 from sparklong.models.tokenizer import LongformerTokenizer
 from sparklong.udfs.model_cache import get_model

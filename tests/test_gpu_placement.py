@@ -12,8 +12,8 @@ from sparklong.annotation import DOCUMENT, Annotation
 from sparklong.cores import forward
 from sparklong.cores.batching import Batching
 from sparklong.cores.document_embeddings import embed_documents
+from sparklong.cores.embedding_settings import EmbeddingSettings
 from sparklong.cores.overlap import ordered_map
-from sparklong.cores.word_embeddings import EmbeddingSettings
 from sparklong.models.devices import choose_device, cuda_index, resolve_precision
 from sparklong.udfs import model_cache
 

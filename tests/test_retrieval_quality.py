@@ -37,8 +37,8 @@ def test_separate_chunks_are_late_chunks_cuts(bench, tmp_path):
     from tiny_models import corpus_texts, save_model_folder
 
     from sparklong.cores.batching import Batching
+    from sparklong.cores.embedding_settings import EmbeddingSettings
     from sparklong.cores.late_chunks import embed_chunks
-    from sparklong.cores.word_embeddings import EmbeddingSettings
     from sparklong.udfs.model_cache import get_model, get_tokenizer
 
     folder = str(tmp_path / "model")

@@ -5,7 +5,8 @@ import torch
 
 from sparklong.annotation import DOCUMENT, TOKEN, Annotation
 from sparklong.cores.batching import Batching
-from sparklong.cores.word_embeddings import EmbeddingSettings, embed_rows
+from sparklong.cores.embedding_settings import EmbeddingSettings
+from sparklong.cores.word_embeddings import embed_rows
 from sparklong.models import load
 from sparklong.models.tokenizer import LongformerTokenizer
 from sparklong.udfs.model_cache import LoadedModel

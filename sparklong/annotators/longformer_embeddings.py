@@ -7,7 +7,8 @@ from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from ..annotation import DOCUMENT, TOKEN, WORD_EMBEDDINGS
-from ..cores.global_attention import GLOBAL_ATTENTION, EmbeddingSettings
+from ..cores.embedding_settings import EmbeddingSettings
+from ..cores.global_attention import GLOBAL_ATTENTION
 from ..cores.word_embeddings import embed_rows
 from ..models import LongformerConfig
 from ..params import HasDimension, HasStorageRef, check_choice, set_params

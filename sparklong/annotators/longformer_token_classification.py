@@ -6,7 +6,7 @@ from functools import partial
 from pyspark import keyword_only
 
 from ..annotation import DOCUMENT, NAMED_ENTITY, TOKEN
-from ..cores.global_attention import EmbeddingSettings
+from ..cores.embedding_settings import EmbeddingSettings
 from ..cores.token_classification import tag_rows
 from ..params import set_params
 from .longformer_stage import HasClasses, LongformerModelStage

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..annotation import SENTENCE_EMBEDDINGS, Annotation
-from .global_attention import EmbeddingSettings
+from .embedding_settings import EmbeddingSettings
 from .windows import WindowPlan, encode_units, end_position, owned_pieces, plan_windows, run_windows
 
 SENTENCE_POOLING = ("MEAN", "CLS")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..annotation import SENTENCE_EMBEDDINGS, Annotation, by_document
-from .global_attention import EmbeddingSettings
+from .embedding_settings import EmbeddingSettings
 from .windows import Unit, encode_units, owned_pieces, plan_windows, run_windows
 
 

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ..annotation import Annotation, by_document
-from .global_attention import EmbeddingSettings
+from .embedding_settings import EmbeddingSettings
 from .windows import Unit, WindowPlan, encode_units, owned_pieces, plan_windows, run_windows
 
 # annotate(unit, plan, tokens by begin, first piece of each (-1: none), outputs [T, width] (zeros

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..annotation import NAMED_ENTITY, Annotation
-from .global_attention import EmbeddingSettings
+from .embedding_settings import EmbeddingSettings
 from .label_scores import softmax
 from .per_token import per_token_rows
 from .windows import window_metadata

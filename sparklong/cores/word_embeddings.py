@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..annotation import WORD_EMBEDDINGS, Annotation
-from .global_attention import EmbeddingSettings
+from .embedding_settings import EmbeddingSettings
 from .per_token import per_token_rows
 from .windows import Unit, WindowPlan, window_metadata
 
