@@ -1,4 +1,4 @@
-"""udfs/windows.py and annotation.by_document, without Spark or a model: plans are pure, token to
+"""cores/windows.py and annotation.by_document, without Spark or a model: plans are pure, token to
 document matching is by offsets, and an empty result has the width of the output it stands for."""
 from types import SimpleNamespace
 
