@@ -35,12 +35,13 @@ UNBOUNDED = 1 << 24  # maxBatchTokens' largest value: only batchSize limits a ba
 def child(folder: str, documents: list[str], batch_size: int, budget: int) -> dict:
     """In the fresh subprocess: the UDF's work for one Arrow batch of `documents`."""
     from sparklong.annotators.document_assembler import assemble
-    from sparklong.annotators.tokenizer import tokenize
+    from sparklong.cores.batching import Batching
+    from sparklong.cores.embedding_settings import EmbeddingSettings
+    from sparklong.cores.tokenizer_rules import tokenize
+    from sparklong.cores.word_embeddings import embed_rows
     from sparklong.udfs.arrow_annotations import rows_to_arrow
-    from sparklong.udfs.batching import Batching
-    from sparklong.udfs.model_udf import run_batch
     from sparklong.udfs.model_cache import get_model, get_tokenizer
-    from sparklong.udfs.word_embeddings import EmbeddingSettings, embed_rows
+    from sparklong.udfs.model_udf import run_batch
 
     model = get_model(folder, "embeddings", device="cpu")
     tokenizer = get_tokenizer(folder, False)

@@ -38,10 +38,10 @@ def log(message: str) -> None:
 
 def engine_alone(folder: str, texts: list[str], quantize: str) -> tuple[float, int]:
     from sparklong.annotation import DOCUMENT, Annotation
-    from sparklong.udfs.batching import Batching
+    from sparklong.cores.batching import Batching
+    from sparklong.cores.document_embeddings import embed_documents
+    from sparklong.cores.embedding_settings import EmbeddingSettings
     from sparklong.udfs.model_cache import get_model, get_tokenizer
-    from sparklong.udfs.sentence_embeddings import embed_documents
-    from sparklong.udfs.word_embeddings import EmbeddingSettings
 
     model, tokenizer = get_model(folder, "embeddings", "torch", "cpu", quantize=quantize), get_tokenizer(folder, False)
     rows = [([Annotation(DOCUMENT, 0, len(t) - 1, t, {"sentence": "0"})],) for t in texts]  # (documents,) per row

@@ -102,8 +102,8 @@ def vectors_of(rows: list[list]) -> tuple[np.ndarray, np.ndarray]:
 
 def piece_chunk_texts(tokenizer, texts: list[str], pieces: int) -> tuple[list[str], list[int]]:
     """The texts of late chunking's piece runs (the same cuts), and the address each came from."""
-    from sparklong.udfs.late_chunks import piece_chunks
-    from sparklong.udfs.windows import encode_units
+    from sparklong.cores.late_chunks import piece_chunks
+    from sparklong.cores.windows import encode_units
 
     chunks, owners = [], []
     for unit in encode_units(tokenizer, [docs for docs, in documents_of(texts)]):
@@ -115,10 +115,10 @@ def piece_chunk_texts(tokenizer, texts: list[str], pieces: int) -> tuple[list[st
 
 def embed(method: str, model, tokenizer, texts: list[str], pieces: int) -> tuple[np.ndarray, np.ndarray]:
     """One pass of `method` over the corpus: ([V, E] vectors, [V] address of each)."""
-    from sparklong.udfs.batching import Batching
-    from sparklong.udfs.late_chunks import embed_chunks
-    from sparklong.udfs.sentence_embeddings import embed_documents
-    from sparklong.udfs.word_embeddings import EmbeddingSettings
+    from sparklong.cores.batching import Batching
+    from sparklong.cores.document_embeddings import embed_documents
+    from sparklong.cores.embedding_settings import EmbeddingSettings
+    from sparklong.cores.late_chunks import embed_chunks
 
     settings = EmbeddingSettings(Batching(4096, batch_size=4))
     if method == "document":
@@ -156,11 +156,11 @@ def quality(scores: np.ndarray, names: list[str], queries: dict = QUERIES) -> di
 
 
 def run(args) -> dict:
+    from sparklong.cores.document_embeddings import embed_documents
+    from sparklong.cores.embedding_settings import EmbeddingSettings
+    from sparklong.cores.windows import encode_units
     from sparklong.jobs.inputs import decode_text
     from sparklong.udfs.model_cache import get_model, get_tokenizer
-    from sparklong.udfs.sentence_embeddings import embed_documents
-    from sparklong.udfs.global_attention import EmbeddingSettings
-    from sparklong.udfs.windows import encode_units
 
     names = sorted(n for n in os.listdir(args.corpus) if n.endswith(".txt"))
     texts = [decode_text(open(os.path.join(args.corpus, n), "rb").read()) for n in names]

@@ -65,9 +65,9 @@ def transformers_qa(folder: str):
 def sparklong_core(folder: str):
     """answer(questions, contexts) -> [(start, end exclusive, score, windows)] through the annotator's core."""
     from sparklong.annotation import DOCUMENT, Annotation
-    from sparklong.udfs.batching import Batching
+    from sparklong.cores.batching import Batching
+    from sparklong.cores.question_answering import QASettings, answer_rows
     from sparklong.udfs.model_cache import get_model, get_tokenizer
-    from sparklong.udfs.question_answering import QASettings, answer_rows
 
     model, tokenizer = get_model(folder, "question_answering", "torch", "cpu"), get_tokenizer(folder, False)
     settings = QASettings(Batching(SETTINGS["max_seq_len"]), doc_stride=SETTINGS["doc_stride"],

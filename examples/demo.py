@@ -110,7 +110,7 @@ def sentence_encoder(folder: str):
 def snippet(chunk: dict, query_vector: np.ndarray, encode) -> str:
     """About SNIPPET characters of a chunk's text around its sentence closest to the query, cut at spaces,
     "…" where cut."""
-    from sparklong.annotators.sentence_rules import sentence_spans
+    from sparklong.cores.sentence_rules import sentence_spans
 
     text = chunk["text"]
     spans = sentence_spans(text)

@@ -1,7 +1,7 @@
 """Windowing of long documents and token-budget batching (pure functions)."""
 import pytest
 
-from sparklong.udfs.batching import Window, owner_windows, pack_batches, split_windows
+from sparklong.cores.batching import Window, owner_windows, pack_batches, split_windows
 
 
 @pytest.mark.parametrize("pieces, size", [(1, 10), (10, 10), (11, 10), (100, 10), (4097, 4094), (25, 3), (7, 1)])

@@ -13,14 +13,14 @@ from sparklong import (
     Tokenizer,
 )
 from sparklong.annotation import DOCUMENT, Annotation
-from sparklong.annotators.tokenizer import tokenize
+from sparklong.cores.batching import Batching, split_windows
+from sparklong.cores.embedding_settings import EmbeddingSettings
+from sparklong.cores.sequence_classification import ClassificationSettings, classify_rows
+from sparklong.cores.token_classification import tag_rows
+from sparklong.cores.tokenizer_rules import tokenize
 from sparklong.models import CheckpointError
 from sparklong.models.tokenizer import LongformerTokenizer
-from sparklong.udfs.batching import Batching, split_windows
 from sparklong.udfs.model_cache import get_model
-from sparklong.udfs.sequence_classification import ClassificationSettings, classify_rows
-from sparklong.udfs.token_classification import tag_rows
-from sparklong.udfs.word_embeddings import EmbeddingSettings
 from tiny_models import corpus_texts, save_model_folder
 
 SENTIMENTS = {0: "negative", 1: "positive", 2: "mixed"}

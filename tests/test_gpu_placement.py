@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from sparklong import LongformerSentenceEmbeddings
-from sparklong.models.devices import choose_device, cuda_index, resolve_precision
-from sparklong.udfs import forward, model_cache
-from sparklong.udfs.batching import Batching
-from sparklong.udfs.overlap import ordered_map
 from sparklong.annotation import DOCUMENT, Annotation
-from sparklong.udfs.sentence_embeddings import embed_documents
-from sparklong.udfs.word_embeddings import EmbeddingSettings
+from sparklong.cores import forward
+from sparklong.cores.batching import Batching
+from sparklong.cores.document_embeddings import embed_documents
+from sparklong.cores.embedding_settings import EmbeddingSettings
+from sparklong.cores.overlap import ordered_map
+from sparklong.models.devices import choose_device, cuda_index, resolve_precision
+from sparklong.udfs import model_cache
 
 
 def test_spark_gpu_address_becomes_the_cuda_index():

@@ -10,10 +10,10 @@ import torch
 from pyspark.ml import Pipeline, PipelineModel
 
 from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbeddings, SentenceDetector
+from sparklong.cores.batching import owner_windows, split_windows
+from sparklong.cores.late_chunks import piece_runs, word_starts
 from sparklong.models import load
 from sparklong.models.tokenizer import LongformerTokenizer
-from sparklong.udfs.batching import owner_windows, split_windows
-from sparklong.udfs.late_chunks import piece_runs, word_starts
 from tiny_models import corpus_texts
 
 TEXT = " ".join(corpus_texts()[0].split()[:60])  # one window

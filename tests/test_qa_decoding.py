@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from sparklong.annotation import DOCUMENT, Annotation
+from sparklong.cores.batching import Batching, Window
+from sparklong.cores.qa_decoding import decode_answer, layout_pair, stride_windows, window_spans
+from sparklong.cores.question_answering import QASettings, answer_rows
 from sparklong.models.tokenizer import LongformerTokenizer
-from sparklong.udfs.batching import Batching, Window
 from sparklong.udfs.model_cache import get_model
-from sparklong.udfs.qa_decoding import decode_answer, layout_pair, stride_windows, window_spans
-from sparklong.udfs.question_answering import QASettings, answer_rows
 from tiny_models import corpus_texts, save_model_folder
 
 QUESTIONS = ["Who took the oath of office?", "What did the people want?", "Why?",

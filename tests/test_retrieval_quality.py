@@ -36,10 +36,10 @@ def test_recall_and_mrr(bench):
 def test_separate_chunks_are_late_chunks_cuts(bench, tmp_path):
     from tiny_models import corpus_texts, save_model_folder
 
-    from sparklong.udfs.batching import Batching
-    from sparklong.udfs.late_chunks import embed_chunks
+    from sparklong.cores.batching import Batching
+    from sparklong.cores.embedding_settings import EmbeddingSettings
+    from sparklong.cores.late_chunks import embed_chunks
     from sparklong.udfs.model_cache import get_model, get_tokenizer
-    from sparklong.udfs.word_embeddings import EmbeddingSettings
 
     folder = str(tmp_path / "model")
     save_model_folder(folder)

@@ -11,7 +11,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from sparklong import DocumentAssembler, LightPipeline, LongformerEmbeddings, SentenceDetector, Tokenizer
 from sparklong.annotation import DOCUMENT, Annotation, annotation_array_type, from_column
 from sparklong.annotators.sentence_detector import SentenceSettings, detect_sentences
-from sparklong.annotators.sentence_rules import SentenceRules, sentence_spans
+from sparklong.cores.sentence_rules import SentenceRules, sentence_spans
 
 GOLD = os.path.join(os.path.dirname(__file__), "data", "sentences_gold.json")
 
@@ -141,8 +141,8 @@ def test_params_defaults_and_validation():
 
 
 def test_global_attention_sentences_use_the_same_rule():
-    from sparklong.udfs.global_attention import sentence_starts as _sentence_starts
-    from sparklong.udfs.windows import Unit as _Unit
+    from sparklong.cores.global_attention import sentence_starts as _sentence_starts
+    from sparklong.cores.windows import Unit as _Unit
 
     text = "Mr. Smith paid $1.50 in the U.S. Senate. He left. Then..."
     spans = np.array([[i, i + 1] for i in range(len(text))])  # one piece per character

@@ -5,7 +5,7 @@ from pyspark.ml import Pipeline, PipelineModel
 
 from sparklong.annotation import DOCUMENT, TOKEN, Annotation, annotation_array_type, from_column
 from sparklong.annotators import DocumentAssembler, Tokenizer, TokenizerModel
-from sparklong.annotators.tokenizer import TokenizerRules, tokenize, tokenize_text
+from sparklong.cores.tokenizer_rules import TokenizerRules, tokenize, tokenize_text
 
 
 def words(text, **rules):

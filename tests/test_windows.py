@@ -1,4 +1,4 @@
-"""udfs/windows.py and annotation.by_document, without Spark or a model: plans are pure, token to
+"""cores/windows.py and annotation.by_document, without Spark or a model: plans are pure, token to
 document matching is by offsets, and an empty result has the width of the output it stands for."""
 from types import SimpleNamespace
 
@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from sparklong.annotation import DOCUMENT, TOKEN, Annotation, by_document
-from sparklong.udfs.batching import Batching, owner_windows, split_windows
-from sparklong.udfs.windows import Unit, owned_pieces, plan_windows, run_windows, window_metadata
+from sparklong.cores.batching import Batching, owner_windows, split_windows
+from sparklong.cores.windows import Unit, owned_pieces, plan_windows, run_windows, window_metadata
 
 
 def unit(pieces: int, row: int = 0) -> Unit:

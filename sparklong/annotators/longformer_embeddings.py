@@ -7,10 +7,11 @@ from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from ..annotation import DOCUMENT, TOKEN, WORD_EMBEDDINGS
+from ..cores.embedding_settings import EmbeddingSettings
+from ..cores.global_attention import GLOBAL_ATTENTION
+from ..cores.word_embeddings import embed_rows
 from ..models import LongformerConfig
 from ..params import HasDimension, HasStorageRef, check_choice, set_params
-from ..udfs.global_attention import GLOBAL_ATTENTION, EmbeddingSettings
-from ..udfs.word_embeddings import embed_rows
 from .longformer_stage import LongformerModelStage
 
 

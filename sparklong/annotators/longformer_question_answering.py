@@ -7,9 +7,9 @@ from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from ..annotation import CHUNK, DOCUMENT
+from ..cores.question_answering import QASettings, answer_rows, check_doc_stride, special_tokens_per_pair
 from ..params import check_range, set_params
 from ..udfs.model_cache import get_tokenizer
-from ..udfs.question_answering import QASettings, answer_rows, check_doc_stride, special_tokens_per_pair
 from .longformer_stage import LongformerModelStage
 
 

@@ -2,7 +2,7 @@
 pooled over the model's pieces (MEAN, as sentence-transformers; or CLS) — the document-level annotator
 that Spark NLP offers as BertSentenceEmbeddings / E5Embeddings, on LongformerEmbeddings' model and params.
 
-granularity "chunks" (late chunking, udfs/late_chunks.py): each document is still encoded once with its
+granularity "chunks" (late chunking, cores/late_chunks.py): each document is still encoded once with its
 full context, then pooled per chunk: per sentence with inputCols [document, sentence] (a SentenceDetector's
 output), else per run of about chunkPieces pieces cut at word starts. One annotation per chunk."""
 from __future__ import annotations
@@ -13,12 +13,11 @@ from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from ..annotation import DOCUMENT, SENTENCE_EMBEDDINGS
+from ..cores.document_embeddings import embed_documents
+from ..cores.late_chunks import embed_chunks
+from ..cores.pooling import GRANULARITY, PIECES, check_pooling
 from ..params import check_choice, check_range, set_params
-from ..udfs.late_chunks import embed_chunks
-from ..udfs.sentence_embeddings import SENTENCE_POOLING, embed_documents
 from .longformer_embeddings import LongformerEmbeddings
-
-GRANULARITY = ("document", "chunks")
 
 
 class LongformerSentenceEmbeddings(LongformerEmbeddings):
@@ -56,7 +55,7 @@ class LongformerSentenceEmbeddings(LongformerEmbeddings):
 
     def setPoolingStrategy(self, value: str):
         value = str(value).upper()
-        check_choice("poolingStrategy", value, SENTENCE_POOLING)
+        check_pooling(value, PIECES)
         return self._set(poolingStrategy=value)
 
     def getPoolingStrategy(self) -> str:
@@ -82,9 +81,7 @@ class LongformerSentenceEmbeddings(LongformerEmbeddings):
         if self.getGranularity() == "document" and len(self.getInputCols()) > 1:
             raise ValueError(f"inputCols {self.getInputCols()}: a sentence column needs granularity 'chunks' "
                              "(setGranularity('chunks')); granularity 'document' reads [document]")
-        if self.getGranularity() == "chunks" and self.getPoolingStrategy() != "MEAN":
-            raise ValueError(f"poolingStrategy {self.getPoolingStrategy()!r} with granularity 'chunks': chunks are "
-                             "MEAN-pooled over their own pieces; use poolingStrategy 'MEAN'")
+        check_pooling(self.getPoolingStrategy(), PIECES, self.getGranularity())
 
     def check_input_types(self, dataset) -> None:
         self.check_granularity()  # before any Spark job

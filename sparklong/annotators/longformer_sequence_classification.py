@@ -7,9 +7,9 @@ from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from ..annotation import CATEGORY, DOCUMENT, TOKEN
+from ..cores.label_scores import SCORE_ACTIVATIONS
+from ..cores.sequence_classification import ClassificationSettings, classify_rows
 from ..params import check_choice, check_range, set_params
-from ..udfs.activations import ACTIVATIONS
-from ..udfs.sequence_classification import ClassificationSettings, classify_rows
 from .longformer_stage import HasClasses, LongformerModelStage
 
 
@@ -43,7 +43,7 @@ class LongformerForSequenceClassification(LongformerModelStage, HasClasses):
         set_params(self, self._input_kwargs)
 
     def setActivation(self, value: str):
-        check_choice("activation", value, ACTIVATIONS)
+        check_choice("activation", value, SCORE_ACTIVATIONS)
         return self._set(activation=value)
 
     def getActivation(self) -> str:

@@ -10,6 +10,7 @@ from pyspark.ml.param import Params
 from pyspark.sql import SparkSession
 from pyspark.sql.functions import col
 
+from ..cores.batching import Batching
 from ..models import LongformerConfig
 from ..models import pretrained as registry
 from ..models.checkpoint import check_weights
@@ -24,7 +25,6 @@ from ..params import (
     HasMaxSentenceLength,
     HasOutputAnnotationCol,
 )
-from ..udfs.batching import Batching
 from ..udfs.model_cache import get_model, get_tokenizer
 from ..udfs.model_shipping import ship_to_executors
 from ..udfs.model_udf import ModelCore, model_udf

@@ -6,9 +6,9 @@ from functools import partial
 from pyspark import keyword_only
 
 from ..annotation import DOCUMENT, NAMED_ENTITY, TOKEN
+from ..cores.embedding_settings import EmbeddingSettings
+from ..cores.token_classification import tag_rows
 from ..params import set_params
-from ..udfs.token_classification import tag_rows
-from ..udfs.global_attention import EmbeddingSettings
 from .longformer_stage import HasClasses, LongformerModelStage
 
 

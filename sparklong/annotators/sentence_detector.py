@@ -1,5 +1,5 @@
 """SentenceDetector: DOCUMENT annotations -> one DOCUMENT annotation per sentence, as Spark NLP's
-(rule-based, pragmatic; the rules are in sentence_rules.py).
+(rule-based, pragmatic; the rules are in cores/sentence_rules.py).
 
 Each input DOCUMENT annotation (every input column, in order) is split; offsets point into the row's
 text (the document's begin added), result == the document's text at those offsets, metadata = the
@@ -20,9 +20,9 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import functions as F
 
 from ..annotation import DOCUMENT, Annotation
+from ..cores.sentence_rules import SentenceRules, cut_at_words, sentence_spans, validate_rules
 from ..params import HasInputAnnotationCols, HasOutputAnnotationCol, check_range, set_params
 from .annotator_types import AnnotatorTypes
-from .sentence_rules import SentenceRules, cut_at_words, sentence_spans, validate_rules
 
 MAX_INT = 2**31 - 1
 

@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import argparse
 
+from ..cores.pooling import GRANULARITY, PIECES, POOLING
 from .engine_flags import apply_engine_flags
 from .inputs import JobError
 from .model_ref import ModelRef
 from .runner import JobSpec
 
-POOLING = ("mean", "cls", "average", "sum")
-GRANULARITY = ("document", "chunks")
+POOLING_FLAGS = tuple(strategy.lower() for strategy in POOLING)  # --pooling: mean, cls, average, sum
 VECTORS = "_sparklong_vectors"
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pooling", default="mean", choices=POOLING,
+    p.add_argument("--pooling", default="mean", choices=POOLING_FLAGS,
                    help="mean (default; over every piece, as sentence-transformers) or cls: over the model's "
                         "pieces; average or sum: over word tokens, as Spark NLP's SentenceEmbeddings")
     p.add_argument("--max-sentence-length", type=int, default=4096, help="tokens per model window (default 4096)")
@@ -78,7 +78,7 @@ def _built_stages(args, model: ModelRef) -> tuple[list, str, str]:
 
     document = DocumentAssembler().setInputCol("text").setOutputCol("document")
     try:
-        if args.pooling in ("mean", "cls"):
+        if POOLING[args.pooling.upper()] == PIECES:  # mean, cls: in the model stage; average, sum: after it
             model_stage = LongformerSentenceEmbeddings.loadSavedModel(model.folder) \
                 .setInputCols(["document"]).setOutputCol("sentence_embeddings") \
                 .setPoolingStrategy(args.pooling.upper())

@@ -19,7 +19,7 @@ from .arrow_annotations import rows_from_arrow, rows_to_arrow
 from .fault_injection import kill_after_first
 from .model_cache import get_model, get_tokenizer
 from .model_shipping import resolve_model_folder
-from .overlap import ordered_map
+from ..cores.overlap import ordered_map
 
 GPU_SLICES_IN_FLIGHT = 2  # row slices a GPU task runs at once (udfs/overlap.py)
 

@@ -1,33 +1,15 @@
 """The document-embeddings core of LongformerSentenceEmbeddings, shared by its Arrow UDF and LightPipeline.
 
 Each DOCUMENT annotation is encoded as the model's own tokenizer encodes it and run through the same
-windows as LongformerEmbeddings; its pieces' last hidden states are then pooled into one vector:
-
-- MEAN: the mean over every piece the model read, special tokens included — sentence-transformers'
-  Pooling(mean) with attention mask 1 on `[CLS] text [SEP]` / `<s> text </s>`. A windowed document
-  contributes each content piece once (from the window where it is most central), the start token of
-  its first window and the end token of its last.
-- CLS: the first token's state (`<s>` / `[CLS]`), as Spark NLP's BertSentenceEmbeddings.
+windows as LongformerEmbeddings; its pieces' last hidden states are then pooled into one vector, MEAN
+or CLS (cores/pooling.py).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..annotation import SENTENCE_EMBEDDINGS, Annotation
-from .global_attention import EmbeddingSettings
-from .windows import WindowPlan, encode_units, end_position, owned_pieces, plan_windows, run_windows
-
-SENTENCE_POOLING = ("MEAN", "CLS")
-
-
-def pool_windows(plan: WindowPlan, states: list[np.ndarray], strategy: str) -> np.ndarray:
-    """One [E] vector from a unit's hidden states ([L, E] per window of the plan, all run)."""
-    first = states[0][0]  # [E] <s> / [CLS] of the first window
-    if strategy == "CLS":
-        return first
-    last = states[-1][end_position(plan.windows[-1])]  # [E] </s> / [SEP] of the last window
-    total = first + owned_pieces(plan, states, len(first)).sum(axis=0, dtype=np.float64) + last  # [E]
-    return (total / (len(plan.owners) + 2)).astype(np.float32)
+from .embedding_settings import EmbeddingSettings
+from .pooling import pool_windows
+from .windows import encode_units, plan_windows, run_windows
 
 
 def embed_documents(model, tokenizer, rows, settings: EmbeddingSettings, strategy: str = "MEAN") -> list[list[Annotation]]:

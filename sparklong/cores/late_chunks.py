@@ -3,7 +3,7 @@
 Each DOCUMENT annotation is encoded once, with its full context: the same windows as every other
 core, each content piece's last hidden state read from the window where it is most central. Only then
 is the document cut into chunks, and each chunk's vector is the MEAN of its own pieces' states
-(special tokens excluded: `<s>` and `</s>` belong to no chunk). A chunk is
+(special tokens excluded: `<s>` and `</s>` belong to no chunk; cores/pooling.py). A chunk is
 
 - a sentence, when the stage has a second input column of sentences (SentenceDetector's DOCUMENT
   annotations): each piece goes to the sentence in which its last character lies (pieces before the
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..annotation import SENTENCE_EMBEDDINGS, Annotation, by_document
-from .global_attention import EmbeddingSettings
+from .embedding_settings import EmbeddingSettings
+from .pooling import chunk_means
 from .windows import Unit, encode_units, owned_pieces, plan_windows, run_windows
 
 
@@ -67,13 +68,6 @@ def sentence_chunks(unit: Unit, sentences: list[Annotation]) -> Chunks:
     owner = np.clip(np.searchsorted(begins, last, side="right") - 1, 0, None)  # [P] non-decreasing
     kept, starts = np.unique(owner, return_index=True)  # [C] sentences with pieces, their first piece
     return Chunks(starts.astype(np.int64), begins[kept], ends[kept])
-
-
-def chunk_means(states: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """[C, E] mean of states [P, E] over each run [starts[c], starts[c + 1])."""
-    counts = np.diff(np.append(starts, len(states)))  # [C]
-    sums = np.add.reduceat(states.astype(np.float64), starts, axis=0)  # [C, E]
-    return (sums / counts[:, None]).astype(np.float32)
 
 
 def chunks_of(unit: Unit, sentences: list[Annotation] | None, chunk_pieces: int) -> Chunks:

@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .java_regex import compile_java
+
 CUSTOM_BOUNDS_STRATEGIES = ("none", "prepend", "append")
 
 # always followed by a name: never end a sentence
@@ -84,8 +86,6 @@ def validate_rules(rules: SentenceRules) -> None:
 @lru_cache(maxsize=64)
 def _bounds_pattern(bounds: tuple[str, ...]) -> re.Pattern | None:
     """One regex for all customBounds, read as Java regexes like the Tokenizer's patterns."""
-    from .tokenizer import compile_java
-
     if not bounds:
         return None
     compiled = []

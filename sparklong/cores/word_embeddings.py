@@ -3,15 +3,15 @@
 
 Each DOCUMENT annotation is encoded exactly as the model's own tokenizer encodes it (special tokens
 included); documents longer than maxSentenceLength are covered by half-overlapping windows, each
-piece read from the window where it is most central (udfs/windows.py). Each TOKEN annotation then
-gets the vector of the first BPE piece whose character span overlaps it (udfs/per_token.py).
+piece read from the window where it is most central (cores/windows.py). Each TOKEN annotation then
+gets the vector of the first BPE piece whose character span overlaps it (cores/per_token.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..annotation import WORD_EMBEDDINGS, Annotation
-from .global_attention import EmbeddingSettings
+from .embedding_settings import EmbeddingSettings
 from .per_token import per_token_rows
 from .windows import Unit, WindowPlan, window_metadata
 

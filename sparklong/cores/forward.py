@@ -1,6 +1,6 @@
 """Padded forward passes over variable-length token sequences, shared by every model core.
 
-Sequences are sorted by length and packed under a row and token budget (udfs/batching.py), padded
+Sequences are sorted by length and packed under a row and token budget (cores/batching.py), padded
 with the tokenizer's pad id, run through the cached model's `.module(input_ids, attention_mask,
 global_attention_mask)` (torch tensors; the only call any engine must support) and scattered back
 in input order as float32 numpy arrays, whatever precision the model computes in.
@@ -17,8 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..params import CPU_BATCH_TOKENS
-from .batching import Batching, pack_batches
+from .batching import CPU_BATCH_TOKENS, Batching, pack_batches
 
 Outputs = tuple[np.ndarray, ...]  # one row of each model output: [L, ...] per token or [C] per sequence
 

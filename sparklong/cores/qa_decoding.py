@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..models.tokenizer import Encoded
-from .activations import softmax
 from .batching import Window
+from .label_scores import softmax
 
 TOP_SPANS = 12  # the pipeline keeps top_k * 2 + 10 spans per window; top_k is 1
 MASKED = np.float32(-10000.0)

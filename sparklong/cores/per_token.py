@@ -1,6 +1,6 @@
 """The per-token core under word embeddings and token classification: [DOCUMENT, TOKEN] annotations
 -> one output row per TOKEN, that of the first BPE piece whose character span overlaps it (Spark NLP's
-first-piece rule), each piece read from the window that owns it (udfs/windows.py).
+first-piece rule), each piece read from the window that owns it (cores/windows.py).
 
 Only the windows that own a token's first piece are run (a 1 MB string without spaces is one token:
 one window).
@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ..annotation import Annotation, by_document
-from .global_attention import EmbeddingSettings
+from .embedding_settings import EmbeddingSettings
 from .windows import Unit, WindowPlan, encode_units, owned_pieces, plan_windows, run_windows
 
 # annotate(unit, plan, tokens by begin, first piece of each (-1: none), outputs [T, width] (zeros

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..annotation import CATEGORY, Annotation
-from .activations import activate
 from .batching import Batching
+from .label_scores import activate
 from .windows import encode_units, plan_windows, run_windows
 
 

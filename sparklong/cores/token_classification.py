@@ -1,7 +1,7 @@
 """The token-classification core, shared by the Arrow UDF and LightPipeline: [DOCUMENT, TOKEN]
 annotations -> one NAMED_ENTITY annotation per TOKEN.
 
-Pieces and windows exactly as the word-embeddings core (udfs/per_token.py): each token takes
+Pieces and windows exactly as the word-embeddings core (cores/per_token.py): each token takes
 the softmax of the logits at the first BPE piece overlapping it (Spark NLP's first-piece rule);
 its label is the best one, every label's score is in the metadata, as Spark NLP's token classifiers
 write them. A token no piece overlaps gets "O" and no scores.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..annotation import NAMED_ENTITY, Annotation
-from .activations import softmax
-from .global_attention import EmbeddingSettings
+from .embedding_settings import EmbeddingSettings
+from .label_scores import softmax
 from .per_token import per_token_rows
 from .windows import window_metadata
 

@@ -1,9 +1,12 @@
-"""Score activations over logits (numpy, in the logits' dtype), as transformers' pipelines apply them."""
+"""Label scores from a classifier head's logits (numpy, in the logits' dtype), as transformers' pipelines
+compute them: softmax (one label wins) or sigmoid (each label scored on its own).
+
+Not to be confused with models/activations.py, the hidden activations inside the encoder (torch)."""
 from __future__ import annotations
 
 import numpy as np
 
-ACTIVATIONS = ("softmax", "sigmoid")
+SCORE_ACTIVATIONS = ("softmax", "sigmoid")  # the choices of the sequence classifier's `activation` param
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""Global attention for the cores that read a document's windows: the setting, and the window
-positions it gives.
+"""Global attention for the cores that read a document's windows: the modes, and the window
+positions each gives.
 
 "none" passes no global mask (the model's default); "cls" gives `<s>` global attention; "sentences"
 gives it to `<s>` and each sentence's first piece (sentences as SentenceDetector's default rules find
@@ -7,20 +7,12 @@ them).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from ..annotators.sentence_rules import sentence_starts as text_sentence_starts
-from .batching import Batching, Window
+from .batching import Window
+from .sentence_rules import sentence_starts as text_sentence_starts
 
 GLOBAL_ATTENTION = ("none", "cls", "sentences")
-
-
-@dataclass(frozen=True)
-class EmbeddingSettings:
-    batching: Batching = Batching()
-    global_attention: str = "none"
 
 
 def global_pieces(units, mode: str) -> list[np.ndarray] | None:
