@@ -6,7 +6,7 @@ master, apart from the test run's shared local session):
 Each case runs the embeddings pipeline on the same rows and writes DIR/<case>.json: every output
 row with the executor that computed it, or {"error": traceback}. Cases:
   embeddings       the plain run
-  worker_crash     each task's first attempt kills its Python worker mid-task (sparklong's test hook)
+  worker_crash     each task's first attempt loses a Python worker mid-task, after the model (worker_kill.py)
   executor_kill    the first attempt of partition 0 SIGKILLs its own executor JVM mid-task
   gpus             after the cases above, in a second session: Spark's GPU scheduling on a standalone
                    master and worker (local-cluster mode, one 2-core executor) whose worker advertises
@@ -97,9 +97,18 @@ def executor_tag(kill_marker_dir: str | None = None):
     return executor(F.col("id"))
 
 
-def run(spark, folder: str, kill_marker_dir: str | None = None) -> dict:
-    """Embed texts() and return {id: row as JSON-able dict}."""
+def run(spark, folder: str, kill_marker_dir: str | None = None, worker_kill_markers: str | None = None) -> dict:
+    """Embed texts() and return {id: row as JSON-able dict}; with worker_kill_markers, each task's first
+    attempt loses the Python worker its embeddings pass through (worker_kill.py)."""
     out = pipeline_model(folder).transform(frame(spark, texts()).withColumn("executor", executor_tag(kill_marker_dir)))
+    if worker_kill_markers:
+        from pyspark.sql import functions as F
+
+        from sparklong.annotation import annotation_array_type
+        from worker_kill import dies_after_first_batch
+
+        embeddings = dies_after_first_batch(F.col("embeddings"), annotation_array_type(), worker_kill_markers)
+        out = out.withColumn("embeddings", embeddings)
     rows = {}
     for r in out.select("id", "executor", "embeddings", "vector").collect():
         rows.setdefault(r["id"], []).append({
@@ -112,19 +121,12 @@ def run(spark, folder: str, kill_marker_dir: str | None = None) -> dict:
 
 
 def run_case(spark, case: str, folder: str, out_dir: str) -> dict:
-    from sparklong.udfs.fault_injection import KILL_WORKER_PROPERTY
-
-    sc = spark.sparkContext
     markers = os.path.join(out_dir, f"{case}_markers")
     os.makedirs(markers, exist_ok=True)
     if case == "embeddings":
         rows = run(spark, folder)
     elif case == "worker_crash":
-        sc.setLocalProperty(KILL_WORKER_PROPERTY, markers)
-        try:
-            rows = run(spark, folder)
-        finally:
-            sc.setLocalProperty(KILL_WORKER_PROPERTY, None)
+        rows = run(spark, folder, worker_kill_markers=markers)
     elif case == "executor_kill":
         rows = run(spark, folder, kill_marker_dir=markers)
     else:

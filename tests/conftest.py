@@ -18,17 +18,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def load_log(tmp_path_factory):
-    """File every Python worker appends its pid to when it loads a model (set before the JVM starts)."""
-    return str(tmp_path_factory.mktemp("loads") / "loads.txt")
-
-
-@pytest.fixture(scope="session")
-def spark(load_log):
+def spark():
     """One local[2] session for the whole run (Spark takes ~20 s to start)."""
-    from sparklong.udfs.model_cache import LOAD_LOG_ENV
-
-    os.environ[LOAD_LOG_ENV] = load_log
     import sparklong
 
     session = sparklong.start("local[2]")

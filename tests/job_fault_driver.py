@@ -8,10 +8,13 @@ other; DIR/<fault>/markers holds its marks and DIR/<fault>/code the runner's exi
 
 Faults (each marks what it did in DIR, so the test can tell it happened):
   plain          none: the test SIGKILLs this driver itself (see job_runs.kill_when)
-  worker_kill    every task's first attempt loses its Python worker mid-task (sparklong's test hook)
+  worker_kill    every task's first attempt loses a Python worker mid-task (worker_kill.py; markers:
+                 `<stage>-<partition>-<pid>`, one per task)
   slow_task      partition 0's first attempt sleeps, so speculation starts a second attempt elsewhere
   executor_kill  partition 0's first attempt SIGKILLs its own executor JVM
-(markers: `<fault>-0-<task attempt id>`, one per attempt of partition 0)
+(slow_task and executor_kill markers: `<fault>-0-<task attempt id>`, one per attempt of partition 0)
+Each fault is a column the job's transform passes n_tokens through (with_fault), so that it runs in
+the shard's task after the model and cannot be pruned.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # cluster_driver, tiny_models
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # cluster_driver, tiny_models, worker_kill
 
 SLOW_S = 25.0
 
@@ -53,13 +56,21 @@ def fault_column(fault: str, markers: str):
     return inject(F.col("id"))
 
 
-def with_fault(spec, fault: str, markers: str):
+def tokens_with_fault(fault: str, markers: str):
+    """The n_tokens column, its values unchanged, computed so that the fault happens on its way."""
     from pyspark.sql import functions as F
 
+    from worker_kill import dies_after_first_batch
+
+    if fault == "worker_kill":
+        return dies_after_first_batch(F.col("n_tokens"), "int", markers)
+    return F.col("n_tokens") + fault_column(fault, markers)
+
+
+def with_fault(spec, fault: str, markers: str):
     def transform(args, model):
         run = spec.transform(args, model)
-        return lambda frame, carry: run(frame, carry).withColumn(
-            "n_tokens", F.col("n_tokens") + fault_column(fault, markers))
+        return lambda frame, carry: run(frame, carry).withColumn("n_tokens", tokens_with_fault(fault, markers))
 
     return dataclasses.replace(spec, transform=transform)
 
@@ -76,7 +87,6 @@ def main() -> None:
     import sparklong
     from sparklong.jobs.embed_corpus import SPEC
     from sparklong.jobs.runner import main as run_job
-    from sparklong.udfs.fault_injection import KILL_WORKER_PROPERTY
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the tests folder
     spark = sparklong.start(args.master, memory="1g", extra_conf={
@@ -92,13 +102,8 @@ def main() -> None:
     for fault in args.faults.split(","):
         markers = os.path.join(args.runs, fault, "markers")
         os.makedirs(markers)
-        spec = SPEC
-        if fault == "worker_kill":
-            spark.sparkContext.setLocalProperty(KILL_WORKER_PROPERTY, markers)
-        elif fault != "plain":
-            spec = with_fault(SPEC, fault, markers)
+        spec = SPEC if fault == "plain" else with_fault(SPEC, fault, markers)
         code = run_job(spec, [*job, "--output", os.path.join(args.runs, fault, "out")], spark)
-        spark.sparkContext.setLocalProperty(KILL_WORKER_PROPERTY, None)
         with open(os.path.join(args.runs, fault, "code"), "w", encoding="utf-8") as fh:
             fh.write(str(code))
     spark.stop()

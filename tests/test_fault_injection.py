@@ -1,26 +1,26 @@
-"""udfs/fault_injection.py without Spark: unset, a task's outputs pass through untouched (no code per
-batch); asked, the first output comes out, then the marker file and the worker's exit."""
+"""tests/worker_kill.py without Spark: outside a task (or on a retry) a task's outputs pass through
+untouched; on a first attempt the first output comes out, then the marker file and the worker's exit."""
 import pytest
 
-from sparklong.udfs import fault_injection
+import worker_kill
 
 
-def test_unset_passes_the_iterator_on_as_it_is():
+def test_outside_a_task_passes_the_iterator_on_as_it_is(tmp_path):
     outputs = iter([1, 2, 3])
-    assert fault_injection.kill_after_first(outputs) is outputs  # outside a task: TaskContext.get() is None
+    assert worker_kill.kill_after_first(outputs, str(tmp_path)) is outputs  # TaskContext.get() is None
 
 
-def test_asked_gives_the_first_output_then_writes_the_marker_and_exits(tmp_path, monkeypatch):
+def test_a_first_attempt_gives_the_first_output_then_writes_the_marker_and_exits(tmp_path, monkeypatch):
     marker = tmp_path / "3-1-42"
-    monkeypatch.setattr(fault_injection, "_marker", lambda: str(marker))
+    monkeypatch.setattr(worker_kill, "_marker", lambda markers: str(marker))
 
     def exit_(code):
         raise SystemExit(code)
 
-    monkeypatch.setattr(fault_injection.os, "_exit", exit_)
-    outputs = fault_injection.kill_after_first(iter(["first", "second"]))
+    monkeypatch.setattr(worker_kill.os, "_exit", exit_)
+    outputs = worker_kill.kill_after_first(iter(["first", "second"]), str(tmp_path))
     assert next(outputs) == "first" and not marker.exists()
     with pytest.raises(SystemExit) as exited:
         next(outputs)
-    assert exited.value.code == fault_injection.KILLED_EXIT_CODE and marker.exists()
-    assert list(fault_injection.kill_after_first(iter([]))) == []  # no output: no fault
+    assert exited.value.code == worker_kill.KILLED_EXIT_CODE and marker.exists()
+    assert list(worker_kill.kill_after_first(iter([]), str(tmp_path))) == []  # no output: no fault

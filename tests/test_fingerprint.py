@@ -69,15 +69,14 @@ def test_weights_replaced_by_an_older_dated_copy_are_not_served_from_the_cache(t
     stamp = 1_700_000_000 * 10**9
     _date_all(folder, stamp)
     _date_all(other, stamp - 10**12)  # older: the folder's newest mtime stays `stamp`
-    model_cache.clear()
-    first = model_cache.get_model(folder, "embeddings", "torch", "cpu")
-    assert model_cache.get_model(folder, "embeddings", "torch", "cpu") is first  # cached
+    cache = model_cache.ModelCache()
+    first = cache.model(folder, "embeddings", "torch", "cpu")
+    assert cache.model(folder, "embeddings", "torch", "cpu") is first  # cached
     shutil.copy2(os.path.join(other, "model.safetensors"), os.path.join(folder, "model.safetensors"))  # cp -p
-    second = model_cache.get_model(folder, "embeddings", "torch", "cpu")
+    second = cache.model(folder, "embeddings", "torch", "cpu")
     ids = torch.tensor([[0, 5, 6, 7, 2]])
     with torch.no_grad():
         assert not torch.allclose(first.module(ids), second.module(ids))
-    model_cache.clear()
 
 
 def _roberta_source(folder: str, vocab_size: int) -> None:

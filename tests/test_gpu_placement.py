@@ -61,7 +61,8 @@ def test_stage_precision_param():
 
 @pytest.fixture
 def fake_gpus(monkeypatch):
-    """torch sees two CUDA devices; loads are recorded, not run; the task's GPUs are set by the test."""
+    """torch sees two CUDA devices; loads are recorded, not run; the task's GPUs are set by the test; the
+    models go to a cache of the test's own."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
@@ -74,21 +75,19 @@ def fake_gpus(monkeypatch):
     monkeypatch.setattr(model_cache, "load", fake_load)
     assigned = {"gpus": ()}
     monkeypatch.setattr(model_cache, "task_gpus", lambda: assigned["gpus"])
-    model_cache.clear()
-    yield loads, assigned
-    model_cache.clear()
+    return loads, assigned, model_cache.ModelCache()
 
 
 def test_worker_cache_loads_the_model_on_the_tasks_gpu(fake_gpus, tiny_folder):
-    loads, assigned = fake_gpus
+    loads, assigned, cache = fake_gpus
     assigned["gpus"] = ("1",)
-    first = model_cache.get_model(tiny_folder, "embeddings", precision="bfloat16")
+    first = cache.model(tiny_folder, "embeddings", precision="bfloat16")
     assert first.device == torch.device("cuda:1") and "Spark task GPU 1" in first.placement
     assigned["gpus"] = ("0",)  # the same worker reused for a task on the other GPU
-    second = model_cache.get_model(tiny_folder, "embeddings", precision="bfloat16")
+    second = cache.model(tiny_folder, "embeddings", precision="bfloat16")
     assert second.device == torch.device("cuda:0")
     assigned["gpus"] = ("1",)
-    assert model_cache.get_model(tiny_folder, "embeddings", precision="bfloat16") is first  # cached per device
+    assert cache.model(tiny_folder, "embeddings", precision="bfloat16") is first  # cached per device
     assert loads == [("cuda:1", "bfloat16"), ("cuda:0", "bfloat16")]
 
 

@@ -272,9 +272,9 @@ def test_band_blocks_run_in_onnxruntimes_fused_attention(embeddings_model):
 def test_placement_is_said_in_the_log(embeddings_model, caplog):
     from sparklong.udfs import model_cache
 
-    model_cache.clear()
-    with caplog.at_level(logging.INFO, logger="sparklong"):
-        get_model(embeddings_model[0], "embeddings", engine="onnx", device="cpu", precision="float16")
+    with caplog.at_level(logging.INFO, logger="sparklong"):  # a cache of its own: a miss, so a load
+        model_cache.ModelCache().model(embeddings_model[0], "embeddings", engine="onnx", device="cpu",
+                                       precision="float16")
     [record] = [r for r in caplog.records if "onnxruntime" in r.getMessage()]
     assert record.levelno == logging.WARNING  # less than asked: float32 on the CPU for float16
     assert "CPUExecutionProvider" in record.getMessage() and "float16 asked, float32 used" in record.getMessage()

@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections import Counter
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from sparklong import EmbeddingsFinisher, LightPipeline, LongformerEmbeddings, SentenceEmbeddings
 from sparklong.annotation import DOCUMENT, TOKEN, Annotation, annotation_array_type, to_dicts
-from sparklong.models.fingerprint import fingerprint
 from tiny_models import corpus_texts, save_model_folder
+from worker_loads import loads_per_worker
 
 TEXTS = [
     "Fellow-Citizens of the Senate and of the House of Representatives.",
@@ -122,14 +121,13 @@ def test_transform_leaves_the_sessions_arrow_batch_size_and_bounds_its_own(spark
         assert_equal_annotations(out[str(i)]["embeddings"], light.fullAnnotate(texts[i])[0]["embeddings"])
 
 
-def test_model_loads_once_per_worker_across_tasks_and_batches(spark, model_folder, load_log):
+def test_model_loads_once_per_worker_across_tasks_and_batches(spark, model_folder):
     texts = [f"Document number {i} of the corpus. " * (1 + i % 7) for i in range(400)]
     df = frame(spark, texts, partitions=8)  # 8 tasks on 2 cores; 64-row Arrow batches -> many batches
     embeddings = stages(model_folder, batchSize=3)[0]
     assert embeddings.transform(df).select("embeddings").count() == 400
     assert embeddings.transform(df).filter("size(embeddings) > 0").count() == 400
-    with open(load_log) as fh:
-        loads = Counter(line.split(" ", 1)[0] for line in fh if line.rstrip("\n").endswith(fingerprint(model_folder)))
+    loads = loads_per_worker(spark, model_folder)
     assert loads and max(loads.values()) == 1, loads
 
 

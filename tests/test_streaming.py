@@ -11,9 +11,9 @@ from pyspark.ml import PipelineModel
 
 from sparklong import (DocumentAssembler, EmbeddingsFinisher, LongformerForQuestionAnswering,
                        LongformerSentenceEmbeddings, MultiDocumentAssembler)
-from sparklong.models.fingerprint import fingerprint
 from test_qa_decoding import save_qa_folder
 from tiny_models import corpus_texts, save_model_folder
+from worker_loads import loads_per_worker
 
 DOC_SCHEMA = "id string, text string"
 QA_SCHEMA = "id string, question string, context string"
@@ -52,7 +52,7 @@ def docs(start: int, count: int) -> list[dict]:
             for i in range(start, start + count)]
 
 
-def test_embeddings_stream_restarted_on_its_checkpoint_writes_every_row_once(spark, folders, load_log):
+def test_embeddings_stream_restarted_on_its_checkpoint_writes_every_row_once(spark, folders):
     from pyspark.sql import functions as F
 
     root, model, _ = folders
@@ -80,8 +80,7 @@ def test_embeddings_stream_restarted_on_its_checkpoint_writes_every_row_once(spa
             assert row["vector"] is None
         else:
             np.testing.assert_allclose(row["vector"], expected[row["id"]], rtol=0, atol=1e-5)
-    with open(load_log) as fh:
-        loads = Counter(line.split(" ", 1)[0] for line in fh if line.rstrip("\n").endswith(fingerprint(model)))
+    loads = loads_per_worker(spark, model)
     assert loads and max(loads.values()) == 1, loads  # once per Python worker across every micro-batch
 
 

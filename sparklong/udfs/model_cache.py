@@ -1,20 +1,23 @@
 """Per-Python-worker LRU cache of loaded models: a model loads once per worker, not per task or batch.
 
-Spark reuses Python workers between tasks (spark.python.worker.reuse, on by default), so a module-level
-cache lives as long as the worker. Keyed by the folder's fingerprint (models/fingerprint.py) + task +
-engine + device (cuda:N: a worker reused for a task on another GPU loads the model there) + dtype +
-quantize; tokenizers by fingerprint + lowercase, so a folder whose files
-were rewritten (a new conversion, weights replaced by an older-dated copy) is loaded again.
-Engine "onnx" caches an onnxruntime session (OnnxModule) with as many intra-op threads as the task
-has cores, behind the same call signature as the torch module.
+`ModelCache` is the cache; `WORKER_CACHE` is this process's one instance (a Spark Python worker's, or
+the driver's for LightPipeline), read through `get_model` and `get_tokenizer`. It is held by this
+module because nothing else outlives a task in a worker: Spark reuses Python workers between tasks
+(spark.python.worker.reuse, on by default) but unpickles each task's UDF afresh.
+
+Models are keyed by the folder's fingerprint (models/fingerprint.py) + task + engine + device (cuda:N:
+a worker reused for a task on another GPU loads the model there) + dtype + quantize; tokenizers by
+fingerprint + lowercase, so a folder whose files were rewritten (a new conversion, weights replaced by
+an older-dated copy) is loaded again. Engine "onnx" caches an onnxruntime session (OnnxModule) with as
+many intra-op threads as the task has cores, behind the same call signature as the torch module.
 """
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -28,9 +31,8 @@ from .task_resources import task_cores, task_gpus
 
 log = logging.getLogger("sparklong")
 
-MAX_MODELS = 2
-# Test hook: when set, every load appends "<pid> <fingerprint>" to this file, so a driver can count loads per worker.
-LOAD_LOG_ENV = "SPARKLONG_LOAD_LOG"
+MAX_MODELS = 2  # models one worker keeps loaded
+MAX_TOKENIZERS = 8
 
 
 @dataclass(frozen=True)
@@ -41,51 +43,88 @@ class LoadedModel:
     placement: str = ""  # where it runs and in what precision, in words (logged on load)
 
 
-_models: "OrderedDict[tuple, LoadedModel]" = OrderedDict()
-_lock = threading.Lock()
-_loads = 0
+def _read_tokenizer(folder: str, lowercase: bool) -> LongformerTokenizer:
+    return LongformerTokenizer.from_folder(folder, lowercase=lowercase)
 
 
-def load_count() -> int:
-    """How many models this process has loaded (cache misses)."""
-    return _loads
+class ModelCache:
+    """An LRU of loaded models (the `max_models` last used) and of tokenizers, shared by a worker's threads.
+
+    `loads` counts the loads (cache misses) per model fingerprint: how often this process read each
+    model's weights."""
+
+    def __init__(self, max_models: int = MAX_MODELS, max_tokenizers: int = MAX_TOKENIZERS):
+        self.max_models = max_models
+        self.loads: Counter[str] = Counter()
+        self._models: OrderedDict[tuple, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._tokenizers = cached_per_fingerprint(max_tokenizers)(_read_tokenizer)
+
+    def model(self, folder: str, task: str, engine: str = "torch", device: str = "auto", precision: str = "auto",
+              quantize: str = "none") -> LoadedModel:
+        """The cached model for this key, loading it (and evicting the least recently used) on a miss.
+        In a Spark task, 'auto' and 'cuda' mean the GPU Spark assigned the task (task_resources.task_gpus)."""
+        check_engine(engine, quantize, device, precision)
+        key, load_model = _placed(folder, task, engine, device, precision, quantize)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            loaded = self._models[key] = load_model()
+            while len(self._models) > self.max_models:
+                self._models.popitem(last=False)
+            self.loads[key[0]] += 1
+            return loaded
+
+    def tokenizer(self, folder: str, lowercase: bool) -> LongformerTokenizer:
+        """The folder's tokenizer, read once per state of its files."""
+        return self._tokenizers(folder, lowercase)
+
+    def clear(self) -> None:
+        """Drop every cached model and tokenizer (to free memory); `loads` keeps counting."""
+        with self._lock:
+            self._models.clear()
+        self._tokenizers.cache_clear()
+
+
+WORKER_CACHE = ModelCache()  # this process's one cache: it must outlive the tasks a worker runs (module docstring)
 
 
 def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto", precision: str = "auto",
               quantize: str = "none") -> LoadedModel:
-    """The cached model for this key, loading it (and evicting the least recently used) on a miss.
-    In a Spark task, 'auto' and 'cuda' mean the GPU Spark assigned the task (task_resources.task_gpus)."""
-    global _loads
-    check_engine(engine, quantize, device, precision)
+    """The model from this process's cache (ModelCache.model)."""
+    return WORKER_CACHE.model(folder, task, engine, device, precision, quantize)
+
+
+def get_tokenizer(folder: str, lowercase: bool) -> LongformerTokenizer:
+    """The tokenizer from this process's cache (ModelCache.tokenizer)."""
+    return WORKER_CACHE.tokenizer(folder, lowercase)
+
+
+def _placed(folder: str, task: str, engine: str, device: str, precision: str,
+            quantize: str) -> tuple[tuple, Callable[[], LoadedModel]]:
+    """(cache key, loader) of the model placed for this task: on the GPU Spark assigned it, if any."""
     gpus = task_gpus()
     if engine == "onnx":
         from ..models.onnx_runtime import place
 
         placement = place(device, precision, quantize, gpus)
         key = (fingerprint(folder), task, engine, placement.device, placement.dtype, quantize)
-    else:
-        # int8 linears run on the CPU: 'auto' means the CPU there, as for onnxruntime's int8
-        target = torch.device("cpu") if quantize == "int8" else resolve_device(device, gpus)
-        dtype = resolve_precision(precision, target)
-        key = (fingerprint(folder), task, engine, str(target), dtype, quantize)
-    with _lock:
-        if key in _models:
-            _models.move_to_end(key)
-            return _models[key]
-        if engine == "onnx":
-            loaded = _load_onnx(folder, task, placement)
-        else:
-            module = load(folder, task=task, device=str(target), dtype=dtype, quantize=quantize)
-            where = f"{target}" + (f" (Spark task GPU {gpus[0]})" if gpus and target.type == "cuda" else "")
-            numerics = dtype + (", int8 linear layers" if quantize == "int8" else "")
-            loaded = LoadedModel(module, module.config, target, f"torch on {where}, {numerics}")
-            log.info("sparklong: %s", loaded.placement)
-        _models[key] = loaded
-        while len(_models) > MAX_MODELS:
-            _models.popitem(last=False)
-        _loads += 1
-        _log_load(key[0])
-        return loaded
+        return key, lambda: _load_onnx(folder, task, placement)
+    # int8 linears run on the CPU: 'auto' means the CPU there, as for onnxruntime's int8
+    target = torch.device("cpu") if quantize == "int8" else resolve_device(device, gpus)
+    dtype = resolve_precision(precision, target)
+    key = (fingerprint(folder), task, engine, str(target), dtype, quantize)
+    return key, lambda: _load_torch(folder, task, target, dtype, quantize, gpus)
+
+
+def _load_torch(folder: str, task: str, target: torch.device, dtype: str, quantize: str, gpus) -> LoadedModel:
+    module = load(folder, task=task, device=str(target), dtype=dtype, quantize=quantize)
+    where = f"{target}" + (f" (Spark task GPU {gpus[0]})" if gpus and target.type == "cuda" else "")
+    numerics = dtype + (", int8 linear layers" if quantize == "int8" else "")
+    loaded = LoadedModel(module, module.config, target, f"torch on {where}, {numerics}")
+    log.info("sparklong: %s", loaded.placement)
+    return loaded
 
 
 def check_engine(engine: str, quantize: str, device: str = "auto", precision: str = "auto") -> None:
@@ -114,21 +153,3 @@ def _load_onnx(folder: str, task: str, placement) -> LoadedModel:
     )
     return LoadedModel(module, module.config, torch.device("cpu"), f"onnxruntime {placement.reason}")
 
-
-@cached_per_fingerprint(maxsize=8)
-def get_tokenizer(folder: str, lowercase: bool) -> LongformerTokenizer:
-    return LongformerTokenizer.from_folder(folder, lowercase=lowercase)
-
-
-def _log_load(model: str) -> None:
-    path = os.environ.get(LOAD_LOG_ENV)
-    if path:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(f"{os.getpid()} {model}\n")
-
-
-def clear() -> None:
-    """Drop every cached model (tests, or to free memory)."""
-    with _lock:
-        _models.clear()
-    get_tokenizer.cache_clear()

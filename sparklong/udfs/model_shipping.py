@@ -6,6 +6,10 @@ The archive holds the model's files and its exported ONNX graphs (models/fingerp
 with exports), and its name carries their fingerprint: two models, or a folder changed since (new
 weights, or a graph exported after a torch-engine stage shipped it), never share a name, so executors
 read exactly the files the driver has and never export a graph themselves.
+
+Whether a folder was shipped already is asked of the SparkContext itself (`listArchives`, the
+archives it serves): Spark keeps that list per context, so sparklong keeps no state of its own, and a
+new session after `stop()` ships again.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from urllib.parse import urlparse
 
 from ..models.fingerprint import fingerprint, model_files
 
@@ -28,16 +33,18 @@ def ship_to_executors(spark, folder: str) -> str:
     sc = spark.sparkContext
     if sc.master.startswith("local"):
         return name
-    shipped = getattr(sc, "_sparklong_shipped", set())
-    if name not in shipped:
+    if name not in _archive_names(sc):  # Spark refuses a second archive of the same name
         staging = tempfile.mkdtemp(prefix="sparklong-ship-")
         atexit.register(shutil.rmtree, staging, True)  # Spark serves the file from here until the app ends
         archive = os.path.join(staging, name)
         _zip_folder(folder, archive)
         sc.addArchive(archive)
-        shipped.add(name)
-        sc._sparklong_shipped = shipped
     return name
+
+
+def _archive_names(sc) -> set[str]:
+    """The file names of the archives this SparkContext ships (its URIs: file:/... or spark://.../files/...)."""
+    return {os.path.basename(urlparse(uri).path) for uri in sc.listArchives}
 
 
 def _zip_folder(folder: str, archive: str) -> None:
