@@ -70,7 +70,7 @@ class HasMaxBatchTokens(Params):
         self._setDefault(maxBatchTokens=CPU_BATCH_TOKENS)
 
     def batch_token_budget(self) -> int | None:
-        """maxBatchTokens when the user set it, else None: the device's own budget (udfs/forward.py)."""
+        """maxBatchTokens when the user set it, else None: the device's own budget (cores/forward.py)."""
         return self.getMaxBatchTokens() if self.isSet(self.maxBatchTokens) else None
 
     def setMaxBatchTokens(self, value: int):
