@@ -8,12 +8,12 @@ import re
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
-from ..jobs.storage import Storage, local_path
 from ..models.onnx_files import ensure_onnx
 from ..params import HasEngine
+from ..storage.hadoop_folder import Storage, local_path
+from ..storage.save_beside import save_beside_then_swap
 from ..udfs.model_cache import check_engine
 from .private_model_copy import private_copy, private_folder
-from .save_beside import save_beside_then_swap
 
 MODEL_SUBDIR = "model"
 _UID = re.compile(r"\w+")

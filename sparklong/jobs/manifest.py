@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
+from ..storage.output_folder import OutputFolder
 from .inputs import JobError
-from .output_folder import OutputFolder
 
 MANIFEST = "_sparklong_job.json"
 FORMAT = 2  # 2: shards written by executors, with a row index in each file's footer

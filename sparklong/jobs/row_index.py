@@ -19,7 +19,7 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .output_folder import OutputFolder, naming_the_file
+from ..storage.output_folder import OutputFolder, naming_the_file
 
 INDEX = "_index"
 INDEX_KEY = b"sparklong.row_index"

@@ -15,7 +15,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .output_folder import OutputFolder
+from ..storage.output_folder import OutputFolder
 from .row_index import INDEX, DamagedShard, index_record, read_row_index
 
 DAMAGED = "_damaged"
