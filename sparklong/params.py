@@ -2,22 +2,11 @@
 camelCase chainable setters that validate and raise ValueError naming the param and allowed values."""
 from __future__ import annotations
 
-from typing import Sequence
-
 from pyspark.ml.param import Param, Params, TypeConverters
 
-from .models.devices import PRECISIONS
-from .models.loading import QUANTIZE
-
-
-def check_range(name: str, value, low, high) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-
-
-def check_choice(name: str, value, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+# The engine's choices come from a module without torch, so importing params loads no model code.
+from .engine_options import CPU_BATCH_TOKENS, DEVICES, ENGINES, PRECISIONS, QUANTIZE
+from .param_checks import check_choice, check_range
 
 
 def _columns(cols) -> list[str]:
@@ -66,9 +55,6 @@ class HasBatchSize(Params):
 
     def getBatchSize(self) -> int:
         return self.getOrDefault(self.batchSize)
-
-
-CPU_BATCH_TOKENS = 16384  # maxBatchTokens' default; on a GPU an unset budget comes from its memory (udfs/forward.py)
 
 
 class HasMaxBatchTokens(Params):
@@ -130,10 +116,6 @@ class HasStorageRef(Params):
 
     def getStorageRef(self) -> str:
         return self.getOrDefault(self.storageRef)
-
-
-ENGINES = ("torch", "onnx")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class HasEngine(Params):

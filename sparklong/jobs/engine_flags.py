@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..models.devices import PRECISIONS
-from ..params import DEVICES, ENGINES, QUANTIZE, HasEngine, set_params
+from ..engine_options import DEVICES, ENGINES, PRECISIONS, QUANTIZE
+from ..params import HasEngine, set_params
 from .inputs import JobError
 
 FLAGS = {  # param -> (choices, help)

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..params import CPU_BATCH_TOKENS
+from ..engine_options import CPU_BATCH_TOKENS
 from .batching import Batching, pack_batches
 
 Outputs = tuple[np.ndarray, ...]  # one row of each model output: [L, ...] per token or [C] per sequence
