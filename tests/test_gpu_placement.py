@@ -8,13 +8,19 @@ import pytest
 import torch
 
 from sparklong import LongformerSentenceEmbeddings
-from sparklong.models.devices import choose_device, cuda_index, resolve_precision
+from sparklong.engine_options import PRECISIONS
+from sparklong.models.devices import DTYPES, choose_device, cuda_index, resolve_precision
 from sparklong.udfs import forward, model_cache
 from sparklong.udfs.batching import Batching
 from sparklong.udfs.overlap import ordered_map
 from sparklong.annotation import DOCUMENT, Annotation
 from sparklong.udfs.sentence_embeddings import embed_documents
 from sparklong.udfs.word_embeddings import EmbeddingSettings
+
+
+def test_every_precision_but_auto_has_a_torch_dtype():
+    """The choices (engine_options.py, no torch) and the dtypes they map to (models/devices.py) agree."""
+    assert PRECISIONS == ("auto", *DTYPES)
 
 
 def test_spark_gpu_address_becomes_the_cuda_index():
