@@ -26,7 +26,7 @@ import pyarrow as pa
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from sparklong.jobs.output_folder import OutputFolder  # noqa: E402
+from sparklong.storage.output_folder import OutputFolder  # noqa: E402
 from sparklong.jobs.plan import committed_rows  # noqa: E402
 from sparklong.jobs.shard_check import check_shards  # noqa: E402
 from sparklong.jobs.shard_files import DROP, HASH, KEY, ShardWriter, shard_file  # noqa: E402

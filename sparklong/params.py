@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pyspark.ml.param import Param, Params, TypeConverters
 
-from .cores.batching import CPU_BATCH_TOKENS
 from .cores.value_checks import check_choice, check_range
-from .models.devices import PRECISIONS
-from .models.loading import QUANTIZE
+# The engine's choices come from a module without torch, so importing params loads no model code.
+from .engine_options import CPU_BATCH_TOKENS, DEVICES, ENGINES, PRECISIONS, QUANTIZE
 
 
 def _columns(cols) -> list[str]:
@@ -117,10 +116,6 @@ class HasStorageRef(Params):
 
     def getStorageRef(self) -> str:
         return self.getOrDefault(self.storageRef)
-
-
-ENGINES = ("torch", "onnx")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class HasEngine(Params):

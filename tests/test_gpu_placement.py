@@ -14,8 +14,14 @@ from sparklong.cores.batching import Batching
 from sparklong.cores.document_embeddings import embed_documents
 from sparklong.cores.embedding_settings import EmbeddingSettings
 from sparklong.cores.overlap import ordered_map
-from sparklong.models.devices import choose_device, cuda_index, resolve_precision
+from sparklong.engine_options import PRECISIONS
+from sparklong.models.devices import DTYPES, choose_device, cuda_index, resolve_precision
 from sparklong.udfs import model_cache
+
+
+def test_every_precision_but_auto_has_a_torch_dtype():
+    """The choices (engine_options.py, no torch) and the dtypes they map to (models/devices.py) agree."""
+    assert PRECISIONS == ("auto", *DTYPES)
 
 
 def test_spark_gpu_address_becomes_the_cuda_index():

@@ -16,7 +16,7 @@ import pytest
 
 from sparklong.jobs import runner, search
 from sparklong.jobs.embed_corpus import SPEC as EMBED
-from sparklong.jobs.output_folder import OutputFolder
+from sparklong.storage.output_folder import OutputFolder
 from sparklong.jobs.row_index import INDEX, read_row_index
 from sparklong.jobs.shard_check import DAMAGED, check_file
 from sparklong.jobs.shard_files import DROP, HASH, KEY, ShardWriter, run_scratch

@@ -111,7 +111,7 @@ def test_question_answering_on_onnx_equals_torch(spark, qa_folder):  # noqa: F81
 
 def test_half_precision_onnx_stage_exports_its_float16_graph_on_the_driver(tmp_path):
     from sparklong import LongformerSentenceEmbeddings
-    from sparklong.annotators.model_stage import prepare_engine
+    from sparklong.engine_choice import prepare_engine
     from sparklong.models.onnx_files import onnx_path
     from tiny_models import save_model_folder
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from sparklong.jobs.inputs import JobError
-from sparklong.jobs.output_folder import OutputFolder
+from sparklong.storage.output_folder import OutputFolder
 from sparklong.jobs.shard_files import DROP, HASH, KEY, SHARD, ShardWriter
 from sparklong.jobs.writer_lock import LOCK, WriterLock, boot_id, check_holder, pid_namespace, process_start
 
@@ -201,7 +201,7 @@ def test_the_executors_fence_commits_no_shard_once_another_run_holds_the_lock(tm
 
 FULL_DISK = """
 import resource, signal, sys
-from sparklong.jobs.output_folder import OutputFolder
+from sparklong.storage.output_folder import OutputFolder
 from sparklong.jobs.writer_lock import WriterLock
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
 resource.setrlimit(resource.RLIMIT_FSIZE, (16, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))

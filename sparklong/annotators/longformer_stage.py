@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.functions import col
 
 from ..cores.batching import Batching
+from ..engine_choice import prepare_engine
 from ..models import LongformerConfig
 from ..models import pretrained as registry
 from ..models.checkpoint import check_weights
@@ -29,7 +30,7 @@ from ..udfs.model_cache import get_model, get_tokenizer
 from ..udfs.model_shipping import ship_to_executors
 from ..udfs.model_udf import ModelCore, model_udf
 from .annotator_types import AnnotatorTypes
-from .model_stage import HasModelFolder, ModelStagePersistence, prepare_engine
+from .model_stage import HasModelFolder, ModelStagePersistence
 
 class LongformerModelStage(
     Model,

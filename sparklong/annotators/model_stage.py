@@ -8,12 +8,10 @@ import re
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
-from ..jobs.storage import Storage, local_path
-from ..models.onnx_files import ensure_onnx
-from ..params import HasEngine
-from ..udfs.model_cache import check_engine
+from ..engine_choice import prepare_engine
+from ..storage.hadoop_folder import Storage, local_path
+from ..storage.save_beside import save_beside_then_swap
 from .private_model_copy import private_copy, private_folder
-from .save_beside import save_beside_then_swap
 
 MODEL_SUBDIR = "model"
 _UID = re.compile(r"\w+")
@@ -29,20 +27,6 @@ class HasModelFolder(Params):
                 f".loadSavedModel(folder, spark)"
             )
         return self.getOrDefault(self.modelFolder)
-
-
-def prepare_engine(stage) -> None:
-    """On the driver, before any Spark job or save: check engine, quantize, device and precision, and for engine 'onnx'
-    export the graph of `stage.task` into the model folder once (and its float16 graph when half
-    precision is asked for: onnxruntime's CUDA provider runs that), so that executors and a saved
-    pipeline find them there. With precision 'auto' a GPU executor exports its float16 graph itself."""
-    if not isinstance(stage, HasEngine):
-        return
-    check_engine(stage.getEngine(), stage.getQuantize(), stage.getDevice(), stage.getPrecision())
-    if stage.getEngine() == "onnx":
-        ensure_onnx(stage.getModelFolder(), stage.task, stage.getQuantize())
-        if stage.getPrecision() in ("float16", "bfloat16") and stage.getQuantize() == "none":
-            ensure_onnx(stage.getModelFolder(), stage.task, "none", "float16")
 
 
 class ModelStageWriter(MLWriter):

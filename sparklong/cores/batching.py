@@ -6,10 +6,6 @@ from typing import Sequence
 
 import numpy as np
 
-# maxBatchTokens' default, and the budget of a CPU when none is set; on a GPU an unset budget comes
-# from its memory (cores/forward.py token_budget)
-CPU_BATCH_TOKENS = 16384
-
 
 @dataclass(frozen=True)
 class Batching:

@@ -17,7 +17,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .batching import CPU_BATCH_TOKENS, Batching, pack_batches
+from ..engine_options import CPU_BATCH_TOKENS
+from .batching import Batching, pack_batches
 
 Outputs = tuple[np.ndarray, ...]  # one row of each model output: [L, ...] per token or [C] per sequence
 

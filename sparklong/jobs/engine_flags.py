@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..models.devices import PRECISIONS
-from ..params import DEVICES, ENGINES, QUANTIZE, HasEngine, set_params
+from ..engine_choice import prepare_engine
+from ..engine_options import DEVICES, ENGINES, PRECISIONS, QUANTIZE
+from ..params import HasEngine, set_params
 from .inputs import JobError
 
 FLAGS = {  # param -> (choices, help)
@@ -59,8 +60,6 @@ def engine_flags(args: argparse.Namespace) -> dict:
 
 def apply_engine_flags(stages, args: argparse.Namespace) -> None:
     """Set the given flags on every model stage (a bad combination is a JobError before any work)."""
-    from ..annotators.model_stage import prepare_engine
-
     flags = engine_flags(args)
     for stage in stages:
         if isinstance(stage, HasEngine):

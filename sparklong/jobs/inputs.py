@@ -7,8 +7,8 @@ import re
 
 import pandas as pd
 
-from .output_folder import open_folder
-from .storage import Storage, qualify
+from ..storage.hadoop_folder import Storage, qualify
+from ..storage.output_folder import open_folder
 
 FORMATS = ("auto", "parquet", "json", "text")
 _EXTENSIONS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".txt": "text"}

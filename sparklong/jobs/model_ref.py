@@ -6,8 +6,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 
+from ..storage.hadoop_folder import is_local
 from .inputs import JobError, first_line
-from .storage import is_local
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .output_folder import OutputFolder, naming_the_file
+from ..storage.output_folder import OutputFolder, naming_the_file
 from .row_groups import RowGroupWriter
 
 INDEX = "_index"

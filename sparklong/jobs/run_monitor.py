@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
-from .output_folder import OutputFolder
+from ..storage.output_folder import OutputFolder
 from .progress import Progress
 
 POLL_S = 1.0

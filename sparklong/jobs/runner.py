@@ -32,12 +32,13 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable
 
+from ..storage.hadoop_folder import local_path, qualify
+from ..storage.output_folder import OutputFolder
 from .engine_flags import add_engine_arguments, engine_flags, model_stage_profile
 from .inputs import FORMATS, JobError, detect_format, first_line, read_input
 from .manifest import FORMAT, MANIFEST, check_id_type, check_manifest, read_manifest, write_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
 from .one_line import error_line, jvm_stderr_discarded
-from .output_folder import OutputFolder
 from .plan import check_ids, committed_rows, keyed_input, row_states, shard_work, with_shard, work_rows
 from .progress import Progress
 from .row_index import INDEX
@@ -46,7 +47,6 @@ from .shard_check import DAMAGED, CheckedShards, check_damage_is_plausible, chec
     remove_unreferenced_indexes, set_aside
 from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, commits_folder, is_shard_file, \
     run_scratch, shard_committer, shard_of
-from .storage import local_path, qualify
 from .writer_lock import WriterLock, is_lock_file
 
 SUCCESS = "_SUCCESS"

@@ -17,15 +17,15 @@ import sys
 import time
 from collections import Counter
 
+from ..storage.hadoop_folder import Storage, qualify
+from ..storage.output_folder import OutputFolder
 from .embed_corpus import SPEC as EMBED
 from .engine_flags import FLAGS, add_engine_arguments, model_stage_profile
 from .inputs import FORMATS, JobError, first_line, read_input
 from .manifest import MANIFEST, read_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
-from .output_folder import OutputFolder
 from .row_index import CORRUPT_BYTES
 from .runner import SUCCESS, _positive, check_exists, guarded, parser as job_parser
-from .storage import Storage, qualify
 from .top_k import candidate_schema, scanner, top_k, unit_rows
 from .writer_lock import LOCK
 

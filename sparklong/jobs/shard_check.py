@@ -18,8 +18,8 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..storage.output_folder import OutputFolder
 from .inputs import JobError
-from .output_folder import OutputFolder
 from .row_index import INDEX, damage_of, index_of, index_record
 
 DAMAGED = "_damaged"

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .output_folder import OutputFolder, naming_the_file
+from ..storage.output_folder import OutputFolder, naming_the_file
 from .row_groups import RowGroupWriter
 from .row_index import RowIndexWriter, index_of, read_row_index
 from .writer_lock import check_holder

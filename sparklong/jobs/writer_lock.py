@@ -37,8 +37,8 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, replace
 
+from ..storage.output_folder import OutputFolder
 from .inputs import JobError
-from .output_folder import OutputFolder
 
 LOCK = "_sparklong_lock.json"
 HEARTBEAT_S = 10.0

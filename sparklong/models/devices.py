@@ -12,8 +12,9 @@ from typing import Sequence
 
 import torch
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-PRECISIONS = ("auto", *DTYPES)
+from ..engine_options import PRECISIONS
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}  # PRECISIONS but auto
 
 
 def cuda_index(address: str, visible: str | None = None, count: int | None = None) -> int:

@@ -6,14 +6,13 @@ import os
 
 import torch
 
+from ..engine_options import QUANTIZE
 from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, tensor_names
 from .config import LongformerConfig
 from .devices import DTYPES, resolve_device
 from .cpu_linears import pack_cpu_linears, quantize_linears
 from .encoder import check_attention
 from .heads import TASKS
-
-QUANTIZE = ("none", "int8")  # "int8": int8 linear layers, torch (Int8Linear) or onnxruntime (onnx_export)
 
 
 def load(

@@ -10,8 +10,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..engine_options import PRECISIONS
 from .config import LongformerConfig
-from .devices import PRECISIONS, cuda_index
+from .devices import cuda_index
 from .encoder import check_input_ids, cpu_run_rows
 from .heads import TASKS
 from .onnx_export import INPUT_NAMES, OUTPUTS, require

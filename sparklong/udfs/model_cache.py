@@ -21,12 +21,13 @@ from typing import Callable
 
 import torch
 
+from ..engine_options import ENGINES, QUANTIZE
 from ..models.config import LongformerConfig
 from ..models.devices import resolve_device, resolve_precision
 from ..models.loading import load
 from ..models.fingerprint import cached_per_fingerprint, fingerprint
 from ..models.tokenizer import LongformerTokenizer
-from ..params import ENGINES, QUANTIZE, check_choice
+from ..cores.value_checks import check_choice
 from .task_resources import task_cores, task_gpus
 
 log = logging.getLogger("sparklong")

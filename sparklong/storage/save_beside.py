@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Callable
 
-from ..jobs.storage import Storage, qualify
+from .hadoop_folder import Storage, qualify
 
 SWAP_ATTEMPTS = 5  # renames lost to another save of the same path before giving up
 
