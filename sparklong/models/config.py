@@ -1,6 +1,7 @@
 """Longformer configuration read from a Hugging Face `config.json`, validated up front."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
@@ -47,7 +48,12 @@ class LongformerConfig:
 
     def label(self, index: int) -> str:
         """The name of a head's output `index` (id2label, else transformers' LABEL_<index>)."""
-        return self.id2label.get(index, f"LABEL_{index}")
+        return self.id2label.get(index, default_label(index))
+
+    def with_label_count(self, count: int) -> "LongformerConfig":
+        """This config with `count` default label names, for a head whose config.json names none (the
+        width is read from the head's weights or from an exported graph)."""
+        return dataclasses.replace(self, id2label=default_labels(count))
 
     @classmethod
     def from_dict(cls, raw: dict) -> "LongformerConfig":
@@ -66,7 +72,7 @@ class LongformerConfig:
             raise ConfigError(f"hidden_act '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
         id2label = _id2label(raw.get("id2label"))
         if not id2label and raw.get("num_labels"):
-            id2label = {i: f"LABEL_{i}" for i in range(positive_int(raw["num_labels"], "num_labels"))}
+            id2label = default_labels(positive_int(raw["num_labels"], "num_labels"))
         cfg = cls(
             vocab_size=positive_int(need("vocab_size"), "vocab_size"),
             hidden_size=hidden,
@@ -102,6 +108,16 @@ class LongformerConfig:
             return cls.from_dict(raw)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
+
+
+def default_label(index: int) -> str:
+    """transformers' name for a head output that config.json does not name."""
+    return f"LABEL_{index}"
+
+
+def default_labels(count: int) -> dict[int, str]:
+    """id2label for `count` unnamed head outputs: LABEL_0 ... LABEL_<count-1>."""
+    return {i: default_label(i) for i in range(count)}
 
 
 def positive_int(value, name: str) -> int:

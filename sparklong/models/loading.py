@@ -1,7 +1,6 @@
 """`load(folder, task, device, dtype, fast_cpu, attention, quantize)`: a Hugging Face Longformer folder -> a ready torch module."""
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import torch
@@ -51,7 +50,7 @@ def load(
     _check_head(module_cls, head_state, folder, task)
     if module_cls.labels_weight and not cfg.num_labels:  # config without id2label: count the head's rows
         labels = head_state[module_cls.labels_weight].shape[0]
-        cfg = dataclasses.replace(cfg, id2label={i: f"LABEL_{i}" for i in range(labels)})
+        cfg = cfg.with_label_count(labels)
 
     with torch.device("meta"):
         module = module_cls(cfg, attention, export)

@@ -131,7 +131,7 @@ class OnnxModule:
             )
         if task in ("sequence_classification", "token_classification") and not config.num_labels:
             labels = self.session.get_outputs()[0].shape[-1]  # the head's width is fixed in the graph
-            config = dataclasses.replace(config, id2label={i: f"LABEL_{i}" for i in range(labels)})
+            config = config.with_label_count(labels)
         self.config = config
         self.providers = self.session.get_providers()
         self.threads = threads
