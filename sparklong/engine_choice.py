@@ -3,9 +3,9 @@ and the jobs (--engine, --device, --precision, --quantize): before any Spark job
 combination is checked and, for onnxruntime, the graph exported into the model folder."""
 from __future__ import annotations
 
+from .engine_options import check_engine
 from .models.onnx_files import ensure_onnx
 from .params import HasEngine
-from .udfs.model_cache import check_engine
 
 
 def prepare_engine(stage) -> None:

@@ -5,7 +5,7 @@ import os
 
 import torch
 
-from ..engine_options import QUANTIZE
+from ..engine_options import check_engine
 from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, tensor_names
 from .config import LongformerConfig
 from .devices import DTYPES, resolve_device
@@ -36,13 +36,11 @@ def load(
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     check_attention(attention)
-    check_quantize(quantize)
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"model folder {folder} does not exist")
     target = resolve_device(device)
-    if quantize == "int8" and (target.type != "cpu" or dtype != "float32"):
-        raise ValueError(f"quantize='int8' runs on the CPU in float32, got device={device!r}, dtype={dtype!r}")
+    check_engine("torch", quantize, str(target), dtype)  # on the device 'auto' resolved to
 
     cfg = LongformerConfig.from_folder(folder)
     encoder_state, head_state = engine_state_dict(read_state_dict(folder), cfg)
@@ -66,11 +64,6 @@ def load(
     if fast_cpu and target.type == "cpu" and dtype == "float32":
         pack_cpu_linears(module)  # what int8 left in float32: the heads
     return module
-
-
-def check_quantize(quantize: str) -> None:
-    if quantize not in QUANTIZE:
-        raise ValueError(f"quantize must be one of {', '.join(map(repr, QUANTIZE))}, got {quantize!r}")
 
 
 def check_task_weights(folder: str, task: str) -> None:

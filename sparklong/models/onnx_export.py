@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine_options import check_engine
 from .activations import ACTIVATIONS
 from .heads import TASKS
-from .loading import check_quantize, load
+from .loading import load
 
 INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")
 _BL = {0: "batch", 1: "length"}
@@ -83,11 +84,9 @@ def export_onnx(
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    check_quantize(quantize)
     if dtype not in ONNX_DTYPES:
         raise ValueError(f"dtype for ONNX must be one of {', '.join(ONNX_DTYPES)}, got {dtype!r}")
-    if quantize == "int8" and dtype != "float32":
-        raise ValueError("quantize='int8' quantizes a float32 graph; use dtype='float32'")
+    check_engine("onnx", quantize, "cpu", dtype)  # an int8 graph is quantized from a float32 one
     require("onnx")  # torch's exporter writes through it
     module = load(folder, task=task, device="cpu", dtype=dtype, fast_cpu=False, export=True)  # nn.Linear -> MatMul
     if quantize == "int8":

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..engine_options import PRECISIONS
+from ..engine_options import check_engine, cpu_only
 from .config import LongformerConfig
 from .devices import cuda_index
 from .encoder import check_input_ids, cpu_run_rows
@@ -56,8 +56,7 @@ def place(device: str, precision: str, quantize: str, gpus: Sequence[str] = ()) 
     served is an error, not a silent CPU run."""
     ort = require("onnxruntime")
 
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
+    check_engine("onnx", quantize, device, precision)
     has_cuda = CUDA_EP in ort.get_available_providers()
     if str(device).startswith("cuda"):
         if not has_cuda:
@@ -65,9 +64,7 @@ def place(device: str, precision: str, quantize: str, gpus: Sequence[str] = ()) 
                 "device='cuda' was asked for engine 'onnx' but onnxruntime has no CUDAExecutionProvider: "
                 "install sparklong[gpu] (onnxruntime-gpu) on a machine with CUDA"
             )
-        if quantize != "none":
-            raise ValueError("quantize='int8' runs on onnxruntime's CPU kernels; use device='cpu' or 'auto'")
-    if has_cuda and device != "cpu" and quantize == "none":
+    if has_cuda and device != "cpu" and not cpu_only(quantize):
         half = precision != "float32"
         note = "; bfloat16 asked, float16 used" if precision == "bfloat16" else ""
         named = str(device).partition(":")[2]

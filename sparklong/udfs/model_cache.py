@@ -21,13 +21,12 @@ from typing import Callable
 
 import torch
 
-from ..engine_options import ENGINES, QUANTIZE
+from ..engine_options import check_engine, cpu_only
 from ..models.config import LongformerConfig
 from ..models.devices import resolve_device, resolve_precision
 from ..models.loading import load
 from ..models.fingerprint import cached_per_fingerprint, fingerprint
 from ..models.tokenizer import LongformerTokenizer
-from ..cores.value_checks import check_choice
 from .task_resources import task_cores, task_gpus
 
 log = logging.getLogger("sparklong")
@@ -113,7 +112,7 @@ def _placed(folder: str, task: str, engine: str, device: str, precision: str,
         key = (fingerprint(folder), task, engine, placement.device, placement.dtype, quantize)
         return key, lambda: _load_onnx(folder, task, placement)
     # int8 linears run on the CPU: 'auto' means the CPU there, as for onnxruntime's int8
-    target = torch.device("cpu") if quantize == "int8" else resolve_device(device, gpus)
+    target = torch.device("cpu") if cpu_only(quantize) else resolve_device(device, gpus)
     dtype = resolve_precision(precision, target)
     key = (fingerprint(folder), task, engine, str(target), dtype, quantize)
     return key, lambda: _load_torch(folder, task, target, dtype, quantize, gpus)
@@ -126,18 +125,6 @@ def _load_torch(folder: str, task: str, target: torch.device, dtype: str, quanti
     loaded = LoadedModel(module, module.config, target, f"torch on {where}, {numerics}")
     log.info("sparklong: %s", loaded.placement)
     return loaded
-
-
-def check_engine(engine: str, quantize: str, device: str = "auto", precision: str = "auto") -> None:
-    """The combinations no engine serves, as errors on the driver (before any Spark job)."""
-    check_choice("engine", engine, ENGINES)
-    check_choice("quantize", quantize, QUANTIZE)
-    if quantize == "int8" and str(device).startswith("cuda"):
-        raise ValueError(f"quantize='int8' runs on the CPU (engine {engine!r}); use device='cpu' or 'auto', "
-                         "or precision='bfloat16' on a GPU")
-    if quantize == "int8" and precision not in ("auto", "float32"):
-        raise ValueError(f"quantize='int8' runs on the CPU in float32 (engine {engine!r}), got precision="
-                         f"{precision!r}; leave precision 'auto' or set 'float32', or use quantize='none'")
 
 
 def _load_onnx(folder: str, task: str, placement) -> LoadedModel:
