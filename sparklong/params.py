@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyspark.ml.param import Param, Params, TypeConverters
 
+from .cores.batching import DEFAULT_MAX_WINDOW, longest_window_setting
 from .cores.value_checks import check_choice, check_range
 # The engine's choices come from a module without torch, so importing params loads no model code.
 from .engine_options import CPU_BATCH_TOKENS, DEVICES, ENGINES, PRECISIONS, QUANTIZE
@@ -86,11 +87,11 @@ class HasMaxSentenceLength(Params):
     )
 
     def max_positions(self) -> int:
-        """Longest window the model's positions allow; 4096 until a model is attached."""
-        return 4096
+        """Longest window the model's positions allow; DEFAULT_MAX_WINDOW until a model is attached."""
+        return DEFAULT_MAX_WINDOW
 
     def setMaxSentenceLength(self, value: int):
-        check_range("maxSentenceLength", int(value), 1, max(4096, self.max_positions()))
+        check_range("maxSentenceLength", int(value), 1, longest_window_setting(self.max_positions()))
         return self._set(maxSentenceLength=value)
 
     def getMaxSentenceLength(self) -> int:

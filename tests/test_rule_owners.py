@@ -51,3 +51,27 @@ def test_int8_in_half_precision_is_refused_by_load_and_export_alike(embeddings_f
     with pytest.raises(ValueError) as exporting:
         export_onnx(embeddings_folder, str(tmp_path / "x.onnx"), quantize="int8", dtype="float16")
     assert str(loading.value).replace("'torch'", "'onnx'") == str(exporting.value)
+
+
+def test_the_stage_and_the_cores_cut_the_same_window(embeddings_folder):
+    """maxSentenceLength past the model's positions: the driver's window and the executor's agree."""
+    stage = LongformerEmbeddings.loadSavedModel(embeddings_folder).setMaxSentenceLength(4096)
+    config = LongformerConfig.from_folder(embeddings_folder)
+    assert config.max_tokens < 4096
+    assert stage.window_length() == stage.batching().window(config) == config.max_tokens
+    assert stage.setMaxSentenceLength(7).batching().window(config) == stage.window_length() == 7
+
+
+def test_the_stage_reads_config_json_once_per_folder(embeddings_folder, monkeypatch):
+    stage = LongformerEmbeddings.loadSavedModel(embeddings_folder)
+    reads = []
+    original = LongformerConfig.from_folder.__func__
+    monkeypatch.setattr(LongformerConfig, "from_folder",
+                        classmethod(lambda cls, folder: reads.append(folder) or original(cls, folder)))
+    for _ in range(3):
+        stage.batching(), stage.max_positions(), stage.setMaxSentenceLength(64)
+    assert reads == []  # loadSavedModel's read is kept
+    copy = stage.copy()
+    copy._set(modelFolder=embeddings_folder + "/")  # another folder path: read again, then kept
+    copy.batching(), copy.batching()
+    assert reads == [embeddings_folder + "/"]

@@ -7,6 +7,7 @@ from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from ..annotation import CHUNK, DOCUMENT
+from ..cores.batching import longest_window_setting
 from ..cores.question_answering import QASettings, answer_rows, check_doc_stride, special_tokens_per_pair
 from ..params import check_range, set_params
 from ..udfs.model_cache import get_tokenizer
@@ -43,14 +44,14 @@ class LongformerForQuestionAnswering(LongformerModelStage):
 
     # -- params ------------------------------------------------------------------------------
     def setDocStride(self, value: int):
-        check_range("docStride", int(value), 0, max(4096, self.max_positions()))
+        check_range("docStride", int(value), 0, longest_window_setting(self.max_positions()))
         return self._set(docStride=value)
 
     def getDocStride(self) -> int:
         return self.getOrDefault(self.docStride)
 
     def setMaxAnswerLength(self, value: int):
-        check_range("maxAnswerLength", int(value), 1, max(4096, self.max_positions()))
+        check_range("maxAnswerLength", int(value), 1, longest_window_setting(self.max_positions()))
         return self._set(maxAnswerLength=value)
 
     def getMaxAnswerLength(self) -> int:

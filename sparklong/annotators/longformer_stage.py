@@ -10,7 +10,7 @@ from pyspark.ml.param import Params
 from pyspark.sql import SparkSession
 from pyspark.sql.functions import col
 
-from ..cores.batching import Batching
+from ..cores.batching import DEFAULT_MAX_WINDOW, Batching, window_length
 from ..engine_choice import prepare_engine
 from ..models import LongformerConfig
 from ..models import pretrained as registry
@@ -50,13 +50,24 @@ class LongformerModelStage(
     optional_inputs = 0  # trailing input columns that may be left out (also of inputAnnotatorTypes)
     default_pretrained: str | None = "longformer_base_4096"  # pretrained() with no name; None: no default
 
+    def __init__(self):
+        super().__init__()
+        self._folder_config: tuple[str, LongformerConfig] | None = None  # (model folder, its config.json)
+
+    def model_config(self) -> LongformerConfig:
+        """The model folder's config.json, read once per folder this stage is given and kept here."""
+        folder = self.getModelFolder()
+        if self._folder_config is None or self._folder_config[0] != folder:
+            self._folder_config = (folder, LongformerConfig.from_folder(folder))
+        return self._folder_config[1]
+
     def core(self) -> ModelCore:
         """core(model, tokenizer, rows) -> annotations per row, with this stage's settings bound."""
         raise NotImplementedError
 
     def window_length(self) -> int:
-        """Tokens per model window: maxSentenceLength, at most what the model's positions allow."""
-        return min(self.getMaxSentenceLength(), self.max_positions())
+        """Tokens per model window (cores/batching.window_length)."""
+        return window_length(self.getMaxSentenceLength(), self.max_positions())
 
     def batching(self) -> Batching:
         """The settings every core takes: window length and the forward-pass budget."""
@@ -64,8 +75,8 @@ class LongformerModelStage(
 
     def max_positions(self) -> int:
         if self.isDefined(self.modelFolder):
-            return LongformerConfig.from_folder(self.getModelFolder()).max_tokens
-        return 4096
+            return self.model_config().max_tokens
+        return DEFAULT_MAX_WINDOW
 
     # -- model import ----------------------------------------------------------------------------
     @classmethod
@@ -78,6 +89,7 @@ class LongformerModelStage(
         check_task_weights(folder, cls.task)
         stage = cls()
         stage._set(modelFolder=folder)
+        stage._folder_config = (folder, config)
         stage._on_load(config, os.path.basename(folder.rstrip("/")))
         return stage
 
@@ -95,7 +107,7 @@ class LongformerModelStage(
                 f"a local folder"
             )
         stage = cls.loadSavedModel(registry.resolve(name, lang, remote_loc))
-        stage._on_load(LongformerConfig.from_folder(stage.getModelFolder()), name)
+        stage._on_load(stage.model_config(), name)
         return stage
 
     # -- transform -------------------------------------------------------------------------------
@@ -139,5 +151,5 @@ class HasClasses(Params):
     """Classifier stages: the labels of the model's head, as Spark NLP's getClasses()."""
 
     def getClasses(self) -> list[str]:
-        config = LongformerConfig.from_folder(self.getModelFolder())
+        config = self.model_config()
         return [config.label(i) for i in range(config.num_labels)]

@@ -7,17 +7,34 @@ from typing import Sequence
 import numpy as np
 
 
+# The longest window a stage accepts before a model is attached, and at least after (a model with a
+# shorter position table still runs: its windows are cut to its positions, window_length).
+DEFAULT_MAX_WINDOW = 4096
+
+
+def window_length(max_sentence_length: int, max_tokens: int) -> int:
+    """Tokens per model window, special tokens included: maxSentenceLength, never past the model's
+    positions (max_tokens). The one place the window is decided, for the stage and every core."""
+    return min(max_sentence_length, max_tokens)
+
+
+def longest_window_setting(max_tokens: int) -> int:
+    """The largest maxSentenceLength (and token count a docStride or an answer may span) a stage accepts:
+    DEFAULT_MAX_WINDOW, or more where the model's positions (max_tokens) allow more."""
+    return max(DEFAULT_MAX_WINDOW, max_tokens)
+
+
 @dataclass(frozen=True)
 class Batching:
     """How a model core cuts and batches its forward passes; every core's settings hold one."""
 
-    max_sentence_length: int = 4096  # tokens per model window, special tokens included
+    max_sentence_length: int = DEFAULT_MAX_WINDOW  # tokens per model window, special tokens included
     batch_size: int = 8  # windows per forward pass, at most
     max_batch_tokens: int | None = None  # padded tokens per forward pass (None: the device's); one window always fits
 
     def window(self, config) -> int:
-        """Tokens per window: max_sentence_length, never past the model's positions."""
-        return min(self.max_sentence_length, config.max_tokens)
+        """Tokens per window for this model (window_length)."""
+        return window_length(self.max_sentence_length, config.max_tokens)
 
 
 @dataclass(frozen=True)
