@@ -8,7 +8,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 
 from ..annotation import CHUNK, DOCUMENT
 from ..cores.batching import longest_window_setting
-from ..cores.question_answering import QASettings, answer_rows, check_doc_stride, special_tokens_per_pair
+from ..cores.question_answering import QASettings, answer_rows, check_doc_stride
 from ..params import check_range, set_params
 from ..udfs.model_cache import get_tokenizer
 from .longformer_stage import LongformerModelStage
@@ -77,5 +77,5 @@ class LongformerForQuestionAnswering(LongformerModelStage):
     def _prepare(self, dataset) -> str:
         shipped = super()._prepare(dataset)
         tokenizer = get_tokenizer(self.getModelFolder(), not self.getCaseSensitive())
-        check_doc_stride(self.window_length(), special_tokens_per_pair(tokenizer), self.getDocStride())
+        check_doc_stride(self.window_length(), tokenizer, self.getDocStride())
         return shipped

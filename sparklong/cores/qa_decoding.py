@@ -104,7 +104,7 @@ def stride_windows(num_pieces: int, budget: int, doc_stride: int) -> list[Window
     if num_pieces <= budget:
         return [Window(0, num_pieces)]
     step = budget - doc_stride
-    if step < 1:
+    if step < 1:  # this loop's own guard; users meet question_answering.check_doc_stride first
         raise ValueError(f"docStride ({doc_stride}) must be smaller than the context room per window ({budget})")
     windows = []
     start = 0

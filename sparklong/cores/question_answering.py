@@ -23,8 +23,11 @@ def special_tokens_per_pair(tokenizer) -> int:
     return sum(tokenizer.encode_pairs(["a"], ["b"])[0].special_mask)
 
 
-def check_doc_stride(window: int, specials: int, doc_stride: int) -> None:
-    """A window must hold the special tokens, a question piece and docStride + 1 context pieces."""
+def check_doc_stride(window: int, tokenizer, doc_stride: int) -> None:
+    """A window must hold the tokenizer's special tokens, a question piece and docStride + 1 context
+    pieces. The one check of docStride against the window: the stage calls it on the driver (before any
+    Spark job) and answer_rows on the executor; the setter only checks the param's range."""
+    specials = special_tokens_per_pair(tokenizer)
     most = max_doc_stride(window, specials)
     if doc_stride > most:
         raise ValueError(
@@ -37,7 +40,7 @@ def answer_rows(model, tokenizer, rows, settings: QASettings) -> list[list[Annot
     """rows: (question DOCUMENT annotations, context DOCUMENT annotations) per row, the first of each
     used -> [CHUNK] per row; [] when the question or the context is null, empty or blank."""
     window = settings.batching.window(model.config)
-    check_doc_stride(window, special_tokens_per_pair(tokenizer), settings.doc_stride)
+    check_doc_stride(window, tokenizer, settings.doc_stride)
     pairs = [(r, q[0], c[0]) for r, (q, c) in enumerate(rows) if q and c and _text(q[0]) and _text(c[0])]
     encodings = tokenizer.encode_pairs([q.result for _, q, _ in pairs], [c.result for _, _, c in pairs])
     items = []  # (row, context annotation, layout, windows)
