@@ -82,6 +82,10 @@ def pack_batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> list
 
     A batch holds at most max_rows items, at most max_tokens padded tokens (rows x longest row) and
     at most MAX_PADDING of padding; an item longer than max_tokens goes alone, never dropped.
+
+    This is the cores' limit: which windows are padded together (batchSize, maxBatchTokens, on any
+    device). It is not the engine's models/encoder.cpu_run_rows, which runs one padded batch on the CPU
+    in groups of rows and gives the same outputs: a different limit, owned by the engine.
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches: list[list[int]] = []

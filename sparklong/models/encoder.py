@@ -49,7 +49,11 @@ def is_eager_cpu(tensor: torch.Tensor, export: bool) -> bool:
 
 
 def cpu_run_rows(length: int) -> int:
-    """Rows of `length` tokens per forward on the CPU: up to CPU_RUN_TOKENS tokens, one row at least."""
+    """Rows of `length` tokens per forward on the CPU: up to CPU_RUN_TOKENS tokens, one row at least.
+
+    The engine's limit, for both engines (Encoder.forward, onnx_runtime.OnnxModule): one padded batch
+    run in groups of rows, with the same outputs. It is not cores/batching.pack_batches, which decides
+    which windows are padded together under the user's batchSize and maxBatchTokens."""
     return max(1, CPU_RUN_TOKENS // max(1, length))
 
 
