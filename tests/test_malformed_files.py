@@ -15,7 +15,7 @@ from sparklong.models import CheckpointError, ConfigError, convert_to_long, load
 from sparklong.models import onnx_files
 from sparklong.models.checkpoint import tensor_names
 from sparklong.models.onnx_export import exporter_id
-from sparklong.models.tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import LongformerTokenizer
 
 NOT_JSON = b"{not json"
 UNREADABLE = [  # what no JSON-object reader may let through raw

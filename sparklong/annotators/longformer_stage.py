@@ -16,7 +16,7 @@ from ..models import LongformerConfig
 from ..models import pretrained as registry
 from ..models.checkpoint import check_weights
 from ..models.loading import check_task_weights
-from ..models.tokenizer import LongformerTokenizer
+from ..models.piece_tokenizer import LongformerTokenizer
 from ..params import (
     HasBatchSize,
     HasCaseSensitive,
