@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sparklong import LongformerEmbeddings
-from sparklong.jobs.inputs import JobError
+from sparklong.jobs.job_error import JobError
 from sparklong.jobs.model_ref import resolve_folder
 from sparklong.models import CheckpointError, ConfigError, convert_to_long, load
 from sparklong.models import onnx_files

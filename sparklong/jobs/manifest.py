@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ..storage.output_folder import OutputFolder
-from .inputs import JobError
+from .job_error import JobError
 
 MANIFEST = "_sparklong_job.json"
 FORMAT = 3  # 3: each shard's row index in a file of its own under _index/ (row_index.py), page checksums

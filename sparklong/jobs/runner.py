@@ -35,7 +35,8 @@ from typing import Callable
 from ..storage.hadoop_folder import local_path, qualify
 from ..storage.output_folder import OutputFolder
 from .engine_flags import add_engine_arguments, engine_flags, model_stage_profile
-from .inputs import FORMATS, JobError, detect_format, first_line, read_input
+from .inputs import FORMATS, detect_format, first_line, read_input
+from .job_error import JobError
 from .manifest import FORMAT, MANIFEST, check_id_type, check_manifest, read_manifest, write_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
 from .one_line import error_line, jvm_stderr_discarded

@@ -21,7 +21,8 @@ from ..storage.hadoop_folder import Storage, qualify
 from ..storage.output_folder import OutputFolder
 from .embed_corpus import SPEC as EMBED
 from .engine_flags import FLAGS, add_engine_arguments, model_stage_profile
-from .inputs import FORMATS, JobError, first_line, read_input
+from .inputs import FORMATS, first_line, read_input
+from .job_error import JobError
 from .manifest import MANIFEST, read_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
 from .row_index import CORRUPT_BYTES
