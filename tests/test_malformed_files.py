@@ -166,5 +166,5 @@ def test_a_malformed_onnx_manifest_means_export_again(folder, monkeypatch, manif
 
     monkeypatch.setattr(onnx_files, "export_onnx", export)
     assert onnx_files.ensure_onnx(folder, "embeddings") == graph and exported == [graph]
-    assert onnx_files.read_manifest(graph)["bytes"] == len(b"a new graph")
+    assert onnx_files.read_graph_manifest(graph)["bytes"] == len(b"a new graph")
     assert onnx_files.ensure_onnx(folder, "embeddings") == graph and exported == [graph]  # now current

@@ -17,7 +17,7 @@ READABLE_FORMATS = (2, 3)  # 2: the row index inside each shard file's footer, r
 INPUT_KEYS = ("input", "format", "rows")  # what an incremental run may change
 
 
-def read_manifest(folder: OutputFolder) -> dict | None:
+def read_job_manifest(folder: OutputFolder) -> dict | None:
     """The manifest, None when the folder has none; a clear error when it cannot be read."""
     if not folder.exists(MANIFEST):
         return None
