@@ -85,12 +85,12 @@ class HasMaxSentenceLength(Params):
         Params._dummy(), "maxSentenceLength", "tokens per model window, special tokens included", TypeConverters.toInt
     )
 
-    def max_positions(self) -> int:
+    def model_max_tokens(self) -> int:
         """Longest window the model's positions allow; 4096 until a model is attached."""
         return 4096
 
     def setMaxSentenceLength(self, value: int):
-        check_range("maxSentenceLength", int(value), 1, max(4096, self.max_positions()))
+        check_range("maxSentenceLength", int(value), 1, max(4096, self.model_max_tokens()))
         return self._set(maxSentenceLength=value)
 
     def getMaxSentenceLength(self) -> int:

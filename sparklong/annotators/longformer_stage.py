@@ -56,13 +56,13 @@ class LongformerModelStage(
 
     def window_length(self) -> int:
         """Tokens per model window: maxSentenceLength, at most what the model's positions allow."""
-        return min(self.getMaxSentenceLength(), self.max_positions())
+        return min(self.getMaxSentenceLength(), self.model_max_tokens())
 
     def batching(self) -> Batching:
         """The settings every core takes: window length and the forward-pass budget."""
         return Batching(self.window_length(), self.getBatchSize(), self.batch_token_budget())
 
-    def max_positions(self) -> int:
+    def model_max_tokens(self) -> int:
         if self.isDefined(self.modelFolder):
             return LongformerConfig.from_folder(self.getModelFolder()).max_tokens
         return 4096
