@@ -58,9 +58,16 @@ class _TokenizerParams(HasInputAnnotationCols, HasOutputAnnotationCol, Annotator
     minLength = Param(Params._dummy(), "minLength", "minimum token length", TypeConverters.toInt)
     maxLength = Param(Params._dummy(), "maxLength", "maximum token length", TypeConverters.toInt)
 
-    def _set_tokenizer_defaults(self):
+    @keyword_only
+    def __init__(self, *, inputCols=None, outputCol=None, targetPattern=None, prefixPattern=None,
+                 suffixPattern=None, infixPatterns=None, contextChars=None, splitChars=None, splitPattern=None,
+                 exceptions=None, caseSensitiveExceptions=None, minLength=None, maxLength=None):
+        """The one constructor of Tokenizer and TokenizerModel: Spark NLP's defaults, then the keyword
+        arguments through the validating setters."""
+        super().__init__()
         self._setDefault(inputCols=[DOCUMENT], outputCol=TOKEN, targetPattern=r"\S+",
                          contextChars=list(DEFAULT_CONTEXT_CHARS), caseSensitiveExceptions=True, minLength=0)
+        set_params(self, self._input_kwargs)
 
     def _opt(self, param):
         return self.getOrDefault(param) if self.isDefined(param) else None
@@ -193,14 +200,6 @@ class _TokenizerParams(HasInputAnnotationCols, HasOutputAnnotationCol, Annotator
 class Tokenizer(Estimator, _TokenizerParams, DefaultParamsReadable, DefaultParamsWritable):
     """Rule-based tokenizer; `fit` (which reads no data) compiles the rules into a TokenizerModel."""
 
-    @keyword_only
-    def __init__(self, *, inputCols=None, outputCol=None, targetPattern=None, prefixPattern=None,
-                 suffixPattern=None, infixPatterns=None, contextChars=None, splitChars=None, splitPattern=None,
-                 exceptions=None, caseSensitiveExceptions=None, minLength=None, maxLength=None):
-        super().__init__()
-        self._set_tokenizer_defaults()
-        set_params(self, self._input_kwargs)
-
     def _fit(self, dataset=None) -> "TokenizerModel":
         model = self._copyValues(TokenizerModel())
         model.getRules().compiled()  # every rule compiles, or a ValueError naming the param
@@ -208,14 +207,6 @@ class Tokenizer(Estimator, _TokenizerParams, DefaultParamsReadable, DefaultParam
 
 
 class TokenizerModel(Model, _TokenizerParams, DefaultParamsReadable, DefaultParamsWritable):
-    @keyword_only
-    def __init__(self, *, inputCols=None, outputCol=None, targetPattern=None, prefixPattern=None,
-                 suffixPattern=None, infixPatterns=None, contextChars=None, splitChars=None, splitPattern=None,
-                 exceptions=None, caseSensitiveExceptions=None, minLength=None, maxLength=None):
-        super().__init__()
-        self._set_tokenizer_defaults()
-        set_params(self, self._input_kwargs)
-
     def annotate_local(self, documents: str | Sequence[Annotation]) -> list[Annotation]:
         """Tokens of a plain string (a document at offset 0) or of DOCUMENT annotations, as the DataFrame path."""
         if documents is None or isinstance(documents, str):
