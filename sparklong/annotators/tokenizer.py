@@ -79,6 +79,12 @@ class _TokenizerParams(HasInputAnnotationCols, HasOutputAnnotationCol, Annotator
         validate_rules(replace(self.getRules(), **changes))
         return self
 
+    def _set_affix_pattern(self, param: str, rule: str, value: str):
+        """prefixPattern / suffixPattern: valid in the rules and as a Java regex, then set."""
+        self._checked(**{rule: value})
+        compile_java(value, param)
+        return self._set(**{param: value})
+
     # setters and getters, Spark NLP's names
     def setTargetPattern(self, value: str):
         compile_java(break_class(value), "targetPattern")
@@ -88,17 +94,13 @@ class _TokenizerParams(HasInputAnnotationCols, HasOutputAnnotationCol, Annotator
         return self.getOrDefault(self.targetPattern)
 
     def setPrefixPattern(self, value: str):
-        self._checked(prefix_pattern=value)
-        compile_java(value, "prefixPattern")
-        return self._set(prefixPattern=value)
+        return self._set_affix_pattern("prefixPattern", "prefix_pattern", value)
 
     def getPrefixPattern(self) -> str | None:
         return self._opt(self.prefixPattern)
 
     def setSuffixPattern(self, value: str):
-        self._checked(suffix_pattern=value)
-        compile_java(value, "suffixPattern")
-        return self._set(suffixPattern=value)
+        return self._set_affix_pattern("suffixPattern", "suffix_pattern", value)
 
     def getSuffixPattern(self) -> str | None:
         return self._opt(self.suffixPattern)
