@@ -32,7 +32,7 @@ CORPUS = os.path.join(ROOT, "tests", "data", "corpus")
 
 def corpus_ids(folder: str) -> torch.Tensor | None:
     """The corpus as one long run of content piece ids, or None when the folder has no tokenizer."""
-    from sparklong.models.tokenizer import LongformerTokenizer
+    from sparklong.models.piece_tokenizer import LongformerTokenizer
 
     try:
         tokenizer = LongformerTokenizer.from_folder(folder)

@@ -67,7 +67,7 @@ def build_model(texts: list[str]) -> str:
 
 def long_documents(texts: list[str], folder: str, docs: int, tokens: int) -> list[str]:
     """The first `docs` texts with at least `tokens` pieces, cut at the end of piece tokens - 2."""
-    from sparklong.models.tokenizer import LongformerTokenizer
+    from sparklong.models.piece_tokenizer import LongformerTokenizer
 
     tok = LongformerTokenizer.from_folder(folder)
     out = []
@@ -82,7 +82,7 @@ def long_documents(texts: list[str], folder: str, docs: int, tokens: int) -> lis
 def time_engine_alone(folder: str, documents: list[str], batch_size: int) -> tuple[float, int]:
     """The same token ids through the engine in one process (all cores), batches of batch_size."""
     from sparklong.models import load
-    from sparklong.models.tokenizer import LongformerTokenizer
+    from sparklong.models.piece_tokenizer import LongformerTokenizer
 
     tok = LongformerTokenizer.from_folder(folder)
     model = load(folder)

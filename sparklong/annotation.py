@@ -17,6 +17,7 @@ SENTENCE_EMBEDDINGS = "sentence_embeddings"
 CHUNK = "chunk"
 CATEGORY = "category"
 NAMED_ENTITY = "named_entity"
+NO_ENTITY = "O"  # the NAMED_ENTITY result of a token outside every entity (IOB's outside tag)
 
 
 def annotation_struct():

@@ -86,12 +86,12 @@ class HasMaxSentenceLength(Params):
         Params._dummy(), "maxSentenceLength", "tokens per model window, special tokens included", TypeConverters.toInt
     )
 
-    def max_positions(self) -> int:
+    def model_max_tokens(self) -> int:
         """Longest window the model's positions allow; DEFAULT_MAX_WINDOW until a model is attached."""
         return DEFAULT_MAX_WINDOW
 
     def setMaxSentenceLength(self, value: int):
-        check_range("maxSentenceLength", int(value), 1, longest_window_setting(self.max_positions()))
+        check_range("maxSentenceLength", int(value), 1, longest_window_setting(self.model_max_tokens()))
         return self._set(maxSentenceLength=value)
 
     def getMaxSentenceLength(self) -> int:

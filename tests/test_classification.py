@@ -19,7 +19,7 @@ from sparklong.cores.sequence_classification import ClassificationSettings, clas
 from sparklong.cores.token_classification import tag_rows
 from sparklong.cores.tokenizer_rules import tokenize
 from sparklong.models import CheckpointError
-from sparklong.models.tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import LongformerTokenizer
 from sparklong.udfs.model_cache import get_model
 from tiny_models import corpus_texts, save_model_folder
 

@@ -12,7 +12,7 @@ import torch
 from sparklong.jobs.model_ref import model_version
 from sparklong.models import convert_to_long
 from sparklong.models.fingerprint import content_hash, fingerprint
-from sparklong.models.tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import LongformerTokenizer
 from sparklong.udfs import model_cache
 from sparklong.udfs.model_shipping import _zip_folder, shipped_name
 from tiny_models import TINY, save_bpe_tokenizer, save_longformer, save_model_folder

@@ -13,7 +13,7 @@ from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbedd
 from sparklong.cores.batching import owner_windows, split_windows
 from sparklong.cores.late_chunks import piece_runs, word_starts
 from sparklong.models import load
-from sparklong.models.tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import LongformerTokenizer
 from tiny_models import corpus_texts
 
 TEXT = " ".join(corpus_texts()[0].split()[:60])  # one window

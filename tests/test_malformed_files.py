@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from sparklong import LongformerEmbeddings
-from sparklong.jobs.inputs import JobError
+from sparklong.jobs.job_error import JobError
 from sparklong.jobs.model_ref import resolve_folder
 from sparklong.models import CheckpointError, ConfigError, convert_to_long, load
 from sparklong.models import onnx_files
 from sparklong.models.checkpoint import tensor_names
 from sparklong.models.onnx_export import exporter_id
-from sparklong.models.tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import LongformerTokenizer
 
 NOT_JSON = b"{not json"
 UNREADABLE = [  # what no JSON-object reader may let through raw
@@ -166,5 +166,5 @@ def test_a_malformed_onnx_manifest_means_export_again(folder, monkeypatch, manif
 
     monkeypatch.setattr(onnx_files, "export_onnx", export)
     assert onnx_files.ensure_onnx(folder, "embeddings") == graph and exported == [graph]
-    assert onnx_files.read_manifest(graph)["bytes"] == len(b"a new graph")
+    assert onnx_files.read_graph_manifest(graph)["bytes"] == len(b"a new graph")
     assert onnx_files.ensure_onnx(folder, "embeddings") == graph and exported == [graph]  # now current

@@ -8,7 +8,7 @@ from sparklong.annotation import DOCUMENT, Annotation
 from sparklong.cores.batching import Batching, Window
 from sparklong.cores.qa_decoding import decode_answer, layout_pair, stride_windows, window_spans
 from sparklong.cores.question_answering import QASettings, answer_rows
-from sparklong.models.tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import LongformerTokenizer
 from sparklong.udfs.model_cache import get_model
 from tiny_models import corpus_texts, save_model_folder
 

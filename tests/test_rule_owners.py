@@ -69,7 +69,7 @@ def test_the_stage_reads_config_json_once_per_folder(embeddings_folder, monkeypa
     monkeypatch.setattr(LongformerConfig, "from_folder",
                         classmethod(lambda cls, folder: reads.append(folder) or original(cls, folder)))
     for _ in range(3):
-        stage.batching(), stage.max_positions(), stage.setMaxSentenceLength(64)
+        stage.batching(), stage.model_max_tokens(), stage.setMaxSentenceLength(64)
     assert reads == []  # loadSavedModel's read is kept
     copy = stage.copy()
     copy._set(modelFolder=embeddings_folder + "/")  # another folder path: read again, then kept

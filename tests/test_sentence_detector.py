@@ -141,7 +141,7 @@ def test_params_defaults_and_validation():
 
 
 def test_global_attention_sentences_use_the_same_rule():
-    from sparklong.cores.global_attention import sentence_starts as _sentence_starts
+    from sparklong.cores.global_attention import sentence_start_pieces as _sentence_starts
     from sparklong.cores.windows import Unit as _Unit
 
     text = "Mr. Smith paid $1.50 in the U.S. Senate. He left. Then..."

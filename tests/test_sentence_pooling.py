@@ -14,7 +14,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from sparklong import DocumentAssembler, EmbeddingsFinisher, LightPipeline, LongformerSentenceEmbeddings
 from sparklong.cores.batching import owner_windows, split_windows
 from sparklong.models import convert_to_long, load
-from sparklong.models.tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import LongformerTokenizer
 from tiny_models import _perturb, corpus_texts
 
 TEXTS = [

@@ -8,7 +8,7 @@ import pytest
 from tokenizers import ByteLevelBPETokenizer, Tokenizer, processors
 from tokenizers.implementations import BertWordPieceTokenizer
 
-from sparklong.models.tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import LongformerTokenizer
 
 CORPUS = os.path.join(os.path.dirname(__file__), "data", "corpus")
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's order: pad = 1

@@ -8,7 +8,7 @@ from sparklong.cores.batching import Batching
 from sparklong.cores.embedding_settings import EmbeddingSettings
 from sparklong.cores.word_embeddings import embed_rows
 from sparklong.models import load
-from sparklong.models.tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import LongformerTokenizer
 from sparklong.udfs.model_cache import LoadedModel
 from tiny_models import corpus_texts, save_model_folder
 

@@ -15,7 +15,7 @@ import time
 import pyarrow as pa
 import pytest
 
-from sparklong.jobs.inputs import JobError
+from sparklong.jobs.job_error import JobError
 from sparklong.storage.output_folder import OutputFolder
 from sparklong.jobs.shard_files import DROP, HASH, KEY, SHARD, ShardWriter
 from sparklong.jobs.writer_lock import LOCK, WriterLock, boot_id, check_holder, pid_namespace, process_start

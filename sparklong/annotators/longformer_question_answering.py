@@ -44,14 +44,14 @@ class LongformerForQuestionAnswering(LongformerModelStage):
 
     # -- params ------------------------------------------------------------------------------
     def setDocStride(self, value: int):
-        check_range("docStride", int(value), 0, longest_window_setting(self.max_positions()))
+        check_range("docStride", int(value), 0, longest_window_setting(self.model_max_tokens()))
         return self._set(docStride=value)
 
     def getDocStride(self) -> int:
         return self.getOrDefault(self.docStride)
 
     def setMaxAnswerLength(self, value: int):
-        check_range("maxAnswerLength", int(value), 1, longest_window_setting(self.max_positions()))
+        check_range("maxAnswerLength", int(value), 1, longest_window_setting(self.model_max_tokens()))
         return self._set(maxAnswerLength=value)
 
     def getMaxAnswerLength(self) -> int:

@@ -16,7 +16,7 @@ from ..models import LongformerConfig
 from ..models import pretrained as registry
 from ..models.checkpoint import check_weights
 from ..models.loading import check_task_weights
-from ..models.tokenizer import LongformerTokenizer
+from ..models.piece_tokenizer import LongformerTokenizer
 from ..params import (
     HasBatchSize,
     HasCaseSensitive,
@@ -67,13 +67,13 @@ class LongformerModelStage(
 
     def window_length(self) -> int:
         """Tokens per model window (cores/batching.window_length)."""
-        return window_length(self.getMaxSentenceLength(), self.max_positions())
+        return window_length(self.getMaxSentenceLength(), self.model_max_tokens())
 
     def batching(self) -> Batching:
         """The settings every core takes: window length and the forward-pass budget."""
         return Batching(self.window_length(), self.getBatchSize(), self.batch_token_budget())
 
-    def max_positions(self) -> int:
+    def model_max_tokens(self) -> int:
         if self.isDefined(self.modelFolder):
             return self.model_config().max_tokens
         return DEFAULT_MAX_WINDOW

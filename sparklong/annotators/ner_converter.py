@@ -17,12 +17,11 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql.functions import col
 
-from ..annotation import CHUNK, DOCUMENT, NAMED_ENTITY, TOKEN, Annotation
+from ..annotation import CHUNK, DOCUMENT, NAMED_ENTITY, NO_ENTITY, TOKEN, Annotation
 from ..params import HasInputAnnotationCols, HasOutputAnnotationCol, _columns, set_params
 from ..udfs.annotation_udf import annotation_udf
 from .annotator_types import AnnotatorTypes
 
-NO_ENTITY = "O"
 _CONTINUES = frozenset({"I", "E", ""})  # "" : a tag without a prefix
 _ENDS = frozenset({"E", "S"})
 

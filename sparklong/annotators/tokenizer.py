@@ -58,9 +58,16 @@ class _TokenizerParams(HasInputAnnotationCols, HasOutputAnnotationCol, Annotator
     minLength = Param(Params._dummy(), "minLength", "minimum token length", TypeConverters.toInt)
     maxLength = Param(Params._dummy(), "maxLength", "maximum token length", TypeConverters.toInt)
 
-    def _set_tokenizer_defaults(self):
+    @keyword_only
+    def __init__(self, *, inputCols=None, outputCol=None, targetPattern=None, prefixPattern=None,
+                 suffixPattern=None, infixPatterns=None, contextChars=None, splitChars=None, splitPattern=None,
+                 exceptions=None, caseSensitiveExceptions=None, minLength=None, maxLength=None):
+        """The one constructor of Tokenizer and TokenizerModel: Spark NLP's defaults, then the keyword
+        arguments through the validating setters."""
+        super().__init__()
         self._setDefault(inputCols=[DOCUMENT], outputCol=TOKEN, targetPattern=r"\S+",
                          contextChars=list(DEFAULT_CONTEXT_CHARS), caseSensitiveExceptions=True, minLength=0)
+        set_params(self, self._input_kwargs)
 
     def _opt(self, param):
         return self.getOrDefault(param) if self.isDefined(param) else None
@@ -72,6 +79,12 @@ class _TokenizerParams(HasInputAnnotationCols, HasOutputAnnotationCol, Annotator
         validate_rules(replace(self.getRules(), **changes))
         return self
 
+    def _set_affix_pattern(self, param: str, rule: str, value: str):
+        """prefixPattern / suffixPattern: valid in the rules and as a Java regex, then set."""
+        self._checked(**{rule: value})
+        compile_java(value, param)
+        return self._set(**{param: value})
+
     # setters and getters, Spark NLP's names
     def setTargetPattern(self, value: str):
         compile_java(break_class(value), "targetPattern")
@@ -81,17 +94,13 @@ class _TokenizerParams(HasInputAnnotationCols, HasOutputAnnotationCol, Annotator
         return self.getOrDefault(self.targetPattern)
 
     def setPrefixPattern(self, value: str):
-        self._checked(prefix_pattern=value)
-        compile_java(value, "prefixPattern")
-        return self._set(prefixPattern=value)
+        return self._set_affix_pattern("prefixPattern", "prefix_pattern", value)
 
     def getPrefixPattern(self) -> str | None:
         return self._opt(self.prefixPattern)
 
     def setSuffixPattern(self, value: str):
-        self._checked(suffix_pattern=value)
-        compile_java(value, "suffixPattern")
-        return self._set(suffixPattern=value)
+        return self._set_affix_pattern("suffixPattern", "suffix_pattern", value)
 
     def getSuffixPattern(self) -> str | None:
         return self._opt(self.suffixPattern)
@@ -193,14 +202,6 @@ class _TokenizerParams(HasInputAnnotationCols, HasOutputAnnotationCol, Annotator
 class Tokenizer(Estimator, _TokenizerParams, DefaultParamsReadable, DefaultParamsWritable):
     """Rule-based tokenizer; `fit` (which reads no data) compiles the rules into a TokenizerModel."""
 
-    @keyword_only
-    def __init__(self, *, inputCols=None, outputCol=None, targetPattern=None, prefixPattern=None,
-                 suffixPattern=None, infixPatterns=None, contextChars=None, splitChars=None, splitPattern=None,
-                 exceptions=None, caseSensitiveExceptions=None, minLength=None, maxLength=None):
-        super().__init__()
-        self._set_tokenizer_defaults()
-        set_params(self, self._input_kwargs)
-
     def _fit(self, dataset=None) -> "TokenizerModel":
         model = self._copyValues(TokenizerModel())
         model.getRules().compiled()  # every rule compiles, or a ValueError naming the param
@@ -208,14 +209,6 @@ class Tokenizer(Estimator, _TokenizerParams, DefaultParamsReadable, DefaultParam
 
 
 class TokenizerModel(Model, _TokenizerParams, DefaultParamsReadable, DefaultParamsWritable):
-    @keyword_only
-    def __init__(self, *, inputCols=None, outputCol=None, targetPattern=None, prefixPattern=None,
-                 suffixPattern=None, infixPatterns=None, contextChars=None, splitChars=None, splitPattern=None,
-                 exceptions=None, caseSensitiveExceptions=None, minLength=None, maxLength=None):
-        super().__init__()
-        self._set_tokenizer_defaults()
-        set_params(self, self._input_kwargs)
-
     def annotate_local(self, documents: str | Sequence[Annotation]) -> list[Annotation]:
         """Tokens of a plain string (a document at offset 0) or of DOCUMENT annotations, as the DataFrame path."""
         if documents is None or isinstance(documents, str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .batching import Window
-from .sentence_rules import sentence_starts as text_sentence_starts
+from .sentence_rules import sentence_starts
 
 GLOBAL_ATTENTION = ("none", "cls", "sentences")
 
@@ -20,7 +20,9 @@ def global_pieces(units, mode: str) -> list[np.ndarray] | None:
     if mode == "none":
         return None
     empty = np.zeros(0, dtype=np.int64)
-    return [np.asarray(sentence_starts(unit), dtype=np.int64) if mode == "sentences" else empty for unit in units]
+    if mode != "sentences":
+        return [empty for _ in units]
+    return [np.asarray(sentence_start_pieces(unit), dtype=np.int64) for unit in units]
 
 
 def window_positions(pieces: np.ndarray, window: Window) -> list[int]:
@@ -29,8 +31,8 @@ def window_positions(pieces: np.ndarray, window: Window) -> list[int]:
     return [0] + (pieces[lo:hi] - window.start + 1).tolist()  # +1: after <s>
 
 
-def sentence_starts(unit) -> list[int]:
+def sentence_start_pieces(unit) -> list[int]:
     """A unit's content pieces that begin a sentence after the first."""
-    starts = [unit.begin + s for s in text_sentence_starts(unit.text)[1:]]
+    starts = [unit.begin + s for s in sentence_starts(unit.text)[1:]]
     pieces = np.searchsorted(unit.spans[:, 0], starts)  # first piece at or after each sentence start
     return sorted({int(p) for p in pieces if p < len(unit.ids)})

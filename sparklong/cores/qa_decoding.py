@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..models.tokenizer import Encoded
+from ..models.piece_tokenizer import Encoded
 from .batching import Window
 from .label_scores import softmax
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..annotation import NAMED_ENTITY, Annotation
+from ..annotation import NAMED_ENTITY, NO_ENTITY, Annotation
 from .embedding_settings import EmbeddingSettings
 from .label_scores import softmax
 from .per_token import per_token_rows
 from .windows import window_metadata
-
-NO_ENTITY = "O"
-
 
 def tag_rows(model, tokenizer, rows, settings: EmbeddingSettings) -> list[list[Annotation]]:
     """rows: (DOCUMENT annotations, TOKEN annotations) per row -> NAMED_ENTITY annotations per row."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from .engine_flags import apply_engine_flags
-from .inputs import JobError
+from .job_error import JobError
 from .model_ref import ModelRef
 from .runner import JobSpec
 

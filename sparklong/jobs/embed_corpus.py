@@ -19,7 +19,7 @@ import argparse
 
 from ..cores.pooling import GRANULARITY, PIECES, POOLING
 from .engine_flags import apply_engine_flags
-from .inputs import JobError
+from .job_error import JobError
 from .model_ref import ModelRef
 from .runner import JobSpec
 

@@ -12,7 +12,7 @@ import argparse
 from ..engine_choice import prepare_engine
 from ..engine_options import DEVICES, ENGINES, PRECISIONS, QUANTIZE
 from ..params import HasEngine, set_params
-from .inputs import JobError
+from .job_error import JobError
 
 FLAGS = {  # param -> (choices, help)
     "engine": (ENGINES, "torch (default) or onnx (onnxruntime)"),

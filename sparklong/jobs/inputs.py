@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..storage.hadoop_folder import Storage, qualify
 from ..storage.output_folder import open_folder
+from .job_error import JobError
 
 FORMATS = ("auto", "parquet", "json", "text")
 _EXTENSIONS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".txt": "text"}
@@ -18,10 +19,6 @@ TXT_GLOB = "*.[tT][xX][tT]"
 SPARK_SKIPS = ("_", ".")
 # JSON lines: the schema comes from the first lines, so inferring it does not read the whole input again
 JSON_SCHEMA_LINES = 10_000
-
-
-class JobError(Exception):
-    """A problem a job reports as one line on stderr, exiting non-zero."""
 
 
 def decode_text(raw: bytes | None) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ..storage.output_folder import OutputFolder
-from .inputs import JobError
+from .job_error import JobError
 
 MANIFEST = "_sparklong_job.json"
 FORMAT = 3  # 3: each shard's row index in a file of its own under _index/ (row_index.py), page checksums
@@ -17,7 +17,7 @@ READABLE_FORMATS = (2, 3)  # 2: the row index inside each shard file's footer, r
 INPUT_KEYS = ("input", "format", "rows")  # what an incremental run may change
 
 
-def read_manifest(folder: OutputFolder) -> dict | None:
+def read_job_manifest(folder: OutputFolder) -> dict | None:
     """The manifest, None when the folder has none; a clear error when it cannot be read."""
     if not folder.exists(MANIFEST):
         return None

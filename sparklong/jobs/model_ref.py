@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass
 
 from ..storage.hadoop_folder import is_local
-from .inputs import JobError, first_line
+from .inputs import first_line
+from .job_error import JobError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import sys
 import tempfile
 from contextlib import contextmanager
 
-from .inputs import JobError, first_line
+from .inputs import first_line
+from .job_error import JobError
 
 # a full disk or quota, as the C library (so Python, pyarrow and Java) words it
 DISK_FULL = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pyspark import StorageLevel
 
 from ..storage.output_folder import OutputFolder
-from .inputs import JobError
+from .job_error import JobError
 from .shard_files import DROP, HASH, KEY, SHARD, row_index_reader
 
 COMMITTED_HASH = "_sparklong_committed_hash"

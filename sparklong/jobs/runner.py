@@ -35,8 +35,9 @@ from typing import Callable
 from ..storage.hadoop_folder import local_path, qualify
 from ..storage.output_folder import OutputFolder
 from .engine_flags import add_engine_arguments, engine_flags, model_stage_profile
-from .inputs import FORMATS, JobError, detect_format, first_line, read_input
-from .manifest import FORMAT, MANIFEST, check_id_type, check_manifest, read_manifest, write_manifest
+from .inputs import FORMATS, detect_format, first_line, read_input
+from .job_error import JobError
+from .manifest import FORMAT, MANIFEST, check_id_type, check_manifest, read_job_manifest, write_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
 from .one_line import error_line, jvm_stderr_discarded
 from .plan import check_ids, committed_rows, keyed_input, row_states, shard_work, with_shard, work_rows
@@ -260,7 +261,7 @@ class JobRun:
 
     def write(self, frame, transform) -> None:
         """Plan against the committed files, then compute what differs from the input."""
-        first, manifest = read_manifest(self.folder), self.manifest()
+        first, manifest = read_job_manifest(self.folder), self.manifest()
         if first is not None:
             check_manifest(self.folder.root, first, manifest, self.args.incremental)  # before reading the input
         shards = int(first["shards"]) if first else None

@@ -21,8 +21,9 @@ from ..storage.hadoop_folder import Storage, qualify
 from ..storage.output_folder import OutputFolder
 from .embed_corpus import SPEC as EMBED
 from .engine_flags import FLAGS, add_engine_arguments, model_stage_profile
-from .inputs import FORMATS, JobError, first_line, read_input
-from .manifest import MANIFEST, read_manifest
+from .inputs import FORMATS, first_line, read_input
+from .job_error import JobError
+from .manifest import MANIFEST, read_job_manifest
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
 from .row_index import CORRUPT_BYTES
 from .runner import SUCCESS, _positive, check_exists, guarded, parser as job_parser
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None, spark=None) -> int:
 
 
 def index_manifest(index: str) -> dict:
-    manifest = read_manifest(OutputFolder(qualify(index)))
+    manifest = read_job_manifest(OutputFolder(qualify(index)))
     if manifest is None:
         raise JobError(f"index {index} has no {MANIFEST}: expected an embed_corpus output folder")
     if manifest.get("job") != EMBED.name:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..storage.output_folder import OutputFolder
-from .inputs import JobError
+from .job_error import JobError
 from .row_index import INDEX, damage_of, index_of, index_record
 
 DAMAGED = "_damaged"

@@ -38,7 +38,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 
 from ..storage.output_folder import OutputFolder
-from .inputs import JobError
+from .job_error import JobError
 
 LOCK = "_sparklong_lock.json"
 HEARTBEAT_S = 10.0

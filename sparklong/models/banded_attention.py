@@ -31,8 +31,8 @@ from .block_attention import block_attention
 
 # Largest query block in GPU runs and exports: 128 (fewer wasted scores than c = w).
 MAX_BLOCK = 128
-# ... and in eager CPU runs (strided windows): 64, 576 keys a block for w = 256 instead of 640
-# (longformer-base, B1 L4096, 2-core AMD EPYC: 2.3% and 2.9% faster a call, 9 of 12 and 18 of 20 pairs).
+# ... and in eager CPU runs (strided windows): 64, 576 keys a block for w = 256 instead of 640, which
+# makes the whole CPU forward faster (docs/engine.md).
 CPU_MAX_BLOCK = 64
 # Queries per segment: bounds the (2r + 1)-fold key/value windows to one segment's worth of memory.
 SEGMENT_QUERIES = 4096
@@ -51,7 +51,7 @@ class GlobalLayout:
     slots: torch.Tensor  # [N] its slot
     positions: torch.Tensor  # [N] its position
     # [G'] the slots every local window carries in front: G' = G, but 0 when no row of the batch has one
-    # (onnxruntime's MultiHeadAttention over 641 keys per block: 2% slower than over 640; 2-core AMD EPYC)
+    # (a spare slot would make every block's keys one more, 641 instead of 640 at w = 256: slower)
     window_slots: torch.Tensor
 
 

@@ -12,19 +12,16 @@ from .activations import ACTIVATIONS
 from .config import LongformerConfig
 
 # Rows per chunk of the position-wise layers on the CPU: 512 rows of the 4x-wide FFN intermediate
-# (6 MB at hidden 768) stay in cache; measured ~3% faster than whole 4096-token inputs on 2 cores.
+# (6 MB at hidden 768) stay in cache, faster than whole 4,096-token inputs (docs/engine.md).
 CPU_CHUNK_ROWS = 512
 # Tokens per forward on the CPU, both engines: a batch runs in groups of rows up to this many tokens
 # (cpu_run_rows). One 4,096-token row already fills the products (in 512-row chunks); a whole batch
-# only adds memory. Longformer-base, batch 4 x 4,096, 2-core AMD EPYC: onnxruntime's graph gathers
-# every block's key/value window and scores at once (~1 GB a layer), 21.3 and 19.2 s in runs of one row
-# against 22.6 and 21.0 s whole (medians of 4 interleaved calls, twice); the torch engine took 250-550
-# thousand page faults a call whole (its large temporaries are fresh memory in every layer) against
-# ~70 thousand in rows: 0.96-0.98 of the time in float32, 0.91 in int8 (docs/engine.md).
+# only adds memory: onnxruntime's graph gathers every block's key/value window and scores at once, and
+# the torch engine's large temporaries are fresh pages in every layer (timings: docs/engine.md).
 CPU_RUN_TOKENS = 4096
 # Kernels of the local (banded) attention rows: SDPA over query blocks (banded_attention) or
-# FlexAttention with a block mask (flex_band). "auto" is "sdpa" everywhere until FlexAttention is
-# measured faster on a GPU (benchmarks/model_throughput.py --attention); none was available yet.
+# FlexAttention with a block mask (flex_band). "auto" is "sdpa" everywhere: FlexAttention is not
+# known to be faster on a GPU (how to measure it: docs/engine.md, benchmarks/model_throughput.py --attention).
 ATTENTION = ("auto", "sdpa", "flex")
 
 

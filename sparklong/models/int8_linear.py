@@ -18,16 +18,15 @@ from typing import Callable
 import torch
 from torch import nn
 
-# Rows per int8 product: the int8 copy of the input and the int32 result of 512 rows stay in cache
-# (measured on longformer-base shapes, 2-core AMD EPYC: ~2.6x oneDNN float32 per 512-row block,
-# quantization included; whole 4096-row inputs at once lost most of that).
+# Rows per int8 product: the int8 copy of the input and the int32 result of 512 rows stay in cache,
+# where whole 4,096-row inputs do not (docs/engine.md, "int8 on the CPU").
 CHUNK_ROWS = 512
 
 
 class Int8Linear(nn.Module):
     """act(x W^T + b) with W and x in int8; x: [..., K] float32 -> [..., N] float32. `activation` (an
-    in-place function, the FFN's first linear only) runs on each block of rows while it is in cache
-    (longformer-base, B1 L512, 2-core AMD EPYC: 1.5% faster a call than a separate activation)."""
+    in-place function, the FFN's first linear only) runs on each block of rows while it is in cache,
+    which saves a pass over the output (docs/engine.md)."""
 
     def __init__(self, linear: nn.Linear, activation: Callable[[torch.Tensor], torch.Tensor] | None = None):
         super().__init__()
@@ -58,8 +57,8 @@ class Int8Linear(nn.Module):
         peak = torch.maximum(x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True).neg_())  # max |x|, no |x| copy
         scale = peak.clamp_min_(1e-12).div_(127)  # [M, 1]
         q = torch.mul(x, scale.reciprocal()).round_().to(torch.int8)  # [M, K], |q| <= 127
-        # Exact int32 sums to float32 by copy_ (an int32 x float32 product would cast through a temporary:
-        # 2-4% slower a call, longformer-base, 2-core AMD EPYC), then each column's and each row's scale.
+        # Exact int32 sums to float32 by copy_, not by an int32 x float32 product (which casts through a
+        # temporary), then each column's and each row's scale.
         out.copy_(torch._int_mm(q, self.weight_int8.t())).mul_(self.weight_scale)
         if self.bias is None:
             out.mul_(scale)

@@ -37,13 +37,12 @@ OUTPUTS = {
 }
 # Bump when the exported graph changes: graphs cached in model folders by an older version are re-exported.
 GRAPH_VERSION = 7
-# int8: see quantize_int8; measured on all-MiniLM-L6-v2 made long (corpus text, L=2048): per-token
-# cosine to float32 min 0.962 quantizing every linear, 0.984 with ffn_out in float32, 0.994 with ffn_in
-# smoothed too (alpha 0.5: 0.988, 0.9: 0.993).
+# int8 (quantize_int8): each FFN's ffn_out stays float32 and ffn_in's input is smoothed with this alpha,
+# the choice that kept a trained model's per-token cosine to float32 highest (docs/engine.md).
 SMOOTH_ALPHA = 0.75
 NORM_EXTREME = 4.0  # a LayerNorm output channel's extreme |value|, as |gamma| * this + |beta|
-# Slices of a float32 graph's feed-forward width (SlicedFeedForward); measured on longformer-base,
-# 2-core AMD EPYC: one layer's FFN 218 / 220 / 234 ms at 4 / 2 / 1 slices of 4,096 rows.
+# Slices of a float32 graph's feed-forward width (SlicedFeedForward): onnxruntime's CPU GEMM runs the
+# narrower products faster, and 4 slices was the fastest count (docs/engine.md).
 FFN_SLICES = 4
 # Node names of each FFN's second products (whole, or the slices'), which int8 keeps in float32
 FFN_OUT_MATMUL = re.compile(r"/(ffn_slices/)?ffn_out(\.\d+)?/MatMul$")
@@ -91,8 +90,8 @@ def export_onnx(
     module = load(folder, task=task, device="cpu", dtype=dtype, fast_cpu=False, export=True)  # nn.Linear -> MatMul
     if quantize == "int8":
         smooth_ffn_inputs(module)
-    if dtype == "float32":  # measured on the CPU; float16 graphs are CUDA's, where one wide product is better
-        slice_feed_forwards(module, FFN_SLICES)  # (a float32 run on CUDA takes this graph too: unmeasured)
+    if dtype == "float32":  # slices suit onnxruntime's CPU GEMM; float16 graphs are CUDA's: one wide product
+        slice_feed_forwards(module, FFN_SLICES)  # a float32 graph run on CUDA is sliced too
     path = os.path.abspath(os.fspath(path))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=os.path.dirname(path)) as tmp:  # same filesystem

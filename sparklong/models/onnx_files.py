@@ -32,7 +32,7 @@ def manifest_path(graph: str) -> str:
     return graph + ".json"
 
 
-def read_manifest(graph: str) -> dict | None:
+def read_graph_manifest(graph: str) -> dict | None:
     """The graph's manifest; None when absent, unreadable or malformed (the graph is then exported again)."""
     try:
         return read_json_object(manifest_path(graph))
@@ -65,7 +65,7 @@ def ensure_onnx(folder: str, task: str, quantize: str = "none", dtype: str = "fl
 
 
 def _is_current(folder: str, graph: str) -> bool:
-    manifest = read_manifest(graph)
+    manifest = read_graph_manifest(graph)
     if manifest is None or manifest.get("format") != MANIFEST_FORMAT or not os.path.isfile(graph):
         return False
     if manifest.get("exporter") != exporter_id():  # made by another graph version or torch: export again

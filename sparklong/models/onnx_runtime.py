@@ -16,7 +16,7 @@ from .devices import cuda_index
 from .encoder import check_input_ids, cpu_run_rows
 from .heads import TASKS
 from .onnx_export import INPUT_NAMES, OUTPUTS, require
-from .onnx_files import read_manifest
+from .onnx_files import read_graph_manifest
 
 log = logging.getLogger("sparklong")
 
@@ -86,7 +86,7 @@ def open_session(path: str, providers: Sequence = (CPU_EP,), threads: int | None
 
     if not os.path.isfile(path):
         raise OnnxModelError(f"ONNX model {path} does not exist")
-    manifest = read_manifest(path)
+    manifest = read_graph_manifest(path)
     size = os.path.getsize(path)
     if manifest and manifest.get("bytes") not in (None, size):
         raise OnnxModelError(

@@ -26,7 +26,7 @@ from ..models.config import LongformerConfig
 from ..models.devices import resolve_device, resolve_precision
 from ..models.loading import load
 from ..models.fingerprint import cached_per_fingerprint, fingerprint
-from ..models.tokenizer import LongformerTokenizer
+from ..models.piece_tokenizer import LongformerTokenizer
 from .task_resources import task_cores, task_gpus
 
 log = logging.getLogger("sparklong")
