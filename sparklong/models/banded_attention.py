@@ -80,8 +80,7 @@ class BandPlan:
 def global_layout(is_global: torch.Tensor, align: int = GATHERED_SLOT_ALIGN) -> GlobalLayout:
     """is_global: [B, L] bool -> slot layout with G = the most global tokens in any row, rounded up to
     a multiple of `align` (never past L). Every slot costs as much as a real global token, so eager
-    CPU runs take align = 1 (AttentionContext.eager_cpu; docs/engine.md: one global token in 8 slots
-    cost a layer ~11 ms more on longformer-base at L = 4096).
+    CPU runs take align = 1 (AttentionContext.eager_cpu; measured in docs/engine.md).
 
     No Python ints are read from the data, so a traced graph takes G from its inputs. G >= 1: with no
     global token the one slot is spare (an ONNX Reshape reads a 0 in its shape as "keep this axis"),
@@ -158,9 +157,8 @@ def window_span(w: int, max_block: int) -> int:
 
 def dense_limit(w: int) -> int:
     """Longest input attended in one SDPA call over [L, L]: the window of a block of MAX_BLOCK rows,
-    which spans the whole input anyway (w = 256: 640). Measured at w = 256 only (longformer-base, AMD
-    EPYC): at L = 640 the whole-sequence call took 0.73 s a forward against 0.90 s in blocks of
-    CPU_MAX_BLOCK; for smaller w (CPU blocks scoring fewer keys) the limit is the same rule, unmeasured."""
+    which spans the whole input anyway (w = 256: 640): up to there one call beats blocks of
+    CPU_MAX_BLOCK (measured at w = 256 only: docs/engine.md)."""
     return window_span(w, MAX_BLOCK)
 
 

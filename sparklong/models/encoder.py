@@ -110,9 +110,8 @@ class AttentionContext:
 
         On the CPU the chunks land in workspace[name], the same memory in every layer: a fresh output
         above glibc's mmap threshold (32 MB; a 4,096-token q/k/v at hidden 768 is 37.7 MB) is fresh,
-        zeroed pages in every layer (longformer-base, 2-core AMD EPYC: ~110 thousand page faults a
-        batch-1 4,096-token call, ~900 thousand at batch 4; the q/k/v linear of 12 layers 919 ms into
-        one buffer, 995 ms into fresh ones). Each chunk reads its own rows before they are written, so
+        zeroed pages in every layer, page faults that one reused buffer avoids (docs/engine.md). Each
+        chunk reads its own rows before they are written, so
         the buffer may be one of the inputs (the previous layer's output)."""
         first = inputs[0]
         count = first.shape[0] * first.shape[1]
@@ -179,9 +178,9 @@ class Layer(nn.Module):
         on the CPU left in the buffer the next layer overwrites).
 
         Global queries see keys that are not projected for every row (global_attention_unprojected) on
-        the CPU while the slots are fewer than the head size, where that is cheaper (longformer-base,
-        L=4096, 2-core AMD EPYC: 9 vs 55 ms a layer at 8 slots, 61 vs 56 ms at 64), and always in an
-        exported graph, which serves G = 0 too. GPUs project (cheap there; the other way is unmeasured)."""
+        the CPU while the slots are fewer than the head size, where that is cheaper (docs/engine.md), and
+        always in an exported graph, which serves G = 0 too. GPUs project: cheap there, and the other way
+        was never run on a GPU."""
         batch, length, hidden = x.shape
         heads, dim = self.heads, self.head_dim
         q, k, v = self.project_qkv(x, ctx).view(batch, length, 3, heads, dim).unbind(2)  # each [B, L, H, D]

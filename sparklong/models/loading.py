@@ -27,7 +27,7 @@ def load(
     """Build the engine for `task` from an HF folder; call it as module(input_ids, attention_mask,
     global_attention_mask). fast_cpu=False keeps plain nn.Linear (for export or debugging).
     attention: the kernel of the sliding-window rows, "sdpa" (SDPA over query blocks), "flex"
-    (FlexAttention with a block mask) or "auto" (for now "sdpa" everywhere: flex is unmeasured on a GPU);
+    (FlexAttention with a block mask) or "auto" ("sdpa" everywhere: flex was never run on a GPU);
     an exported graph always takes "sdpa". quantize="int8": the encoder layers' linears in int8
     (int8_linear.Int8Linear; CPU and float32 only). export=True: a module to trace into one graph
     (onnx_export.py)."""

@@ -156,10 +156,8 @@ class SlicedFeedForward(nn.Module):
     """ffn_out(act(ffn_in(h))) as a sum over slices of the intermediate width: each slice's product,
     activation and product back run before the next, so only a [rows, F / slices] intermediate exists
     at a time. onnxruntime runs the whole [rows, F] intermediate through memory between MatMul,
-    BiasGelu and MatMul, and its CPU GEMM ran the [F -> E] product at 152-154 GFLOP/s against 185-193
-    for the slices' [F / 4 -> E] (4,096 rows, longformer-base, 2-core AMD EPYC). The torch engine has
-    no need: it runs these layers in 512-row chunks, and slices measured slower there (222 vs 202 ms
-    a layer)."""
+    BiasGelu and MatMul, and its CPU GEMM runs the slices' narrower products faster (docs/engine.md).
+    The torch engine has no need: it runs these layers in 512-row chunks, where slices were slower."""
 
     def __init__(self, ffn_in: nn.Module, ffn_out: nn.Linear, act, slices: int):
         super().__init__()
