@@ -83,7 +83,7 @@ class LongformerConfig:
             max_position_embeddings=positive_int(need("max_position_embeddings"), "max_position_embeddings"),
             type_vocab_size=positive_int(raw.get("type_vocab_size", 2), "type_vocab_size"),
             hidden_act=act,
-            layer_norm_eps=_positive_float(raw.get("layer_norm_eps", 1e-12), "layer_norm_eps"),
+            layer_norm_eps=positive_float(raw.get("layer_norm_eps", 1e-12), "layer_norm_eps"),
             pad_token_id=token_id(raw.get("pad_token_id", 1), "pad_token_id"),
             bos_token_id=token_id(raw.get("bos_token_id", 0), "bos_token_id"),
             eos_token_id=token_id(raw.get("eos_token_id", 2), "eos_token_id"),
@@ -126,7 +126,7 @@ def positive_int(value, name: str) -> int:
     return value
 
 
-def _positive_float(value, name: str) -> float:
+def positive_float(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
         raise ConfigError(f"{name} must be a positive number, got {value!r}")
     return float(value)
