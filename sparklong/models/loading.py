@@ -8,12 +8,11 @@ import torch
 
 from ..engine_options import check_engine
 from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, tensor_names
-from .config import ConfigError, LongformerConfig
+from .config import LongformerConfig, read_config_json
 from .devices import DTYPES, resolve_device
 from .cpu_linears import pack_cpu_linears, quantize_linears
 from .encoder import check_attention
 from .heads import TASKS
-from .json_files import read_json_object
 from . import modernbert
 
 
@@ -74,10 +73,7 @@ def load(
 
 def model_type(folder: str) -> str:
     """config.json's `model_type` ("longformer" when it names none, as LongformerConfig reads it)."""
-    raw = read_json_object(os.path.join(folder, "config.json"), ConfigError)
-    if raw is None:
-        raise ConfigError(f"{folder} has no config.json; expected a Hugging Face model folder")
-    return str(raw.get("model_type", "longformer"))
+    return str(read_config_json(folder).get("model_type", "longformer"))
 
 
 def _check_modernbert_options(task: str, attention: str, quantize: str, export: bool) -> None:

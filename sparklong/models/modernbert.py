@@ -20,8 +20,7 @@ from torch import nn
 
 from . import banded_attention as band
 from .activations import ACTIVATIONS
-from .config import ConfigError, positive_float, positive_int, token_id
-from .json_files import read_json_object
+from .config import ConfigError, config_from_folder, positive_float, positive_int, required, token_id
 from .rope import apply_rope, rope_tables
 
 MODEL_TYPE = "modernbert"
@@ -66,9 +65,9 @@ class ModernBertConfig:
     def from_dict(cls, raw: dict) -> "ModernBertConfig":
         """Either spelling of config.json: the hub's (global_attn_every_n_layers, global_rope_theta,
         local_rope_theta) or transformers 5's (layer_types, rope_parameters per layer type)."""
-        layers = positive_int(_need(raw, "num_hidden_layers"), "num_hidden_layers")
-        hidden = positive_int(_need(raw, "hidden_size"), "hidden_size")
-        heads = positive_int(_need(raw, "num_attention_heads"), "num_attention_heads")
+        layers = positive_int(required(raw, "num_hidden_layers"), "num_hidden_layers")
+        hidden = positive_int(required(raw, "hidden_size"), "hidden_size")
+        heads = positive_int(required(raw, "num_attention_heads"), "num_attention_heads")
         if hidden % heads:
             raise ConfigError(f"hidden_size ({hidden}) is not divisible by num_attention_heads ({heads})")
         if (hidden // heads) % 2:
@@ -78,7 +77,7 @@ class ModernBertConfig:
             raise ConfigError(f"hidden_activation '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
         global_theta, local_theta = _rope_thetas(raw)
         cfg = cls(
-            vocab_size=positive_int(_need(raw, "vocab_size"), "vocab_size"),
+            vocab_size=positive_int(required(raw, "vocab_size"), "vocab_size"),
             hidden_size=hidden,
             num_hidden_layers=layers,
             num_attention_heads=heads,
@@ -104,20 +103,7 @@ class ModernBertConfig:
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "ModernBertConfig":
-        path = os.path.join(folder, "config.json")
-        raw = read_json_object(path, ConfigError)
-        if raw is None:
-            raise ConfigError(f"{folder} has no config.json; expected a Hugging Face model folder")
-        try:
-            return cls.from_dict(raw)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
-
-
-def _need(raw: dict, key: str):
-    if key not in raw:
-        raise ConfigError(f"'{key}' is missing")
-    return raw[key]
+        return config_from_folder(folder, cls.from_dict)
 
 
 def _flag(value, name: str) -> bool:
