@@ -4,10 +4,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from typing import Callable, TypeVar
 
 from .activations import ACTIVATIONS
 from .json_files import read_json_object
 
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -57,14 +59,9 @@ class LongformerConfig:
 
     @classmethod
     def from_dict(cls, raw: dict) -> "LongformerConfig":
-        def need(key):
-            if key not in raw:
-                raise ConfigError(f"'{key}' is missing")
-            return raw[key]
-
-        layers = positive_int(need("num_hidden_layers"), "num_hidden_layers")
-        hidden = positive_int(need("hidden_size"), "hidden_size")
-        heads = positive_int(need("num_attention_heads"), "num_attention_heads")
+        layers = positive_int(required(raw, "num_hidden_layers"), "num_hidden_layers")
+        hidden = positive_int(required(raw, "hidden_size"), "hidden_size")
+        heads = positive_int(required(raw, "num_attention_heads"), "num_attention_heads")
         if hidden % heads:
             raise ConfigError(f"hidden_size ({hidden}) is not divisible by num_attention_heads ({heads})")
         act = raw.get("hidden_act", "gelu")
@@ -74,16 +71,16 @@ class LongformerConfig:
         if not id2label and raw.get("num_labels"):
             id2label = default_labels(positive_int(raw["num_labels"], "num_labels"))
         cfg = cls(
-            vocab_size=positive_int(need("vocab_size"), "vocab_size"),
+            vocab_size=positive_int(required(raw, "vocab_size"), "vocab_size"),
             hidden_size=hidden,
             num_hidden_layers=layers,
             num_attention_heads=heads,
             intermediate_size=positive_int(raw.get("intermediate_size", 4 * hidden), "intermediate_size"),
             attention_window=_windows(raw.get("attention_window", 512), layers),
-            max_position_embeddings=positive_int(need("max_position_embeddings"), "max_position_embeddings"),
+            max_position_embeddings=positive_int(required(raw, "max_position_embeddings"), "max_position_embeddings"),
             type_vocab_size=positive_int(raw.get("type_vocab_size", 2), "type_vocab_size"),
             hidden_act=act,
-            layer_norm_eps=_positive_float(raw.get("layer_norm_eps", 1e-12), "layer_norm_eps"),
+            layer_norm_eps=positive_float(raw.get("layer_norm_eps", 1e-12), "layer_norm_eps"),
             pad_token_id=token_id(raw.get("pad_token_id", 1), "pad_token_id"),
             bos_token_id=token_id(raw.get("bos_token_id", 0), "bos_token_id"),
             eos_token_id=token_id(raw.get("eos_token_id", 2), "eos_token_id"),
@@ -100,14 +97,31 @@ class LongformerConfig:
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "LongformerConfig":
-        path = os.path.join(folder, "config.json")
-        raw = read_json_object(path, ConfigError)
-        if raw is None:
-            raise ConfigError(f"{folder} has no config.json; expected a Hugging Face model folder")
-        try:
-            return cls.from_dict(raw)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
+        return config_from_folder(folder, cls.from_dict)
+
+
+def read_config_json(folder: str | os.PathLike) -> dict:
+    """The folder's config.json as a dict (ConfigError when it is missing or not a JSON object)."""
+    raw = read_json_object(os.path.join(folder, "config.json"), ConfigError)
+    if raw is None:
+        raise ConfigError(f"{folder} has no config.json; expected a Hugging Face model folder")
+    return raw
+
+
+def config_from_folder(folder: str | os.PathLike, from_dict: Callable[[dict], T]) -> T:
+    """from_dict(the folder's config.json), its ConfigError prefixed with the file's path."""
+    raw = read_config_json(folder)
+    try:
+        return from_dict(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{os.path.join(folder, 'config.json')}: {exc}") from exc
+
+
+def required(raw: dict, key: str):
+    """raw[key], or a ConfigError naming the missing key."""
+    if key not in raw:
+        raise ConfigError(f"'{key}' is missing")
+    return raw[key]
 
 
 def default_label(index: int) -> str:
@@ -126,7 +140,7 @@ def positive_int(value, name: str) -> int:
     return value
 
 
-def _positive_float(value, name: str) -> float:
+def positive_float(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
         raise ConfigError(f"{name} must be a positive number, got {value!r}")
     return float(value)

@@ -1,4 +1,5 @@
-"""`load(folder, task, device, dtype, fast_cpu, attention, quantize)`: a Hugging Face Longformer folder -> a ready torch module."""
+"""`load(folder, task, device, dtype, fast_cpu, attention, quantize)`: a Hugging Face model folder -> a ready
+torch module, built by config.json's `model_type`: ModernBERT (modernbert.py) or Longformer (encoder.py)."""
 from __future__ import annotations
 
 import os
@@ -7,11 +8,12 @@ import torch
 
 from ..engine_options import check_engine
 from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, tensor_names
-from .config import LongformerConfig
+from .config import LongformerConfig, read_config_json
 from .devices import DTYPES, resolve_device
 from .cpu_linears import pack_cpu_linears, quantize_linears
 from .encoder import check_attention
 from .heads import TASKS
+from . import modernbert
 
 
 def load(
@@ -42,6 +44,9 @@ def load(
     target = resolve_device(device)
     check_engine("torch", quantize, str(target), dtype)  # on the device 'auto' resolved to
 
+    if model_type(folder) == modernbert.MODEL_TYPE:
+        _check_modernbert_options(task, attention, quantize, export)
+        return _load_modernbert(folder, target, DTYPES[dtype])
     cfg = LongformerConfig.from_folder(folder)
     encoder_state, head_state = engine_state_dict(read_state_dict(folder), cfg)
     module_cls = TASKS[task]
@@ -64,6 +69,37 @@ def load(
     if fast_cpu and target.type == "cpu" and dtype == "float32":
         pack_cpu_linears(module)  # what int8 left in float32: the heads
     return module
+
+
+def model_type(folder: str) -> str:
+    """config.json's `model_type` ("longformer" when it names none, as LongformerConfig reads it)."""
+    return str(read_config_json(folder).get("model_type", "longformer"))
+
+
+def _check_modernbert_options(task: str, attention: str, quantize: str, export: bool) -> None:
+    """What the ModernBERT engine runs so far: the embeddings task, SDPA kernels, float weights, eager."""
+    if task not in modernbert.TASKS:
+        raise NotImplementedError(
+            f"task '{task}' is not implemented for ModernBERT; it has: {', '.join(modernbert.TASKS)}"
+        )
+    if attention not in ("auto", "sdpa"):
+        raise NotImplementedError(f"attention '{attention}' is not implemented for ModernBERT; use 'auto' or 'sdpa'")
+    if quantize != "none":
+        raise NotImplementedError(f"quantize '{quantize}' is not implemented for ModernBERT; use 'none'")
+    if export:
+        raise NotImplementedError("ONNX export is not implemented for ModernBERT")
+
+
+def _load_modernbert(folder: str, target: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """The ModernBERT embeddings module with the folder's weights, on `target` in `dtype`."""
+    cfg = modernbert.ModernBertConfig.from_folder(folder)
+    with torch.device("meta"):
+        module = modernbert.ModernBertForEmbeddings(cfg)
+    try:
+        module.load_state_dict(modernbert.encoder_state(read_state_dict(folder)), strict=True, assign=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights in {folder} do not fit config.json: {exc}") from exc
+    return module.to(device=target, dtype=dtype).eval().requires_grad_(False)
 
 
 def check_task_weights(folder: str, task: str) -> None:

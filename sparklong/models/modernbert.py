@@ -1,0 +1,296 @@
+"""ModernBERT as one flat model file: config, embeddings, attention, GeGLU MLP, layers, encoder, and the
+embeddings task module, with the parameter names Hugging Face's ModernBertModel saves.
+
+The computation (equal to transformers' ModernBertModel in fp32):
+- token embeddings -> LayerNorm (no position or token-type embeddings);
+- layers with pre-norm residuals: x + attn(attn_norm(x)), then x + mlp(mlp_norm(x)); layer 0's attn_norm is
+  the identity (the embeddings' norm already ran);
+- attention from one fused Wqkv, RoPE on q and k; "full_attention" layers attend over every real token
+  (dense SDPA), "sliding_attention" layers within local_attention // 2 on each side, through the banded
+  kernel (banded_attention.py: no L x L scores); each kind has its own RoPE theta;
+- GeGLU MLP: Wi -> (input, gate) -> act(input) * gate -> Wo; a final LayerNorm.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import banded_attention as band
+from .activations import ACTIVATIONS
+from .config import ConfigError, config_from_folder, positive_float, positive_int, required, token_id
+from .rope import apply_rope, rope_tables
+
+MODEL_TYPE = "modernbert"
+FULL = "full_attention"  # transformers 5's names of the two layer kinds
+SLIDING = "sliding_attention"
+LAYER_TYPES = (FULL, SLIDING)
+# The parameters of ModernBertModel, under ModernBertForMaskedLM (and the task models) behind "model.".
+ENCODER_KEYS = ("embeddings.", "layers.", "final_norm.")
+TASKS = ("embeddings",)  # the heads come later
+
+
+@dataclass(frozen=True)
+class ModernBertConfig:
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    max_position_embeddings: int
+    layer_types: tuple[str, ...]  # FULL or SLIDING per layer
+    local_attention: int  # the whole sliding window: each token sees local_attention // 2 on each side
+    global_rope_theta: float  # RoPE base of the FULL layers
+    local_rope_theta: float  # ... and of the SLIDING ones
+    hidden_activation: str = "gelu"  # defaults as transformers' ModernBertConfig
+    norm_eps: float = 1e-5
+    norm_bias: bool = False
+    attention_bias: bool = False
+    mlp_bias: bool = False
+    pad_token_id: int = 50283
+    cls_token_id: int = 50281
+    sep_token_id: int = 50282
+    model_type: str = MODEL_TYPE
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    def rope_theta(self, layer_type: str) -> float:
+        return self.global_rope_theta if layer_type == FULL else self.local_rope_theta
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "ModernBertConfig":
+        """Either spelling of config.json: the hub's (global_attn_every_n_layers, global_rope_theta,
+        local_rope_theta) or transformers 5's (layer_types, rope_parameters per layer type)."""
+        layers = positive_int(required(raw, "num_hidden_layers"), "num_hidden_layers")
+        hidden = positive_int(required(raw, "hidden_size"), "hidden_size")
+        heads = positive_int(required(raw, "num_attention_heads"), "num_attention_heads")
+        if hidden % heads:
+            raise ConfigError(f"hidden_size ({hidden}) is not divisible by num_attention_heads ({heads})")
+        if (hidden // heads) % 2:
+            raise ConfigError(f"hidden_size / num_attention_heads ({hidden // heads}) must be even for RoPE")
+        act = raw.get("hidden_activation", "gelu")
+        if act not in ACTIVATIONS:
+            raise ConfigError(f"hidden_activation '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
+        global_theta, local_theta = _rope_thetas(raw)
+        cfg = cls(
+            vocab_size=positive_int(required(raw, "vocab_size"), "vocab_size"),
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=positive_int(raw.get("intermediate_size", 1152), "intermediate_size"),
+            max_position_embeddings=positive_int(raw.get("max_position_embeddings", 8192), "max_position_embeddings"),
+            layer_types=_layer_types(raw, layers),
+            local_attention=_local_attention(raw.get("local_attention", 128)),
+            global_rope_theta=global_theta,
+            local_rope_theta=local_theta,
+            hidden_activation=act,
+            norm_eps=positive_float(raw.get("norm_eps", 1e-5), "norm_eps"),
+            norm_bias=_flag(raw.get("norm_bias", False), "norm_bias"),
+            attention_bias=_flag(raw.get("attention_bias", False), "attention_bias"),
+            mlp_bias=_flag(raw.get("mlp_bias", False), "mlp_bias"),
+            pad_token_id=token_id(raw.get("pad_token_id", 50283), "pad_token_id"),
+            cls_token_id=token_id(raw.get("cls_token_id", 50281), "cls_token_id"),
+            sep_token_id=token_id(raw.get("sep_token_id", 50282), "sep_token_id"),
+        )
+        for name in ("pad_token_id", "cls_token_id", "sep_token_id"):
+            if getattr(cfg, name) >= cfg.vocab_size:
+                raise ConfigError(f"{name} ({getattr(cfg, name)}) is outside the vocabulary (size {cfg.vocab_size})")
+        return cfg
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike) -> "ModernBertConfig":
+        return config_from_folder(folder, cls.from_dict)
+
+
+def _flag(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def _local_attention(value) -> int:
+    window = positive_int(value, "local_attention")
+    if window < 2:
+        raise ConfigError(f"local_attention must be at least 2 (one token on each side), got {window}")
+    return window
+
+
+def _layer_types(raw: dict, layers: int) -> tuple[str, ...]:
+    """transformers 5's `layer_types` when present, else the hub's pattern: layer i is global when
+    i % global_attn_every_n_layers == 0 (layer 0 always), sliding otherwise."""
+    if raw.get("layer_types") is not None:
+        types = raw["layer_types"]
+        if not isinstance(types, list) or len(types) != layers:
+            raise ConfigError(f"layer_types must list one type per layer ({layers}), got {types!r}")
+        for i, kind in enumerate(types):
+            if kind not in LAYER_TYPES:
+                raise ConfigError(f"layer_types[{i}] must be one of {', '.join(LAYER_TYPES)}, got {kind!r}")
+        return tuple(types)
+    every = positive_int(raw.get("global_attn_every_n_layers", 3), "global_attn_every_n_layers")
+    return tuple(FULL if i % every == 0 else SLIDING for i in range(layers))
+
+
+def _rope_thetas(raw: dict) -> tuple[float, float]:
+    """(global theta, local theta) from rope_parameters[layer type]["rope_theta"] (transformers 5), else
+    global_rope_theta / local_rope_theta (the hub's spelling; a missing local theta is the global one,
+    as transformers 4 reads it). Only the plain ("default") RoPE is supported."""
+    params = raw.get("rope_parameters")
+    if params is None:
+        global_theta = positive_float(raw.get("global_rope_theta", 160000.0), "global_rope_theta")
+        local = raw.get("local_rope_theta", 10000.0)
+        return global_theta, global_theta if local is None else positive_float(local, "local_rope_theta")
+    if not isinstance(params, dict):
+        raise ConfigError(f"rope_parameters must be an object keyed by layer type, got {params!r}")
+    return _rope_theta(params, FULL, 160000.0), _rope_theta(params, SLIDING, 10000.0)
+
+
+def _rope_theta(params: dict, layer_type: str, default: float) -> float:
+    entry = params.get(layer_type) or {}
+    name = f"rope_parameters.{layer_type}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{name} must be an object, got {entry!r}")
+    kind = entry.get("rope_type", "default")
+    if kind != "default":
+        raise ConfigError(f"{name}.rope_type '{kind}' is not supported; only 'default'")
+    return positive_float(entry.get("rope_theta", default), f"{name}.rope_theta")
+
+
+@dataclass(frozen=True)
+class ForwardContext:
+    """Per-forward facts every layer shares: the padding mask, the RoPE tables per layer type, and the
+    band plan of the sliding layers (None when the model has none)."""
+
+    key_valid: torch.Tensor  # [B, L] bool, False at padding
+    rope: dict[str, tuple[torch.Tensor, torch.Tensor]]  # layer type -> (cos, sin), each [L, D]
+    plan: band.BandPlan | None
+    strided: bool  # eager CPU: the band kernel reads each block's window as a strided view
+
+    @classmethod
+    def build(cls, cfg: ModernBertConfig, key_valid: torch.Tensor, dtype: torch.dtype) -> "ForwardContext":
+        length, device = key_valid.shape[1], key_valid.device
+        kinds = set(cfg.layer_types)
+        rope = {kind: rope_tables(length, cfg.head_dim, cfg.rope_theta(kind), dtype, device) for kind in kinds}
+        on_cpu = device.type == "cpu"
+        plan = None
+        if SLIDING in kinds:  # dense=False: never the whole [L, L] mask, however short the input
+            block = band.CPU_MAX_BLOCK if on_cpu else band.MAX_BLOCK
+            no_globals = torch.zeros_like(key_valid)
+            plan = band.plan_band(key_valid, no_globals, None, cfg.local_attention, dtype, max_block=block)
+        return cls(key_valid, rope, plan, on_cpu)
+
+
+class ModernBertEmbeddings(nn.Module):
+    def __init__(self, cfg: ModernBertConfig):
+        super().__init__()
+        self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps, bias=cfg.norm_bias)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.tok_embeddings(input_ids))  # [B, L, E]
+
+
+class ModernBertAttention(nn.Module):
+    def __init__(self, cfg: ModernBertConfig, layer_type: str):
+        super().__init__()
+        self.layer_type = layer_type
+        self.heads, self.head_dim = cfg.num_attention_heads, cfg.head_dim
+        self.Wqkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size, bias=cfg.attention_bias)
+        self.Wo = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=cfg.attention_bias)
+
+    def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
+        batch, length, hidden = x.shape
+        qkv = self.Wqkv(x).view(batch, length, 3, self.heads, self.head_dim)  # [B, L, 3, H, D]
+        q, k, v = qkv.unbind(2)  # each [B, L, H, D]
+        cos, sin = ctx.rope[self.layer_type]  # [L, D]
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self.layer_type == FULL:
+            out = band.global_attention(q, k, v, ctx.key_valid)  # [B, L, H, D]: every query over all real keys
+        else:
+            out = band.local_attention(q, k, v, ctx.plan, strided=ctx.strided)  # [B, L, H, D]
+        return self.Wo(out.reshape(batch, length, hidden))  # [B, L, E]
+
+
+class ModernBertMLP(nn.Module):
+    """GeGLU: Wi projects to 2 x intermediate, split into (input, gate); act(input) * gate -> Wo."""
+
+    def __init__(self, cfg: ModernBertConfig):
+        super().__init__()
+        self.act = ACTIVATIONS[cfg.hidden_activation].fn
+        self.Wi = nn.Linear(cfg.hidden_size, 2 * cfg.intermediate_size, bias=cfg.mlp_bias)
+        self.Wo = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=cfg.mlp_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, gate = self.Wi(x).chunk(2, dim=-1)  # each [B, L, I]
+        return self.Wo(self.act(value) * gate)  # [B, L, E]
+
+
+class ModernBertLayer(nn.Module):
+    def __init__(self, cfg: ModernBertConfig, index: int):
+        super().__init__()
+        # Layer 0's input is the embeddings' output, already normalised.
+        self.attn_norm = nn.Identity() if index == 0 else _layer_norm(cfg)
+        self.attn = ModernBertAttention(cfg, cfg.layer_types[index])
+        self.mlp_norm = _layer_norm(cfg)
+        self.mlp = ModernBertMLP(cfg)
+
+    def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), ctx)  # [B, L, E]
+        return x + self.mlp(self.mlp_norm(x))
+
+
+def _layer_norm(cfg: ModernBertConfig) -> nn.LayerNorm:
+    return nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps, bias=cfg.norm_bias)
+
+
+class ModernBertEncoder(nn.Module):
+    """ModernBertModel's computation: input_ids [B, L] -> last hidden state [B, L, E]. Positions are
+    0 .. L-1 in every row (padding at the end, as the tokenizer pads)."""
+
+    def __init__(self, cfg: ModernBertConfig):
+        super().__init__()
+        self.config = cfg
+        self.embeddings = ModernBertEmbeddings(cfg)
+        self.layers = nn.ModuleList(ModernBertLayer(cfg, i) for i in range(cfg.num_hidden_layers))
+        self.final_norm = _layer_norm(cfg)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
+        key_valid = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+        x = self.embeddings(input_ids)  # [B, L, E]
+        ctx = ForwardContext.build(self.config, key_valid, x.dtype)
+        for layer in self.layers:
+            x = layer(x, ctx)
+        return self.final_norm(x)
+
+
+class ModernBertForEmbeddings(nn.Module):
+    """Last hidden state [B, L, E], as transformers' ModernBertModel; the encoder sits under `model.`,
+    where ModernBertForMaskedLM and the task models keep it."""
+
+    def __init__(self, cfg: ModernBertConfig):
+        super().__init__()
+        self.config = cfg
+        self.model = ModernBertEncoder(cfg)
+
+    @torch.inference_mode()
+    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
+        """global_attention_mask is accepted for the engine's common call and ignored: ModernBERT has no
+        global tokens (its full-attention layers see every token)."""
+        return self.model(input_ids, attention_mask)
+
+
+def encoder_state(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The checkpoint's encoder tensors under ModernBertForEmbeddings' names: keys saved by
+    ModernBertModel (no prefix) or behind "model." (ModernBertForMaskedLM and the task models); the
+    MLM head and decoder are left out."""
+    out = {}
+    for key, value in hf.items():
+        bare = key.removeprefix("model.")
+        if bare.startswith(ENCODER_KEYS):
+            out["model." + bare] = value
+    return out
