@@ -80,9 +80,9 @@ def test_masked_lm_checkpoint_loads_its_encoder(tmp_path):
     assert _max_diff_on_tokens(load(str(tmp_path))(ids, mask), ref, mask) <= TOL
 
 
-def test_other_tasks_are_refused_by_name(model_folder):
-    with pytest.raises(NotImplementedError, match="embeddings"):
-        load(model_folder[0], task="question_answering")
+def test_options_not_run_yet_are_refused_by_name(model_folder):
+    with pytest.raises(NotImplementedError, match="flex"):
+        load(model_folder[0], attention="flex")
 
 
 def _hub_config() -> dict:

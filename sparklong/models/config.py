@@ -16,8 +16,27 @@ class ConfigError(ValueError):
     """A model folder's config.json cannot describe a model this engine can run."""
 
 
+class LabelNames:
+    """The label names of a config dataclass with an `id2label` field (Longformer's and ModernBERT's)."""
+
+    id2label: dict[int, str]
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    def label(self, index: int) -> str:
+        """The name of a head's output `index` (id2label, else transformers' LABEL_<index>)."""
+        return self.id2label.get(index, default_label(index))
+
+    def with_label_count(self, count: int):
+        """This config with `count` default label names, for a head whose config.json names none (the
+        width is read from the head's weights or from an exported graph)."""
+        return dataclasses.replace(self, id2label=default_labels(count))
+
+
 @dataclass(frozen=True)
-class LongformerConfig:
+class LongformerConfig(LabelNames):
     vocab_size: int
     hidden_size: int
     num_hidden_layers: int
@@ -44,19 +63,6 @@ class LongformerConfig:
         """Longest input the position table allows (RoBERTa-style: positions start after pad)."""
         return self.max_position_embeddings - self.pad_token_id - 1
 
-    @property
-    def num_labels(self) -> int:
-        return len(self.id2label)
-
-    def label(self, index: int) -> str:
-        """The name of a head's output `index` (id2label, else transformers' LABEL_<index>)."""
-        return self.id2label.get(index, default_label(index))
-
-    def with_label_count(self, count: int) -> "LongformerConfig":
-        """This config with `count` default label names, for a head whose config.json names none (the
-        width is read from the head's weights or from an exported graph)."""
-        return dataclasses.replace(self, id2label=default_labels(count))
-
     @classmethod
     def from_dict(cls, raw: dict) -> "LongformerConfig":
         layers = positive_int(required(raw, "num_hidden_layers"), "num_hidden_layers")
@@ -67,9 +73,6 @@ class LongformerConfig:
         act = raw.get("hidden_act", "gelu")
         if act not in ACTIVATIONS:
             raise ConfigError(f"hidden_act '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
-        id2label = _id2label(raw.get("id2label"))
-        if not id2label and raw.get("num_labels"):
-            id2label = default_labels(positive_int(raw["num_labels"], "num_labels"))
         cfg = cls(
             vocab_size=positive_int(required(raw, "vocab_size"), "vocab_size"),
             hidden_size=hidden,
@@ -85,7 +88,7 @@ class LongformerConfig:
             bos_token_id=token_id(raw.get("bos_token_id", 0), "bos_token_id"),
             eos_token_id=token_id(raw.get("eos_token_id", 2), "eos_token_id"),
             sep_token_id=token_id(raw.get("sep_token_id", raw.get("eos_token_id", 2)), "sep_token_id"),
-            id2label=id2label,
+            id2label=labels_from_dict(raw),
             model_type=str(raw.get("model_type", "longformer")),
         )
         for name in ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id"):
@@ -132,6 +135,14 @@ def default_label(index: int) -> str:
 def default_labels(count: int) -> dict[int, str]:
     """id2label for `count` unnamed head outputs: LABEL_0 ... LABEL_<count-1>."""
     return {i: default_label(i) for i in range(count)}
+
+
+def labels_from_dict(raw: dict) -> dict[int, str]:
+    """config.json's id2label, else LABEL_i names for its num_labels, else none."""
+    id2label = _id2label(raw.get("id2label"))
+    if not id2label and raw.get("num_labels"):
+        id2label = default_labels(positive_int(raw["num_labels"], "num_labels"))
+    return id2label
 
 
 def positive_int(value, name: str) -> int:

@@ -59,9 +59,22 @@ class ForQuestionAnswering(_Task):
 
     @torch.inference_mode()
     def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
-        logits = self.qa_outputs(self.encode(input_ids, attention_mask, global_attention_mask))  # [B, L, 2]
-        start, end = logits.unbind(-1)
-        return start.contiguous(), end.contiguous()
+        return start_end_logits(self.qa_outputs(self.encode(input_ids, attention_mask, global_attention_mask)))
+
+
+def start_end_logits(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A span head's [B, L, 2] logits -> (start_logits, end_logits), each [B, L] (every QA task's output)."""
+    start, end = logits.unbind(-1)
+    return start.contiguous(), end.contiguous()
+
+
+def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean of hidden [B, L, E] over each row's real tokens (attention_mask 1) -> [B, E]; all tokens
+    when there is no mask."""
+    if attention_mask is None:
+        return hidden.mean(dim=1)
+    weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # [B, L, 1]
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1)
 
 
 class _ClassificationHead(nn.Module):

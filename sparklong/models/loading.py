@@ -46,19 +46,17 @@ def load(
 
     if model_type(folder) == modernbert.MODEL_TYPE:
         _check_modernbert_options(task, attention, quantize, export)
-        return _load_modernbert(folder, target, DTYPES[dtype])
+        return _load_modernbert(folder, task, target, DTYPES[dtype])
     cfg = LongformerConfig.from_folder(folder)
     encoder_state, head_state = engine_state_dict(read_state_dict(folder), cfg)
     module_cls = TASKS[task]
     _check_head(module_cls, head_state, folder, task)
-    if module_cls.labels_weight and not cfg.num_labels:  # config without id2label: count the head's rows
-        labels = head_state[module_cls.labels_weight].shape[0]
-        cfg = cfg.with_label_count(labels)
+    cfg = _with_head_labels(cfg, module_cls, head_state)
 
     with torch.device("meta"):
         module = module_cls(cfg, attention, export)
     state = {f"encoder.{k}": v for k, v in encoder_state.items()}
-    state.update({k: v for k, v in head_state.items() if k.startswith(module_cls.head_prefixes)})
+    state.update(_head_weights(module_cls, head_state))
     try:
         module.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
@@ -77,7 +75,7 @@ def model_type(folder: str) -> str:
 
 
 def _check_modernbert_options(task: str, attention: str, quantize: str, export: bool) -> None:
-    """What the ModernBERT engine runs so far: the embeddings task, SDPA kernels, float weights, eager."""
+    """What the ModernBERT engine runs so far: its TASKS, SDPA kernels, float weights, eager."""
     if task not in modernbert.TASKS:
         raise NotImplementedError(
             f"task '{task}' is not implemented for ModernBERT; it has: {', '.join(modernbert.TASKS)}"
@@ -90,13 +88,19 @@ def _check_modernbert_options(task: str, attention: str, quantize: str, export: 
         raise NotImplementedError("ONNX export is not implemented for ModernBERT")
 
 
-def _load_modernbert(folder: str, target: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    """The ModernBERT embeddings module with the folder's weights, on `target` in `dtype`."""
+def _load_modernbert(folder: str, task: str, target: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """The ModernBERT module of `task` with the folder's weights, on `target` in `dtype`."""
     cfg = modernbert.ModernBertConfig.from_folder(folder)
+    hf_state = read_state_dict(folder)
+    module_cls = modernbert.TASKS[task]
+    _check_head(module_cls, hf_state, folder, task)
+    cfg = _with_head_labels(cfg, module_cls, hf_state)
     with torch.device("meta"):
-        module = modernbert.ModernBertForEmbeddings(cfg)
+        module = module_cls(cfg)
+    state = modernbert.encoder_state(hf_state)
+    state.update(_head_weights(module_cls, hf_state))
     try:
-        module.load_state_dict(modernbert.encoder_state(read_state_dict(folder)), strict=True, assign=True)
+        module.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         raise CheckpointError(f"weights in {folder} do not fit config.json: {exc}") from exc
     return module.to(device=target, dtype=dtype).eval().requires_grad_(False)
@@ -112,6 +116,18 @@ def check_task_weights(folder: str, task: str) -> None:
     weight = TASKS[task].labels_weight
     if weight and weight not in names:  # e.g. a sequence head's classifier.out_proj is no token head
         raise CheckpointError(f"{folder} has no '{weight}' weights, needed for task '{task}'")
+
+
+def _with_head_labels(cfg, module_cls, head_state):
+    """cfg, or, when its config.json names no labels, cfg with LABEL_i names for the head's rows."""
+    if module_cls.labels_weight and not cfg.num_labels and module_cls.labels_weight in head_state:
+        return cfg.with_label_count(head_state[module_cls.labels_weight].shape[0])
+    return cfg
+
+
+def _head_weights(module_cls, head_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors of the task's head (under its HF names), from a state with other tensors too."""
+    return {k: v for k, v in head_state.items() if k.startswith(module_cls.head_prefixes)}
 
 
 def _check_head(module_cls, head_state, folder: str, task: str) -> None:

@@ -13,14 +13,24 @@ The computation (equal to transformers' ModernBertModel in fp32):
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from . import banded_attention as band
 from .activations import ACTIVATIONS
-from .config import ConfigError, config_from_folder, positive_float, positive_int, required, token_id
+from .config import (
+    ConfigError,
+    LabelNames,
+    config_from_folder,
+    labels_from_dict,
+    positive_float,
+    positive_int,
+    required,
+    token_id,
+)
+from .heads import masked_mean, start_end_logits
 from .rope import apply_rope, rope_tables
 
 MODEL_TYPE = "modernbert"
@@ -29,11 +39,11 @@ SLIDING = "sliding_attention"
 LAYER_TYPES = (FULL, SLIDING)
 # The parameters of ModernBertModel, under ModernBertForMaskedLM (and the task models) behind "model.".
 ENCODER_KEYS = ("embeddings.", "layers.", "final_norm.")
-TASKS = ("embeddings",)  # the heads come later
+POOLINGS = ("cls", "mean")  # classifier_pooling: the first token's state, or the mean over real tokens
 
 
 @dataclass(frozen=True)
-class ModernBertConfig:
+class ModernBertConfig(LabelNames):
     vocab_size: int
     hidden_size: int
     num_hidden_layers: int
@@ -52,6 +62,10 @@ class ModernBertConfig:
     pad_token_id: int = 50283
     cls_token_id: int = 50281
     sep_token_id: int = 50282
+    classifier_pooling: str = "cls"  # the task heads' settings, as transformers' ModernBertConfig names them
+    classifier_activation: str = "gelu"
+    classifier_bias: bool = False
+    id2label: dict[int, str] = field(default_factory=dict)
     model_type: str = MODEL_TYPE
 
     @property
@@ -72,9 +86,7 @@ class ModernBertConfig:
             raise ConfigError(f"hidden_size ({hidden}) is not divisible by num_attention_heads ({heads})")
         if (hidden // heads) % 2:
             raise ConfigError(f"hidden_size / num_attention_heads ({hidden // heads}) must be even for RoPE")
-        act = raw.get("hidden_activation", "gelu")
-        if act not in ACTIVATIONS:
-            raise ConfigError(f"hidden_activation '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
+        act = _activation(raw, "hidden_activation")
         global_theta, local_theta = _rope_thetas(raw)
         cfg = cls(
             vocab_size=positive_int(required(raw, "vocab_size"), "vocab_size"),
@@ -95,6 +107,10 @@ class ModernBertConfig:
             pad_token_id=token_id(raw.get("pad_token_id", 50283), "pad_token_id"),
             cls_token_id=token_id(raw.get("cls_token_id", 50281), "cls_token_id"),
             sep_token_id=token_id(raw.get("sep_token_id", 50282), "sep_token_id"),
+            classifier_pooling=_pooling(raw.get("classifier_pooling", "cls")),
+            classifier_activation=_activation(raw, "classifier_activation"),
+            classifier_bias=_flag(raw.get("classifier_bias", False), "classifier_bias"),
+            id2label=labels_from_dict(raw),
         )
         for name in ("pad_token_id", "cls_token_id", "sep_token_id"):
             if getattr(cfg, name) >= cfg.vocab_size:
@@ -104,6 +120,20 @@ class ModernBertConfig:
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "ModernBertConfig":
         return config_from_folder(folder, cls.from_dict)
+
+
+def _activation(raw: dict, name: str) -> str:
+    """config.json's activation `name` (transformers' default "gelu"), one the engine runs."""
+    act = raw.get(name, "gelu")
+    if act not in ACTIVATIONS:
+        raise ConfigError(f"{name} '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
+    return act
+
+
+def _pooling(value) -> str:
+    if value not in POOLINGS:
+        raise ConfigError(f"classifier_pooling must be one of {', '.join(POOLINGS)}, got {value!r}")
+    return value
 
 
 def _flag(value, name: str) -> bool:
@@ -272,6 +302,9 @@ class ModernBertForEmbeddings(nn.Module):
     """Last hidden state [B, L, E], as transformers' ModernBertModel; the encoder sits under `model.`,
     where ModernBertForMaskedLM and the task models keep it."""
 
+    head_prefixes: tuple[str, ...] = ()  # checkpoint key prefixes of the head's weights (loading.py reads them)
+    labels_weight: str | None = None  # the weight whose rows are the labels
+
     def __init__(self, cfg: ModernBertConfig):
         super().__init__()
         self.config = cfg
@@ -294,3 +327,83 @@ def encoder_state(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if bare.startswith(ENCODER_KEYS):
             out["model." + bare] = value
     return out
+
+
+class ModernBertPredictionHead(nn.Module):
+    """dense -> classifier_activation -> LayerNorm: what every ModernBERT task head runs before its last
+    linear, saved under `head.`."""
+
+    def __init__(self, cfg: ModernBertConfig):
+        super().__init__()
+        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=cfg.classifier_bias)
+        self.act = ACTIVATIONS[cfg.classifier_activation].fn
+        self.norm = _layer_norm(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.act(self.dense(x)))
+
+
+class _ModernBertHeadTask(ModernBertForEmbeddings):
+    """The encoder, then `head` (ModernBertPredictionHead) and `classifier` (a linear to `width` outputs),
+    as transformers' ModernBertFor* tasks save them; their dropout is the identity at inference."""
+
+    head_prefixes = ("head.", "classifier.")
+    labels_weight = "classifier.weight"
+
+    def __init__(self, cfg: ModernBertConfig, width: int):
+        super().__init__(cfg)
+        self.head = ModernBertPredictionHead(cfg)
+        self.classifier = nn.Linear(cfg.hidden_size, width)
+
+    def head_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.head(hidden))  # [..., E] -> [..., width]
+
+
+class ModernBertForQuestionAnswering(_ModernBertHeadTask):
+    """(start_logits, end_logits) [B, L], as transformers' ModernBertForQuestionAnswering (2 outputs)."""
+
+    labels_weight = None  # the two outputs are start and end, not labels
+
+    def __init__(self, cfg: ModernBertConfig):
+        super().__init__(cfg, 2)
+
+    @torch.inference_mode()
+    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
+        return start_end_logits(self.head_logits(self.model(input_ids, attention_mask)))
+
+
+class ModernBertForSequenceClassification(_ModernBertHeadTask):
+    """Logits [B, num_labels] from the pooled state: the first token's ("cls") or the mean over real
+    tokens ("mean"), as config.json's classifier_pooling says."""
+
+    def __init__(self, cfg: ModernBertConfig):
+        super().__init__(cfg, cfg.num_labels)
+
+    @torch.inference_mode()
+    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
+        hidden = self.model(input_ids, attention_mask)  # [B, L, E]
+        if self.config.classifier_pooling == "mean":
+            pooled = masked_mean(hidden, attention_mask)
+        else:
+            pooled = hidden[:, 0]
+        return self.head_logits(pooled)  # [B, num_labels]
+
+
+class ModernBertForTokenClassification(_ModernBertHeadTask):
+    """Logits [B, L, num_labels] for every token."""
+
+    def __init__(self, cfg: ModernBertConfig):
+        super().__init__(cfg, cfg.num_labels)
+
+    @torch.inference_mode()
+    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
+        return self.head_logits(self.model(input_ids, attention_mask))
+
+
+# load()'s tasks -> the module serving each (the same names and outputs as heads.TASKS).
+TASKS: dict[str, type[ModernBertForEmbeddings]] = {
+    "embeddings": ModernBertForEmbeddings,
+    "question_answering": ModernBertForQuestionAnswering,
+    "sequence_classification": ModernBertForSequenceClassification,
+    "token_classification": ModernBertForTokenClassification,
+}
