@@ -39,35 +39,32 @@ def sequence_folder(request, tmp_path_factory):
                         classifier_pooling=request.param, classifier_activation="gelu_pytorch_tanh")
 
 
-def test_question_answering_equals_transformers(qa_folder):
-    folder, oracle = qa_folder
+def _ours_and_oracle(task_folder, task: str):
+    """(our load()'s output, transformers' output, the attention mask) on a padded batch of 2 x LENGTH."""
+    folder, oracle = task_folder
     ids, mask = _batch(LENGTH)
     with torch.no_grad():
-        ref = oracle(input_ids=ids, attention_mask=mask)
-    start, end = load(folder, task="question_answering")(ids, mask)
+        reference = oracle(input_ids=ids, attention_mask=mask)
+    return load(folder, task=task)(ids, mask), reference, mask
+
+
+def test_question_answering_equals_transformers(qa_folder):
+    (start, end), ref, mask = _ours_and_oracle(qa_folder, "question_answering")
     assert start.shape == end.shape == (2, LENGTH)
     assert _max_diff_on_tokens(start, ref.start_logits, mask) <= TOL
     assert _max_diff_on_tokens(end, ref.end_logits, mask) <= TOL
 
 
 def test_token_classification_equals_transformers(token_folder):
-    folder, oracle = token_folder
-    ids, mask = _batch(LENGTH)
-    with torch.no_grad():
-        ref = oracle(input_ids=ids, attention_mask=mask).logits
-    logits = load(folder, task="token_classification")(ids, mask)
+    logits, ref, mask = _ours_and_oracle(token_folder, "token_classification")
     assert logits.shape == (2, LENGTH, LABELS)
-    assert _max_diff_on_tokens(logits, ref, mask) <= TOL
+    assert _max_diff_on_tokens(logits, ref.logits, mask) <= TOL
 
 
 def test_sequence_classification_equals_transformers(sequence_folder):
-    folder, oracle = sequence_folder
-    ids, mask = _batch(LENGTH)
-    with torch.no_grad():
-        ref = oracle(input_ids=ids, attention_mask=mask).logits
-    logits = load(folder, task="sequence_classification")(ids, mask)
+    logits, ref, _ = _ours_and_oracle(sequence_folder, "sequence_classification")
     assert logits.shape == (2, LABELS)
-    assert (logits - ref).abs().max().item() <= TOL
+    assert (logits - ref.logits).abs().max().item() <= TOL
 
 
 def test_labels_from_id2label_else_defaults(token_folder, tmp_path):
