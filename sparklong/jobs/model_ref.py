@@ -45,10 +45,6 @@ def resolve_folder(arg: str) -> ModelRef:
     config = read_json_object(os.path.join(folder, "config.json"), JobError)
     if config is None:
         raise JobError(f"{folder} has no config.json: expected a Hugging Face model folder or a saved PipelineModel")
-    model_type = config.get("model_type")
-    if model_type != "longformer":
-        raise JobError(f"{folder} holds a {model_type} model: make it a Longformer first with "
-                       f"sparklong.models.convert_to_long('{folder}', DST)")
     try:
         LongformerConfig.from_folder(folder)
     except ConfigError as exc:

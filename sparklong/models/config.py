@@ -65,6 +65,7 @@ class LongformerConfig(LabelNames):
 
     @classmethod
     def from_dict(cls, raw: dict) -> "LongformerConfig":
+        check_longformer(raw.get("model_type", "longformer"))
         layers = positive_int(required(raw, "num_hidden_layers"), "num_hidden_layers")
         hidden = positive_int(required(raw, "hidden_size"), "hidden_size")
         heads = positive_int(required(raw, "num_attention_heads"), "num_attention_heads")
@@ -101,6 +102,23 @@ class LongformerConfig(LabelNames):
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "LongformerConfig":
         return config_from_folder(folder, cls.from_dict)
+
+
+# What to do with a checkpoint of another architecture than Longformer, by its model_type
+OTHER_ARCHITECTURES = {
+    "modernbert": "ModernBERT runs in the engine (sparklong.models.load); its Spark stages and jobs are not "
+                  "built yet",
+    **{family: "make it a Longformer first with sparklong.models.convert_to_long(folder, dst)"
+       for family in ("bert", "roberta", "xlm-roberta")},
+}
+
+
+def check_longformer(model_type: str) -> None:
+    """ConfigError unless config.json's model_type is longformer: the Longformer stages and jobs run
+    Longformer checkpoints only; the message says what to do with the folder instead."""
+    if model_type != "longformer":
+        advice = OTHER_ARCHITECTURES.get(model_type, "this model type is not supported")
+        raise ConfigError(f"config.json says model_type {model_type!r}, not 'longformer': {advice}")
 
 
 def read_config_json(folder: str | os.PathLike) -> dict:
