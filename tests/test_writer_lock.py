@@ -18,7 +18,8 @@ import pytest
 from sparklong.jobs.job_error import JobError
 from sparklong.storage.output_folder import OutputFolder
 from sparklong.jobs.shard_files import DROP, HASH, KEY, SHARD, ShardWriter
-from sparklong.jobs.writer_lock import LOCK, WriterLock, boot_id, check_holder, pid_namespace, process_start
+from sparklong.jobs.writer_lock import LOCK, WriterLock, check_holder
+from sparklong.processes import boot_id, pid_namespace, process_start
 
 # rounds of a race: the lock before this one let both racers take it in 0 to 26 of 1,000 rounds here
 RACE_ROUNDS = {"fresh_folder": 2000, "dead_local_holder": 2000, "stale_remote_holder": 500}

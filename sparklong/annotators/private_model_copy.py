@@ -16,11 +16,12 @@ table), and the next process that makes a copy removes the folders of owners tha
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
 import re
 import shutil
 import tempfile
+
+from ..processes import machine_tag, process_start
 
 PREFIX = "sparklong-model-"
 # <machine>-<pid>-<start>-<mkdtemp's random part, which holds no "-">
@@ -30,9 +31,9 @@ _OWNED = re.compile(re.escape(PREFIX) + r"(?P<machine>[0-9a-f]{8})-(?P<pid>\d+)-
 def private_folder(name: str) -> str:
     """A new, not yet existing path `<temp>/sparklong-model-*/<name>`, removed when the process exits;
     copies left by killed processes are removed first."""
-    machine, start = machine_tag(), start_time(os.getpid())
+    machine, start = machine_tag(), process_start(os.getpid())
     prefix = PREFIX
-    if machine is not None and start is not None:
+    if machine is not None and start:
         remove_orphans(tempfile.gettempdir(), machine)
         prefix = f"{PREFIX}{machine}-{os.getpid()}-{start}-"
     root = tempfile.mkdtemp(prefix=prefix)
@@ -54,29 +55,6 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def machine_tag() -> str | None:
-    """The kernel boot and pid namespace this process lives in, as 8 hex digits: processes with equal
-    tags see the same process table. None without /proc."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
-            boot = fh.read().strip()
-        namespace = os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return None
-    return hashlib.sha256(f"{boot} {namespace}".encode()).hexdigest()[:8]
-
-
-def start_time(pid: int) -> str | None:
-    """When process `pid` started (field 22 of /proc/<pid>/stat, clock ticks after boot); None when no
-    such process runs (or there is no /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2:].split()[19]  # the fields after "(command)" start at field 3
-
-
 def remove_orphans(temp: str, machine: str) -> None:
     """Remove the copies in `temp` whose owner, a process of this machine, is no longer running (its pid
     gone, or reused by a process that started at another time). Folders of other machines and of live
@@ -89,5 +67,5 @@ def remove_orphans(temp: str, machine: str) -> None:
         owned = _OWNED.fullmatch(entry.name)
         if owned is None or owned["machine"] != machine or not entry.is_dir(follow_symlinks=False):
             continue
-        if start_time(int(owned["pid"])) != owned["start"]:
+        if process_start(int(owned["pid"])) != int(owned["start"]):
             shutil.rmtree(entry.path, ignore_errors=True)

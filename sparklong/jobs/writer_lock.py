@@ -37,6 +37,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, replace
 
+from ..processes import boot_id, pid_namespace, process_start
 from ..storage.output_folder import OutputFolder
 from .job_error import JobError
 
@@ -92,35 +93,6 @@ class HeldLock:
 
     def names(self, run: str) -> bool:
         return self.record is not None and self.record.run == run
-
-
-def boot_id() -> str:
-    """This kernel's boot id, "" where the system has none."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as fh:
-            return fh.read().strip()
-    except OSError:
-        return ""
-
-
-def pid_namespace() -> str:
-    """This process's pid namespace ("pid:[4026531836]"), "" where unknown."""
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return ""
-
-
-def process_start(pid: int) -> int:
-    """When process `pid` started, in clock ticks since boot (field 22 of /proc/<pid>/stat); 0 when it does
-    not exist or the system has no /proc."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return 0
-    # field 2, the command name in parentheses, may hold spaces: fields 3.. follow its last ')'
-    return int(stat[stat.rindex(b")") + 2:].split()[19])
 
 
 def is_alive(pid: int, pid_start: int) -> bool:
