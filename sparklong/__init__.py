@@ -1,4 +1,5 @@
-"""sparklong: Longformer as Spark NLP-style annotators over PySpark DataFrames."""
+"""sparklong: long-document encoders (Longformer, ModernBERT) as Spark NLP-style annotators over PySpark
+DataFrames."""
 from .session import start
 
 __version__ = "0.1.0"
@@ -9,6 +10,11 @@ _ANNOTATORS = {
     "LongformerForQuestionAnswering": ".annotators.longformer_question_answering",
     "LongformerForSequenceClassification": ".annotators.longformer_sequence_classification",
     "LongformerForTokenClassification": ".annotators.longformer_token_classification",
+    "ModernBertEmbeddings": ".annotators.modernbert_embeddings",
+    "ModernBertSentenceEmbeddings": ".annotators.modernbert_sentence_embeddings",
+    "ModernBertForQuestionAnswering": ".annotators.modernbert_question_answering",
+    "ModernBertForSequenceClassification": ".annotators.modernbert_sequence_classification",
+    "ModernBertForTokenClassification": ".annotators.modernbert_token_classification",
     "SentenceEmbeddings": ".annotators.sentence_embeddings",
     "EmbeddingsFinisher": ".annotators.embeddings_finisher",
     "NerConverter": ".annotators.ner_converter",

@@ -146,21 +146,3 @@ def test_sliding_layers_build_no_length_by_length_scores(tmp_path, monkeypatch):
     load(str(tmp_path))(ids, mask)
     assert len(kernel_calls) == 2
     assert shapes and all(q < length and k < length for q, k in shapes)
-
-
-def test_a_longformer_stage_or_job_given_a_modernbert_folder_says_what_runs_it(tmp_path):
-    """The Longformer stages and jobs read Longformer checkpoints only: another architecture's folder is
-    refused up front, saying where it runs (not a missing-weight or tokenizer error later)."""
-    from sparklong import LongformerEmbeddings
-    from sparklong.jobs.job_error import JobError
-    from sparklong.jobs.model_ref import resolve_folder
-
-    folder = str(tmp_path / "modernbert")
-    os.makedirs(folder)
-    with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as fh:
-        json.dump({"model_type": "modernbert", "hidden_size": 32}, fh)
-    expected = "model_type 'modernbert', not 'longformer': ModernBERT runs in the engine (sparklong.models.load)"
-    with pytest.raises(ConfigError, match=re.escape(expected)):
-        LongformerEmbeddings.loadSavedModel(folder)
-    with pytest.raises(JobError, match=re.escape(expected)):
-        resolve_folder(folder)

@@ -5,20 +5,25 @@ import pytest
 
 import sparklong
 from fake_hub import FakeHub
-from sparklong.annotators.longformer_stage import LongformerModelStage
+from sparklong.annotators.encoder_stage import EncoderStage
+from sparklong.annotators.stage_families import LONGFORMER, MODERNBERT
 from sparklong.models.pretrained import HUB_REPOS
-from tiny_models import save_model_folder
+from tiny_models import save_model_folder, save_modernbert_folder
+
+TINY_FOLDERS = {LONGFORMER: save_model_folder, MODERNBERT: save_modernbert_folder}  # a folder of each family
 
 MODEL_ANNOTATORS = [
     cls for cls in (getattr(sparklong, name) for name in sparklong.__all__)
-    if isinstance(cls, type) and issubclass(cls, LongformerModelStage)
+    if isinstance(cls, type) and issubclass(cls, EncoderStage)
 ]
 
 
 def test_every_model_annotator_is_covered():
     names = {cls.__name__ for cls in MODEL_ANNOTATORS}
     assert {"LongformerEmbeddings", "LongformerForQuestionAnswering", "LongformerForSequenceClassification",
-            "LongformerForTokenClassification"} <= names
+            "LongformerForTokenClassification", "ModernBertEmbeddings", "ModernBertSentenceEmbeddings",
+            "ModernBertForQuestionAnswering", "ModernBertForSequenceClassification",
+            "ModernBertForTokenClassification"} <= names
 
 
 @pytest.mark.parametrize("annotator", MODEL_ANNOTATORS, ids=lambda cls: cls.__name__)
@@ -32,7 +37,7 @@ def test_pretrained_without_a_name(annotator, tmp_path, monkeypatch):
         return
     assert default in HUB_REPOS, f"{annotator.__name__}'s default '{default}' is not in the registry"
     folder = str(tmp_path / "hub_files")
-    save_model_folder(folder, annotator.task)
+    TINY_FOLDERS[annotator.family](folder, annotator.task)
     with FakeHub(folder, HUB_REPOS[default]) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         stage = annotator.pretrained()  # loadSavedModel checks the task's head is there

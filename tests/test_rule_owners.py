@@ -64,10 +64,11 @@ def test_the_stage_and_the_cores_cut_the_same_window(embeddings_folder):
 
 def test_the_stage_reads_config_json_once_per_folder(embeddings_folder, monkeypatch):
     stage = LongformerEmbeddings.loadSavedModel(embeddings_folder)
+    from sparklong.annotators import encoder_stage
+
     reads = []
-    original = LongformerConfig.from_folder.__func__
-    monkeypatch.setattr(LongformerConfig, "from_folder",
-                        classmethod(lambda cls, folder: reads.append(folder) or original(cls, folder)))
+    original = encoder_stage.read_config
+    monkeypatch.setattr(encoder_stage, "read_config", lambda folder: reads.append(folder) or original(folder))
     for _ in range(3):
         stage.batching(), stage.model_max_tokens(), stage.setMaxSentenceLength(64)
     assert reads == []  # loadSavedModel's read is kept

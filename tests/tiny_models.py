@@ -128,3 +128,54 @@ def save_model_folder(folder: str, task: str = "embeddings", **overrides):
     os.makedirs(folder, exist_ok=True)
     save_bpe_tokenizer(folder, overrides.get("vocab_size", TINY["vocab_size"]))
     return save_longformer(folder, task, **overrides)
+
+
+MODERNBERT_SPECIALS = ["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"]  # ids 0..4, as trained below
+MODERNBERT_TINY = dict(
+    vocab_size=300, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=48,
+    local_attention=16, global_attn_every_n_layers=3, max_position_embeddings=64,
+    cls_token_id=0, pad_token_id=1, sep_token_id=2, bos_token_id=0, eos_token_id=2, reference_compile=False,
+)
+MODERNBERT_CLASSES = {
+    "embeddings": "ModernBertModel",
+    "question_answering": "ModernBertForQuestionAnswering",
+    "sequence_classification": "ModernBertForSequenceClassification",
+    "token_classification": "ModernBertForTokenClassification",
+}
+
+
+def save_modernbert_tokenizer(folder: str, vocab_size: int = 300) -> None:
+    """A ModernBERT-style tokenizer.json (byte-level BPE, `[CLS] a [SEP]` / `[CLS] a [SEP] b [SEP]`)
+    trained on the corpus sample, saved by transformers' PreTrainedTokenizerFast as the hub's is."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=MODERNBERT_SPECIALS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(corpus_texts(), trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 0), ("[SEP]", 2)],
+    )
+    PreTrainedTokenizerFast(tokenizer_object=tok, cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]",
+                            unk_token="[UNK]", mask_token="[MASK]").save_pretrained(folder)
+
+
+def save_modernbert_folder(folder: str, task: str = "embeddings", seed: int = 0, **overrides):
+    """A complete tiny ModernBERT folder (both layer kinds: layers 0 and 3 global, 1 and 2 sliding) with
+    perturbed random weights and a trained tokenizer; returns the HF module (eval mode)."""
+    import transformers
+
+    os.makedirs(folder, exist_ok=True)
+    save_modernbert_tokenizer(folder, overrides.get("vocab_size", MODERNBERT_TINY["vocab_size"]))
+    torch.manual_seed(seed)
+    cfg = transformers.ModernBertConfig(**{**MODERNBERT_TINY, **overrides}, attn_implementation="sdpa")
+    model = getattr(transformers, MODERNBERT_CLASSES[task])(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model.save_pretrained(folder)
+    return model

@@ -1,53 +1,8 @@
-"""LongformerEmbeddings: [document, token] -> WORD_EMBEDDINGS, one vector per token."""
-from __future__ import annotations
-
-from functools import partial
-
-from pyspark import keyword_only
-from pyspark.ml.param import Param, Params, TypeConverters
-
-from ..annotation import DOCUMENT, TOKEN, WORD_EMBEDDINGS
-from ..cores.embedding_settings import EmbeddingSettings
-from ..cores.global_attention import GLOBAL_ATTENTION
-from ..cores.word_embeddings import embed_rows
-from ..models import LongformerConfig
-from ..params import HasDimension, HasStorageRef, check_choice, set_params
-from .longformer_stage import LongformerModelStage
+"""LongformerEmbeddings: the word embeddings stage (embeddings_stage.py) on Longformer checkpoints."""
+from .embeddings_stage import EmbeddingsStage
+from .stage_families import LONGFORMER
 
 
-class LongformerEmbeddings(LongformerModelStage, HasDimension, HasStorageRef):
-    input_kinds = ("document column", "token column")
-    inputAnnotatorTypes = (DOCUMENT, TOKEN)
-    outputAnnotatorType = WORD_EMBEDDINGS
-
-    globalAttention = Param(
-        Params._dummy(), "globalAttention", "global attention on: none, cls or sentences", TypeConverters.toString
-    )
-
-    @keyword_only
-    def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
-                 batchSize=None, globalAttention=None, engine=None, device=None, quantize=None, precision=None,
-                 maxBatchTokens=None):
-        super().__init__()
-        self._setDefault(
-            inputCols=["document", "token"], outputCol="embeddings", caseSensitive=True, maxSentenceLength=4096,
-            batchSize=4, dimension=768, storageRef="longformer", globalAttention="none",
-        )
-        set_params(self, self._input_kwargs)
-
-    # -- params ------------------------------------------------------------------------------
-    def setGlobalAttention(self, value: str):
-        check_choice("globalAttention", value, GLOBAL_ATTENTION)
-        return self._set(globalAttention=value)
-
-    def getGlobalAttention(self) -> str:
-        return self.getOrDefault(self.globalAttention)
-
-    def settings(self) -> EmbeddingSettings:
-        return EmbeddingSettings(self.batching(), global_attention=self.getGlobalAttention())
-
-    def _on_load(self, config: LongformerConfig, name: str) -> None:
-        self._set(dimension=config.hidden_size, storageRef=name)
-
-    def core(self):
-        return partial(embed_rows, settings=self.settings())
+class LongformerEmbeddings(EmbeddingsStage):
+    family = LONGFORMER
+    default_pretrained = "longformer_base_4096"

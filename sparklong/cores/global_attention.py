@@ -15,6 +15,14 @@ from .sentence_rules import sentence_starts
 GLOBAL_ATTENTION = ("none", "cls", "sentences")
 
 
+def check_global_attention(mode: str, config) -> None:
+    """ValueError when a global attention mode other than "none" is asked of a model that takes no
+    global attention mask (its config's `global_attention` is False: ModernBERT's global layers are fixed)."""
+    if mode != "none" and not config.global_attention:
+        raise ValueError(f"globalAttention '{mode}': a {config.model_type} model has no global attention "
+                         "tokens; use 'none'")
+
+
 def global_pieces(units, mode: str) -> list[np.ndarray] | None:
     """Per unit, the content pieces with global attention besides `<s>` (sorted); None for "none"."""
     if mode == "none":

@@ -1,7 +1,7 @@
 """Windows over encoded documents, shared by every per-token and per-document core.
 
 A DOCUMENT annotation is encoded exactly as the model's own tokenizer encodes it (a Unit: its content
-pieces, special tokens removed). A unit longer than a window is covered by half-overlapping windows
+pieces, special tokens removed, each piece's span without the whitespace it begins with). A unit longer than a window is covered by half-overlapping windows
 (batching.split_windows), each run as `<s> pieces </s>`, and each piece is read from the window where
 it is most central (its owner). plan_windows is pure: it returns each unit's plan and stores nothing.
 """
@@ -47,9 +47,23 @@ def encode_units(tokenizer, rows: list[list[Annotation]]) -> list[Unit]:
     for (r, s, doc), enc in zip(found, encodings):
         content = np.array([not m for m in enc.special_mask], dtype=bool)
         ids = np.asarray(enc.ids, dtype=np.int64)[content]
-        spans = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)[content] + doc.begin
-        units.append(Unit(r, s, doc.begin, doc.result, ids, spans))
+        spans = trim_leading_space(doc.result, np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)[content])
+        units.append(Unit(r, s, doc.begin, doc.result, ids, spans + doc.begin))
     return units
+
+
+def trim_leading_space(text: str, spans: np.ndarray) -> np.ndarray:
+    """[P, 2] piece spans without the whitespace they begin with. Byte-level BPE without RoBERTa's
+    trim_offsets (ModernBERT's tokenizer) gives " word" the span of the space too; trimmed, a word's
+    first piece starts after a gap (late_chunks.word_starts) and a chunk begins at its first word.
+    A piece of whitespace only becomes empty (start == stop)."""
+    spans = spans.copy()
+    for i in [i for i, start in enumerate(spans[:, 0].tolist()) if start < len(text) and text[start].isspace()]:
+        start, stop = spans[i]
+        while start < stop and text[start].isspace():
+            start += 1
+        spans[i, 0] = start
+    return spans
 
 
 def plan_windows(units: list[Unit], window: int, needed: list[np.ndarray] | None = None) -> list[WindowPlan]:

@@ -1,6 +1,7 @@
 """answer_questions: (id, question, context) -> (id, answer, begin, end, score), one answer per row.
 
-The pipeline: MultiDocumentAssembler(question, context) -> LongformerForQuestionAnswering (one CHUNK
+The pipeline: MultiDocumentAssembler(question, context) -> the model architecture's question answering
+stage (LongformerForQuestionAnswering, ModernBertForQuestionAnswering; one CHUNK
 annotation per row: result = the answer, begin/end = inclusive character offsets into the context,
 metadata score). A saved PipelineModel runs as saved, finished on its last question-answering stage.
 A row whose question or context is null or blank gets null answer, begin, end and score; the row stays.
@@ -18,7 +19,6 @@ ANSWER = "answer"
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-sentence-length", type=int, default=4096, help="tokens per model window (default 4096)")
     p.add_argument("--doc-stride", type=int, default=128, help="context pieces shared by consecutive windows (128)")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass, at most (default 4)")
 
@@ -29,19 +29,21 @@ def _settings(args) -> dict:
 
 def _stages(args, model: ModelRef) -> tuple[list, list[str], str]:
     """(stages, [question input column, context input column], answer column)."""
-    from .. import LongformerForQuestionAnswering, MultiDocumentAssembler
+    from .. import MultiDocumentAssembler
+    from ..annotators.question_answering_stage import QuestionAnsweringStage
+    from ..annotators.stage_families import stage_class
 
     if model.pipeline is not None:
         stages = list(model.pipeline.stages)
-        answers = [s for s in stages if isinstance(s, LongformerForQuestionAnswering)]
+        answers = [s for s in stages if isinstance(s, QuestionAnsweringStage)]
         if not stages or not isinstance(stages[0], MultiDocumentAssembler) or not answers:
             raise JobError(f"the saved pipeline {model.name} must start with a MultiDocumentAssembler and hold a "
-                           "LongformerForQuestionAnswering stage")
+                           "question answering stage (LongformerForQuestionAnswering, ...)")
         return stages, stages[0].getInputCols(), answers[-1].getOutputCol()
     documents = MultiDocumentAssembler().setInputCols(["question", "context"]) \
         .setOutputCols(["document_question", "document_context"])
     try:
-        qa = LongformerForQuestionAnswering.loadSavedModel(model.folder) \
+        qa = stage_class(model.model_type, "ForQuestionAnswering").loadSavedModel(model.folder) \
             .setInputCols(["document_question", "document_context"]).setOutputCol(ANSWER) \
             .setMaxSentenceLength(args.max_sentence_length).setDocStride(args.doc_stride) \
             .setBatchSize(args.batch_size)
@@ -80,7 +82,8 @@ def _output_schema(args):
 
 SPEC = JobSpec(
     name="answer_questions",
-    description="Answer questions over long contexts with a Longformer: one answer per row, sharded, resumable.",
+    description="Answer questions over long contexts with a long-document encoder: one answer per row, sharded, "
+                "resumable.",
     columns=(("question", "--question-col", "question"), ("context", "--context-col", "context")),
     add_arguments=_arguments,
     settings=_settings,

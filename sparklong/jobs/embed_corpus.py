@@ -1,13 +1,13 @@
 """embed_corpus: (id, text) -> (id, embedding, n_tokens), one document vector per row; with
 --granularity chunks -> (id, chunk, begin, end, text, embedding, n_tokens), one row per chunk.
 
-The pipeline: DocumentAssembler -> LongformerSentenceEmbeddings (pooled over the model's pieces: MEAN as
-sentence-transformers, or CLS) -> EmbeddingsFinisher; with --pooling average/sum: DocumentAssembler ->
-Tokenizer -> LongformerEmbeddings -> SentenceEmbeddings (Spark NLP's pooling over word tokens) ->
-EmbeddingsFinisher. A saved PipelineModel runs as saved, finished on its last sentence-embeddings stage.
+The pipeline, with the stages of the model's architecture (LongformerSentenceEmbeddings,
+ModernBertSentenceEmbeddings, ...): DocumentAssembler -> *SentenceEmbeddings (pooled over the model's pieces:
+MEAN as sentence-transformers, or CLS) -> EmbeddingsFinisher; with --pooling average/sum: DocumentAssembler ->
+Tokenizer -> *Embeddings -> SentenceEmbeddings (Spark NLP's pooling over word tokens) -> EmbeddingsFinisher. A saved PipelineModel runs as saved, finished on its last sentence-embeddings stage.
 Null or blank text gives a null embedding and n_tokens 0; the row stays.
 
-Chunks (late chunking): LongformerSentenceEmbeddings with granularity "chunks" encodes each document once
+Chunks (late chunking): *SentenceEmbeddings with granularity "chunks" encodes each document once
 and MEAN-pools each run of about --chunk-pieces pieces (cut at word starts); its annotations become rows.
 An id's chunk rows share its key and content hash in the shard files' row index, so every guarantee
 (exactly once, incremental) holds per id and so per (id, chunk). A document with no chunk (null or blank
@@ -31,7 +31,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pooling", default="mean", choices=POOLING_FLAGS,
                    help="mean (default; over every piece, as sentence-transformers) or cls: over the model's "
                         "pieces; average or sum: over word tokens, as Spark NLP's SentenceEmbeddings")
-    p.add_argument("--max-sentence-length", type=int, default=4096, help="tokens per model window (default 4096)")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass, at most (default 4)")
     p.add_argument("--max-batch-tokens", type=int, default=None,
                    help="padded tokens per forward pass (default 16384 on CPUs; on GPUs from their memory)")
@@ -55,17 +54,17 @@ def _chunks(args) -> bool:
 
 
 def _chunk_stage(stage, args):
-    """A LongformerSentenceEmbeddings stage set to this run's granularity; JobError for what cannot be."""
-    from .. import LongformerSentenceEmbeddings
+    """A document vectors stage (*SentenceEmbeddings) set to this run's granularity; JobError for what cannot be."""
+    from ..annotators.document_vectors_stage import DocumentVectorsStage
 
     if not _chunks(args):
-        if isinstance(stage, LongformerSentenceEmbeddings) and stage.getGranularity() == "chunks":
-            raise JobError("the pipeline's LongformerSentenceEmbeddings has granularity 'chunks': pass "
+        if isinstance(stage, DocumentVectorsStage) and stage.getGranularity() == "chunks":
+            raise JobError(f"the pipeline's {type(stage).__name__} has granularity 'chunks': pass "
                            "--granularity chunks")
         return stage
-    if not isinstance(stage, LongformerSentenceEmbeddings):
-        raise JobError("--granularity chunks needs a LongformerSentenceEmbeddings stage (--pooling mean); "
-                       f"got {type(stage).__name__}")
+    if not isinstance(stage, DocumentVectorsStage):
+        raise JobError("--granularity chunks needs a *SentenceEmbeddings stage (LongformerSentenceEmbeddings, "
+                       f"ModernBertSentenceEmbeddings, ...; --pooling mean); got {type(stage).__name__}")
     stage.setGranularity("chunks").setChunkPieces(args.chunk_pieces)
     stage.check_granularity()  # --pooling cls: a ValueError naming poolingStrategy
     return stage
@@ -73,18 +72,18 @@ def _chunk_stage(stage, args):
 
 def _built_stages(args, model: ModelRef) -> tuple[list, str, str]:
     """(stages, text input column, sentence-embeddings column) for a model folder."""
-    from .. import (DocumentAssembler, LongformerEmbeddings, LongformerSentenceEmbeddings, SentenceEmbeddings,
-                    Tokenizer)
+    from .. import DocumentAssembler, SentenceEmbeddings, Tokenizer
+    from ..annotators.stage_families import stage_class
 
     document = DocumentAssembler().setInputCol("text").setOutputCol("document")
     try:
         if POOLING[args.pooling.upper()] == PIECES:  # mean, cls: in the model stage; average, sum: after it
-            model_stage = LongformerSentenceEmbeddings.loadSavedModel(model.folder) \
+            model_stage = stage_class(model.model_type, "SentenceEmbeddings").loadSavedModel(model.folder) \
                 .setInputCols(["document"]).setOutputCol("sentence_embeddings") \
                 .setPoolingStrategy(args.pooling.upper())
             stages = [document, model_stage]
         else:
-            model_stage = LongformerEmbeddings.loadSavedModel(model.folder) \
+            model_stage = stage_class(model.model_type, "Embeddings").loadSavedModel(model.folder) \
                 .setInputCols(["document", "token"]).setOutputCol("embeddings")
             tokens = Tokenizer().setInputCols(["document"]).setOutputCol("token").fit(None)
             pooled = SentenceEmbeddings().setInputCols(["document", "embeddings"]) \
@@ -101,15 +100,16 @@ def _built_stages(args, model: ModelRef) -> tuple[list, str, str]:
 
 
 def _saved_stages(args, model: ModelRef) -> tuple[list, str, str]:
-    from .. import DocumentAssembler, LongformerSentenceEmbeddings, SentenceEmbeddings
+    from .. import DocumentAssembler, SentenceEmbeddings
+    from ..annotators.document_vectors_stage import DocumentVectorsStage
 
     stages = list(model.pipeline.stages)
     if not stages or not isinstance(stages[0], DocumentAssembler):
         raise JobError(f"the saved pipeline {model.name} must start with a DocumentAssembler")
-    pooled = [s for s in stages if isinstance(s, (LongformerSentenceEmbeddings, SentenceEmbeddings))]
+    pooled = [s for s in stages if isinstance(s, (DocumentVectorsStage, SentenceEmbeddings))]
     if not pooled:
-        raise JobError(f"the saved pipeline {model.name} has no LongformerSentenceEmbeddings or SentenceEmbeddings "
-                       "stage to take document vectors from")
+        raise JobError(f"the saved pipeline {model.name} has no *SentenceEmbeddings (LongformerSentenceEmbeddings, "
+                       "ModernBertSentenceEmbeddings, ...) or SentenceEmbeddings stage to take document vectors from")
     try:
         _chunk_stage(pooled[-1], args)
     except ValueError as exc:
@@ -180,7 +180,8 @@ def _output_schema(args):
 
 SPEC = JobSpec(
     name="embed_corpus",
-    description="Embed a corpus with a Longformer: one vector per document, sharded, resumable.",
+    description="Embed a corpus with a long-document encoder: one vector per document (or chunk), sharded, "
+                "resumable.",
     columns=(("text", "--text-col", "text"),),
     add_arguments=_arguments,
     settings=_settings,

@@ -1,5 +1,6 @@
-"""A job's --model: a pretrained name (resolved through $SPARKLONG_CACHE), a Hugging Face Longformer folder,
-or a saved PipelineModel; with the name and version (the content hash of its model folders) written into the output."""
+"""A job's --model: a pretrained name (resolved through $SPARKLONG_CACHE), a Hugging Face model folder of an
+architecture the stages run (Longformer, ModernBERT), or a saved PipelineModel; with the name and version (the
+content hash of its model folders) written into the output."""
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,8 @@ from .job_error import JobError
 class ModelRef:
     name: str
     version: str  # "sha256:<16 hex>" of the model files (weights, config, tokenizer): two outputs can be told apart
-    folder: str | None = None  # an HF-layout Longformer folder
+    folder: str | None = None  # an HF-layout model folder
+    model_type: str | None = None  # the folder's config.json model_type
     pipeline: object | None = None  # a loaded PipelineModel
 
 
@@ -28,7 +30,9 @@ def is_saved_pipeline(path: str) -> bool:
 def resolve_folder(arg: str) -> ModelRef:
     """A pretrained name or an HF folder -> ModelRef; JobError with the fix when it is neither."""
     from ..models import pretrained
-    from ..models.config import ConfigError, LongformerConfig
+    from ..annotators.stage_families import family_of
+    from ..models.architectures import read_config
+    from ..models.config import ConfigError
     from ..models.json_files import read_json_object
 
     if os.path.isdir(arg):
@@ -46,10 +50,21 @@ def resolve_folder(arg: str) -> ModelRef:
     if config is None:
         raise JobError(f"{folder} has no config.json: expected a Hugging Face model folder or a saved PipelineModel")
     try:
-        LongformerConfig.from_folder(folder)
+        kind = read_config(folder).model_type
     except ConfigError as exc:
-        raise JobError(f"{folder}: {exc}") from exc
-    return ModelRef(name, model_version([folder]), folder=folder)
+        raise JobError(str(exc)) from exc
+    if family_of(kind) is None:
+        raise JobError(f"{folder}: no stage runs model_type {kind!r}")
+    return ModelRef(name, model_version([folder]), folder=folder, model_type=kind)
+
+
+def default_max_sentence_length(model: ModelRef | None) -> int:
+    """--max-sentence-length when not given: the length the model's family was trained on (a saved
+    pipeline's stages keep their own; the number recorded for it stays Longformer's, as before)."""
+    from ..annotators.stage_families import LONGFORMER, family_of
+
+    family = family_of(model.model_type) if model is not None and model.model_type else LONGFORMER
+    return family.max_sentence_length
 
 
 def load_pipeline(path: str) -> ModelRef:

@@ -38,7 +38,7 @@ from .engine_flags import add_engine_arguments, engine_flags, model_stage_profil
 from .inputs import FORMATS, detect_format, first_line, read_input
 from .job_error import JobError
 from .manifest import FORMAT, MANIFEST, check_id_type, check_manifest, read_job_manifest, write_manifest
-from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
+from .model_ref import ModelRef, default_max_sentence_length, is_saved_pipeline, load_pipeline, resolve_folder
 from .one_line import error_line, jvm_stderr_discarded
 from .plan import check_ids, committed_rows, keyed_input, row_states, shard_work, with_shard, work_rows
 from .progress import Progress
@@ -78,7 +78,8 @@ def parser(spec: JobSpec) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=spec.name, description=spec.description)
     p.add_argument("--input", required=True, help="parquet, JSON lines, or a folder of .txt files (id = file name)")
     p.add_argument("--output", required=True, help="output folder (local, NFS, file:, or a URI pyarrow.fs opens)")
-    p.add_argument("--model", required=True, help="pretrained name, Hugging Face Longformer folder, or saved PipelineModel")
+    p.add_argument("--model", required=True,
+                   help="pretrained name, Hugging Face model folder (Longformer, ModernBERT), or saved PipelineModel")
     p.add_argument("--format", default="auto", choices=FORMATS, help="input format (default: from the path)")
     p.add_argument("--id-col", default="id", help="id column, unique (default: id)")
     for name, flag, default in spec.columns:
@@ -92,6 +93,9 @@ def parser(spec: JobSpec) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="delete this job's output folder and start again")
     p.add_argument("--verbose", action="store_true",
                    help=f"print the full traceback of an error, and Spark's own log and stack traces (or {DEBUG_ENV}=1)")
+    p.add_argument("--max-sentence-length", type=_positive, default=None,
+                   help="tokens per model window (default: the length the model was trained on, 4096 for "
+                        "Longformer, 8192 for ModernBERT)")
     add_engine_arguments(p)
     spec.add_arguments(p)
     return p
@@ -112,6 +116,8 @@ def main(spec: JobSpec, argv: list[str] | None = None, spark=None) -> int:
     def work(get_spark) -> None:
         check_exists(args.input, "input")  # before a JVM starts
         model = None if is_saved_pipeline(args.model) else resolve_folder(args.model)
+        if args.max_sentence_length is None:
+            args.max_sentence_length = default_max_sentence_length(model)
         spark = get_spark()
         _run(spec, args, spark, model or load_pipeline(args.model))
 

@@ -24,7 +24,7 @@ from .engine_flags import FLAGS, add_engine_arguments, model_stage_profile
 from .inputs import FORMATS, first_line, read_input
 from .job_error import JobError
 from .manifest import MANIFEST, read_job_manifest
-from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
+from .model_ref import ModelRef, default_max_sentence_length, is_saved_pipeline, load_pipeline, resolve_folder
 from .row_index import CORRUPT_BYTES
 from .runner import SUCCESS, _positive, check_exists, guarded, parser as job_parser
 from .top_k import candidate_schema, scanner, top_k, unit_rows
@@ -117,6 +117,8 @@ def query_embedder(args, manifest: dict, model: ModelRef):
         value = settings.get(key) if value is None else value
         if value is not None:
             setattr(embed, key, value)
+    if embed.max_sentence_length is None:  # an index whose manifest predates the setting
+        embed.max_sentence_length = default_max_sentence_length(model)
     return EMBED.transform(embed, model)
 
 

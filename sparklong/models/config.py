@@ -1,10 +1,11 @@
-"""Longformer configuration read from a Hugging Face `config.json`, validated up front."""
+"""Longformer configuration read from a Hugging Face `config.json`, validated up front, and the checks
+every architecture's config shares (architectures.py reads a folder's config by its model_type)."""
 from __future__ import annotations
 
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable, ClassVar, TypeVar
 
 from .activations import ACTIVATIONS
 from .json_files import read_json_object
@@ -53,6 +54,7 @@ class LongformerConfig(LabelNames):
     sep_token_id: int = 2
     id2label: dict[int, str] = field(default_factory=dict)
     model_type: str = "longformer"
+    global_attention: ClassVar[bool] = True  # takes a global attention mask (task-specific global tokens)
 
     @property
     def head_dim(self) -> int:
@@ -65,7 +67,6 @@ class LongformerConfig(LabelNames):
 
     @classmethod
     def from_dict(cls, raw: dict) -> "LongformerConfig":
-        check_longformer(raw.get("model_type", "longformer"))
         layers = positive_int(required(raw, "num_hidden_layers"), "num_hidden_layers")
         hidden = positive_int(required(raw, "hidden_size"), "hidden_size")
         heads = positive_int(required(raw, "num_attention_heads"), "num_attention_heads")
@@ -102,23 +103,6 @@ class LongformerConfig(LabelNames):
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "LongformerConfig":
         return config_from_folder(folder, cls.from_dict)
-
-
-# What to do with a checkpoint of another architecture than Longformer, by its model_type
-OTHER_ARCHITECTURES = {
-    "modernbert": "ModernBERT runs in the engine (sparklong.models.load); its Spark stages and jobs are not "
-                  "built yet",
-    **{family: "make it a Longformer first with sparklong.models.convert_to_long(folder, dst)"
-       for family in ("bert", "roberta", "xlm-roberta")},
-}
-
-
-def check_longformer(model_type: str) -> None:
-    """ConfigError unless config.json's model_type is longformer: the Longformer stages and jobs run
-    Longformer checkpoints only; the message says what to do with the folder instead."""
-    if model_type != "longformer":
-        advice = OTHER_ARCHITECTURES.get(model_type, "this model type is not supported")
-        raise ConfigError(f"config.json says model_type {model_type!r}, not 'longformer': {advice}")
 
 
 def read_config_json(folder: str | os.PathLike) -> dict:

@@ -8,7 +8,7 @@ import torch
 
 from ..engine_options import check_engine
 from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, tensor_names
-from .config import LongformerConfig, read_config_json
+from .architectures import architecture, read_config
 from .devices import DTYPES, resolve_device
 from .cpu_linears import pack_cpu_linears, quantize_linears
 from .encoder import check_attention
@@ -44,10 +44,10 @@ def load(
     target = resolve_device(device)
     check_engine("torch", quantize, str(target), dtype)  # on the device 'auto' resolved to
 
-    if model_type(folder) == modernbert.MODEL_TYPE:
+    cfg = read_config(folder)  # by its model_type; one the engine does not run is refused here
+    if cfg.model_type == modernbert.MODEL_TYPE:
         _check_modernbert_options(task, attention, quantize, export)
-        return _load_modernbert(folder, task, target, DTYPES[dtype])
-    cfg = LongformerConfig.from_folder(folder)
+        return _load_modernbert(folder, cfg, task, target, DTYPES[dtype])
     encoder_state, head_state = engine_state_dict(read_state_dict(folder), cfg)
     module_cls = TASKS[task]
     _check_head(module_cls, head_state, folder, task)
@@ -69,11 +69,6 @@ def load(
     return module
 
 
-def model_type(folder: str) -> str:
-    """config.json's `model_type` ("longformer" when it names none, as LongformerConfig reads it)."""
-    return str(read_config_json(folder).get("model_type", "longformer"))
-
-
 def _check_modernbert_options(task: str, attention: str, quantize: str, export: bool) -> None:
     """What the ModernBERT engine runs so far: its TASKS, SDPA kernels, float weights, eager."""
     if task not in modernbert.TASKS:
@@ -88,9 +83,8 @@ def _check_modernbert_options(task: str, attention: str, quantize: str, export: 
         raise NotImplementedError("ONNX export is not implemented for ModernBERT")
 
 
-def _load_modernbert(folder: str, task: str, target: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    """The ModernBERT module of `task` with the folder's weights, on `target` in `dtype`."""
-    cfg = modernbert.ModernBertConfig.from_folder(folder)
+def _load_modernbert(folder: str, cfg, task: str, target: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """The ModernBERT module of `task` with the folder's weights (its config `cfg`), on `target` in `dtype`."""
     hf_state = read_state_dict(folder)
     module_cls = modernbert.TASKS[task]
     _check_head(module_cls, hf_state, folder, task)
@@ -111,9 +105,10 @@ def check_task_weights(folder: str, task: str) -> None:
     checkpoint cannot serve `task`; reads tensor names only."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    module_cls = architecture(folder).tasks[task]
     names = tensor_names(folder)
-    _check_head(TASKS[task], names, folder, task)
-    weight = TASKS[task].labels_weight
+    _check_head(module_cls, names, folder, task)
+    weight = module_cls.labels_weight
     if weight and weight not in names:  # e.g. a sequence head's classifier.out_proj is no token head
         raise CheckpointError(f"{folder} has no '{weight}' weights, needed for task '{task}'")
 

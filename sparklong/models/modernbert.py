@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -67,10 +68,16 @@ class ModernBertConfig(LabelNames):
     classifier_bias: bool = False
     id2label: dict[int, str] = field(default_factory=dict)
     model_type: str = MODEL_TYPE
+    global_attention: ClassVar[bool] = False  # local and global layers are fixed; no global attention mask
 
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input the model was trained on (RoPE itself has no table to run out of)."""
+        return self.max_position_embeddings
 
     def rope_theta(self, layer_type: str) -> float:
         return self.global_rope_theta if layer_type == FULL else self.local_rope_theta

@@ -33,6 +33,10 @@ HUB_REPOS = {
     "longformer_large_4096_finetuned_triviaqa": "allenai/longformer-large-4096-finetuned-triviaqa",
     "longformer_qa_base_4096_finetuned_squadv2": "mrm8488/longformer-base-4096-finetuned-squadv2",
     "longformer_base_sequence_classifier_imdb": "ahmed792002/Finetuning_Longformer_IMDb_movie_reviews_Classification",
+    "modernbert_base": "answerdotai/ModernBERT-base",
+    "modernbert_large": "answerdotai/ModernBERT-large",
+    "gte_modernbert_base": "Alibaba-NLP/gte-modernbert-base",
+    "modernbert_embed_base": "nomic-ai/modernbert-embed-base",
 }
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _TOKENIZER = (

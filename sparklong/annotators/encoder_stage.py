@@ -1,6 +1,11 @@
-"""The base of every Longformer model annotator: model import (loadSavedModel, pretrained), the
-params they all have, the checks before any Spark job, and one Arrow UDF / LightPipeline path over
-a pure core `core(model, tokenizer, rows) -> annotations per row`."""
+"""The base of every model annotator, whatever its architecture: model import (loadSavedModel, pretrained),
+the params they all have, the checks before any Spark job, and one Arrow UDF / LightPipeline path over
+a pure core `core(model, tokenizer, rows) -> annotations per row`.
+
+A task's stage (embeddings_stage.py, question_answering_stage.py, ...) is written once over this base;
+each architecture family's class of it (LongformerEmbeddings, ModernBertEmbeddings, ...) only names its
+`family` (stage_families.py) and its pretrained default. What differs between architectures is asked of
+the model's config (window length, global attention), never decided by the stage's class."""
 from __future__ import annotations
 
 import os
@@ -12,7 +17,7 @@ from pyspark.sql.functions import col
 
 from ..cores.batching import DEFAULT_MAX_WINDOW, Batching, window_length
 from ..engine_choice import prepare_engine
-from ..models import LongformerConfig
+from ..models.architectures import read_config
 from ..models import pretrained as registry
 from ..models.checkpoint import check_weights
 from ..models.loading import check_task_weights
@@ -31,8 +36,9 @@ from ..udfs.model_shipping import ship_to_executors
 from ..udfs.model_udf import ModelCore, model_udf
 from .annotator_types import AnnotatorTypes
 from .model_stage import HasModelFolder, ModelStagePersistence
+from .stage_families import StageFamily, check_family
 
-class LongformerModelStage(
+class EncoderStage(
     Model,
     HasInputAnnotationCols,
     HasOutputAnnotationCol,
@@ -45,20 +51,22 @@ class LongformerModelStage(
     ModelStagePersistence,
     AnnotatorTypes,
 ):
+    family: StageFamily  # the checkpoints it runs, its name's first word, its defaults
+    stage_suffix = ""  # the rest of its name: LongformerEmbeddings = Longformer + Embeddings
     task = "embeddings"  # the head sparklong.models.load builds
     input_kinds: tuple[str, ...] = ()  # what each input column holds (arity check and its message)
     optional_inputs = 0  # trailing input columns that may be left out (also of inputAnnotatorTypes)
-    default_pretrained: str | None = "longformer_base_4096"  # pretrained() with no name; None: no default
+    default_pretrained: str | None = None  # pretrained() with no name; None: no default
 
     def __init__(self):
         super().__init__()
-        self._folder_config: tuple[str, LongformerConfig] | None = None  # (model folder, its config.json)
+        self._folder_config: tuple[str, object] | None = None  # (model folder, its config: models/architectures.py)
 
-    def model_config(self) -> LongformerConfig:
-        """The model folder's config.json, read once per folder this stage is given and kept here."""
+    def model_config(self):
+        """The model folder's config, read once per folder this stage is given and kept here."""
         folder = self.getModelFolder()
         if self._folder_config is None or self._folder_config[0] != folder:
-            self._folder_config = (folder, LongformerConfig.from_folder(folder))
+            self._folder_config = (folder, read_config(folder))
         return self._folder_config[1]
 
     def core(self) -> ModelCore:
@@ -74,16 +82,19 @@ class LongformerModelStage(
         return Batching(self.window_length(), self.getBatchSize(), self.batch_token_budget())
 
     def model_max_tokens(self) -> int:
+        """The longest window the model's positions allow; before a model is attached, the longest the
+        family's models are trained on."""
         if self.isDefined(self.modelFolder):
             return self.model_config().max_tokens
-        return DEFAULT_MAX_WINDOW
+        return max(DEFAULT_MAX_WINDOW, self.family.max_sentence_length)
 
     # -- model import ----------------------------------------------------------------------------
     @classmethod
     def loadSavedModel(cls, folder: str, spark: SparkSession | None = None):
-        """Import a Hugging Face Longformer folder (config.json, weights, tokenizer files)."""
+        """Import a Hugging Face folder of this stage's architecture (config.json, weights, tokenizer files)."""
         folder = os.path.abspath(folder)
-        config = LongformerConfig.from_folder(folder)  # validates before any Spark job
+        config = read_config(folder)  # validates before any Spark job
+        check_family(cls.family, cls.stage_suffix, config.model_type, folder)
         check_weights(folder)  # unreadable or unsafe (code-running pickle) weights fail here
         LongformerTokenizer.from_folder(folder)
         check_task_weights(folder, cls.task)
@@ -93,7 +104,7 @@ class LongformerModelStage(
         stage._on_load(config, os.path.basename(folder.rstrip("/")))
         return stage
 
-    def _on_load(self, config: LongformerConfig, name: str) -> None:
+    def _on_load(self, config, name: str) -> None:
         """Params taken from the imported model (e.g. dimension); nothing by default."""
 
     @classmethod

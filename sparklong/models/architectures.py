@@ -1,0 +1,49 @@
+"""The architectures the engine runs, by config.json's `model_type`: the one place a model folder's
+kind is read, its config built and its task modules found.
+
+Every config answers the questions the stages and cores ask of a model, whatever its architecture:
+`max_tokens` (the longest input its positions allow), `hidden_size`, `num_labels` / `label(i)`,
+`sep_token_id`, `global_attention` (whether it takes a global attention mask) and `model_type`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from . import heads, modernbert
+from .config import ConfigError, LongformerConfig, config_from_folder, read_config_json
+
+
+@dataclass(frozen=True)
+class Architecture:
+    read_config: Callable[[dict], object]  # config.json (a dict) -> its config
+    tasks: dict[str, type]  # task -> the module class sparklong.models.load builds for it
+
+
+ARCHITECTURES = {
+    "longformer": Architecture(LongformerConfig.from_dict, heads.TASKS),
+    modernbert.MODEL_TYPE: Architecture(modernbert.ModernBertConfig.from_dict, modernbert.TASKS),
+}
+CONVERTIBLE = ("bert", "roberta", "xlm-roberta")  # convert_to_long makes a Longformer of these
+
+
+def model_type(folder: str | os.PathLike) -> str:
+    """config.json's `model_type` ("longformer" when it names none: the engine's first architecture)."""
+    return str(read_config_json(folder).get("model_type", "longformer"))
+
+
+def architecture(folder: str | os.PathLike) -> Architecture:
+    """The architecture of the folder's model_type; ConfigError for one the engine does not run, naming
+    those it does."""
+    kind = model_type(folder)
+    if kind not in ARCHITECTURES:
+        advice = " (or make it a Longformer with sparklong.models.convert_to_long)" if kind in CONVERTIBLE else ""
+        raise ConfigError(f"{os.path.join(folder, 'config.json')}: model_type {kind!r} is not supported; the engine "
+                          f"runs {', '.join(ARCHITECTURES)}{advice}")
+    return ARCHITECTURES[kind]
+
+
+def read_config(folder: str | os.PathLike):
+    """The folder's config, read by its architecture's reader (ConfigError as `architecture` says)."""
+    return config_from_folder(folder, architecture(folder).read_config)

@@ -1,0 +1,147 @@
+"""The ModernBERT stages (Spark NLP's names) on tiny ModernBERT folders: word vectors past the trained length
+equal transformers' ModernBertModel on windows computed by hand; every stage gives the same annotations on a
+DataFrame, in a LightPipeline and after a save and load; a folder loaded into another family's stage, or
+global attention asked of ModernBERT, is a clear error naming the fix."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from pyspark.ml import PipelineModel
+
+from sparklong import (DocumentAssembler, LightPipeline, LongformerEmbeddings, LongformerSentenceEmbeddings,
+                       ModernBertEmbeddings, ModernBertForQuestionAnswering, ModernBertForSequenceClassification,
+                       ModernBertForTokenClassification, ModernBertSentenceEmbeddings, MultiDocumentAssembler,
+                       Tokenizer)
+from sparklong.models.config import ConfigError
+from tiny_models import MODERNBERT_TINY, corpus_texts, save_model_folder, save_modernbert_folder
+
+WINDOW = MODERNBERT_TINY["max_position_embeddings"]  # the trained length: windows of 64 tokens
+TEXTS = ["Fellow-Citizens of the Senate and of the House of Representatives.", None, "  ",
+         corpus_texts()[0][:1500]]  # the last one: ~10 windows
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("modernbert_stages")
+    made = {}
+    for task in ("embeddings", "question_answering", "sequence_classification", "token_classification"):
+        made[task] = str(root / task)
+        labels = 2 if task == "question_answering" else 3  # start and end; or three classes
+        made[f"hf_{task}"] = save_modernbert_folder(made[task], task, num_labels=labels)
+    return made
+
+
+def _front():
+    return [DocumentAssembler().setInputCol("text").setOutputCol("document"),
+            Tokenizer().setInputCols(["document"]).setOutputCol("token").fit(None)]
+
+
+def test_word_vectors_past_the_trained_length_come_from_the_most_central_window(folders):
+    """Each token's vector = transformers' state of its first piece in the window (of 64 tokens, half
+    overlapping) whose centre is nearest that piece, computed here by hand from the tokenizer's pieces."""
+    from transformers import AutoTokenizer
+
+    text = TEXTS[-1]
+    stage = ModernBertEmbeddings.loadSavedModel(folders["embeddings"])
+    assert stage.getMaxSentenceLength() == 8192 and stage.window_length() == WINDOW and stage.getDimension() == 32
+    annotations = LightPipeline(PipelineModel(_front() + [stage])).fullAnnotate(text)[0]
+
+    tok = AutoTokenizer.from_pretrained(folders["embeddings"])
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, spans = enc["input_ids"], enc["offset_mapping"]
+    content, stride = WINDOW - 2, (WINDOW - 2) // 2
+    starts = list(range(0, len(ids) - content, stride)) + [len(ids) - content]
+    assert len(starts) >= 8
+    hf = folders["hf_embeddings"]
+    with torch.no_grad():
+        states = [hf(torch.tensor([[tok.cls_token_id, *ids[s:s + content], tok.sep_token_id]])).last_hidden_state[0]
+                  for s in starts]  # each [WINDOW, H]
+    tokens = annotations["token"]
+    assert len(annotations["embeddings"]) == len(tokens) > 200
+    for token, vector in zip(tokens, annotations["embeddings"]):
+        piece = next(p for p, (a, b) in enumerate(spans) if a <= token.end and b > token.begin)
+        owner = min(range(len(starts)), key=lambda k: (abs(piece - (2 * starts[k] + content - 1) / 2), k))
+        expected = states[owner][piece - starts[owner] + 1].numpy()
+        np.testing.assert_allclose(vector.embeddings, expected, atol=1e-4)
+        assert vector.result == token.result
+
+
+def test_every_stage_equal_on_a_dataframe_in_a_lightpipeline_and_after_save(spark, folders, tmp_path):
+    stages = _front() + [  # word embeddings: the per-token path of the token classifier, checked above
+        ModernBertSentenceEmbeddings.loadSavedModel(folders["embeddings"]).setInputCols(["document"])
+        .setOutputCol("vector"),
+        ModernBertSentenceEmbeddings.loadSavedModel(folders["embeddings"]).setInputCols(["document"])
+        .setOutputCol("chunks").setGranularity("chunks").setChunkPieces(40),
+        ModernBertForSequenceClassification.loadSavedModel(folders["sequence_classification"])
+        .setInputCols(["document"]),
+        ModernBertForTokenClassification.loadSavedModel(folders["token_classification"]),
+    ]
+    model = PipelineModel(stages)
+    frame = spark.createDataFrame([(str(i), t) for i, t in enumerate(TEXTS)], "id string, text string")
+    columns = ["vector", "chunks", "class", "ner"]
+    rows = {r["id"]: r for r in model.transform(frame.repartition(2)).select("id", *columns).collect()}
+    light = LightPipeline(model).fullAnnotate(TEXTS)
+    path = str(tmp_path / "pipeline")
+    model.write().save(path)
+    loaded = LightPipeline(PipelineModel.load(path)).fullAnnotate(TEXTS)
+    for i, text in enumerate(TEXTS):
+        for column in columns:
+            spark_side = [(a["begin"], a["end"], a["result"], a["embeddings"]) for a in rows[str(i)][column]]
+            for other in (light[i][column], loaded[i][column]):
+                assert len(other) == len(spark_side)
+                for a, (begin, end, result, vector) in zip(other, spark_side):
+                    assert (a.begin, a.end, a.result) == (begin, end, result)
+                    np.testing.assert_allclose(a.embeddings, vector, atol=1e-5)
+    assert len(light[3]["chunks"]) > 3 and len(light[3]["ner"]) == len(light[3]["token"])
+    assert {a.result for a in light[0]["class"]} <= {"LABEL_0", "LABEL_1", "LABEL_2"}
+    assert light[1]["vector"] == light[2]["vector"] == []  # null and blank rows: kept, empty
+
+
+def test_question_answering_over_a_context_past_the_trained_length(folders):
+    qa = ModernBertForQuestionAnswering.loadSavedModel(folders["question_answering"]).setDocStride(16)
+    pipeline = PipelineModel([MultiDocumentAssembler().setInputCols(["question", "context"])
+                             .setOutputCols(["document_question", "document_context"]), qa])
+    context = TEXTS[-1]
+    answer = LightPipeline(pipeline).fullAnnotate("Who was addressed?", context)[0]["answer"][0]
+    assert int(answer.metadata["windows"]) > 1  # the context did not fit one window of 64
+    assert answer.result == context[answer.begin:answer.end + 1] != ""
+
+
+def test_a_folder_in_another_family_s_stage_names_the_stage_that_runs_it(folders, tmp_path):
+    longformer = str(tmp_path / "longformer")
+    save_model_folder(longformer)
+    with pytest.raises(ConfigError, match=r"use ModernBertEmbeddings\.loadSavedModel\(folder, spark\)"):
+        LongformerEmbeddings.loadSavedModel(folders["embeddings"])
+    with pytest.raises(ConfigError, match=r"use ModernBertSentenceEmbeddings\.loadSavedModel"):
+        LongformerSentenceEmbeddings.loadSavedModel(folders["embeddings"])
+    with pytest.raises(ConfigError, match=r"use LongformerForQuestionAnswering\.loadSavedModel"):
+        ModernBertForQuestionAnswering.loadSavedModel(longformer)
+
+
+def test_global_attention_is_refused_for_modernbert(folders):
+    stage = ModernBertEmbeddings.loadSavedModel(folders["embeddings"])
+    with pytest.raises(ValueError, match="globalAttention 'cls': a modernbert model has no global attention"):
+        stage.setGlobalAttention("cls")
+    unloaded = ModernBertEmbeddings(globalAttention="sentences")  # no model yet: checked when it runs
+    unloaded._set(modelFolder=folders["embeddings"])
+    with pytest.raises(ValueError, match="globalAttention 'sentences'"):
+        unloaded.core()
+
+
+def test_pooling_follows_the_checkpoint_s_sentence_transformers_module(folders, tmp_path):
+    folder = tmp_path / "st_model"
+    folder.mkdir()
+    for name in os.listdir(folders["embeddings"]):
+        os.symlink(os.path.join(folders["embeddings"], name), folder / name)
+    assert ModernBertSentenceEmbeddings.loadSavedModel(str(folder)).getPoolingStrategy() == "MEAN"
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "pooler", "type": "sentence_transformers.models.Pooling"}]))
+    (folder / "pooler").mkdir()
+    (folder / "pooler" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}))
+    stage = ModernBertSentenceEmbeddings.loadSavedModel(str(folder))
+    assert stage.getPoolingStrategy() == "CLS"
+    assert stage.setPoolingStrategy("mean").getPoolingStrategy() == "MEAN"  # the user's choice wins
