@@ -30,7 +30,7 @@ from .config import (
     required,
     token_id,
 )
-from .heads import masked_mean, start_end_logits
+from .heads import EncoderTask, masked_mean, start_end_logits
 from .rope import apply_rope, rope_tables
 
 MODEL_TYPE = "modernbert"
@@ -298,23 +298,11 @@ class ModernBertEncoder(nn.Module):
         return self.final_norm(x)
 
 
-class ModernBertForEmbeddings(nn.Module):
+class ModernBertForEmbeddings(EncoderTask):
     """Last hidden state [B, L, E], as transformers' ModernBertModel; the encoder sits under `model.`,
     where ModernBertForMaskedLM and the task models keep it."""
 
-    head_prefixes: tuple[str, ...] = ()  # checkpoint key prefixes of the head's weights (loading.py reads them)
-    labels_weight: str | None = None  # the weight whose rows are the labels
-
-    def __init__(self, cfg: ModernBertConfig):
-        super().__init__()
-        self.config = cfg
-        self.model = ModernBertEncoder(cfg)
-
-    @torch.inference_mode()
-    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
-        """global_attention_mask is accepted for the engine's common call and ignored: ModernBERT has no
-        global tokens (its full-attention layers see every token)."""
-        return self.model(input_ids, attention_mask)
+    encoder_class = ModernBertEncoder
 
 
 def encoder_state(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -367,9 +355,8 @@ class ModernBertForQuestionAnswering(_ModernBertHeadTask):
     def __init__(self, cfg: ModernBertConfig):
         super().__init__(cfg, 2)
 
-    @torch.inference_mode()
-    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
-        return start_end_logits(self.head_logits(self.model(input_ids, attention_mask)))
+    def task_output(self, hidden, attention_mask):
+        return start_end_logits(self.head_logits(hidden))
 
 
 class ModernBertForSequenceClassification(_ModernBertHeadTask):
@@ -379,9 +366,7 @@ class ModernBertForSequenceClassification(_ModernBertHeadTask):
     def __init__(self, cfg: ModernBertConfig):
         super().__init__(cfg, cfg.num_labels)
 
-    @torch.inference_mode()
-    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
-        hidden = self.model(input_ids, attention_mask)  # [B, L, E]
+    def task_output(self, hidden, attention_mask):
         if self.config.classifier_pooling == "mean":
             pooled = masked_mean(hidden, attention_mask)
         else:
@@ -395,9 +380,8 @@ class ModernBertForTokenClassification(_ModernBertHeadTask):
     def __init__(self, cfg: ModernBertConfig):
         super().__init__(cfg, cfg.num_labels)
 
-    @torch.inference_mode()
-    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
-        return self.head_logits(self.model(input_ids, attention_mask))
+    def task_output(self, hidden, attention_mask):
+        return self.head_logits(hidden)
 
 
 # load()'s tasks -> the module serving each (the same names and outputs as heads.TASKS).
