@@ -1,5 +1,6 @@
 """`load(folder, task, device, dtype, fast_cpu, attention, quantize)`: a Hugging Face model folder -> a ready
-torch module, built by config.json's `model_type`: ModernBERT (modernbert.py) or Longformer (encoder.py)."""
+torch module, built by config.json's `model_type`: ModernBERT (modernbert.py), BERT, RoBERTa or XLM-RoBERTa
+(bert.py), or Longformer (encoder.py)."""
 from __future__ import annotations
 
 import os
@@ -7,13 +8,13 @@ import os
 import torch
 
 from ..engine_options import check_engine
-from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, tensor_names
+from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, strip_encoder_prefix, tensor_names
 from .config import LongformerConfig, read_config_json
 from .devices import DTYPES, resolve_device
 from .cpu_linears import pack_cpu_linears, quantize_linears
 from .encoder import check_attention
 from .heads import TASKS
-from . import modernbert
+from . import bert, modernbert
 
 
 def load(
@@ -44,6 +45,10 @@ def load(
     target = resolve_device(device)
     check_engine("torch", quantize, str(target), dtype)  # on the device 'auto' resolved to
 
+    if model_type(folder) in bert.MODEL_TYPES:
+        _check_bert_options(attention, quantize, export)
+        cfg = bert.BertConfig.from_folder(folder)
+        return _load_flat(folder, task, cfg, bert.task_module(cfg, task), bert.encoder_state, target, DTYPES[dtype])
     if model_type(folder) == modernbert.MODEL_TYPE:
         _check_modernbert_options(task, attention, quantize, export)
         return _load_modernbert(folder, task, target, DTYPES[dtype])
@@ -88,17 +93,35 @@ def _check_modernbert_options(task: str, attention: str, quantize: str, export: 
         raise NotImplementedError("ONNX export is not implemented for ModernBERT")
 
 
+def _check_bert_options(attention: str, quantize: str, export: bool) -> None:
+    """What the BERT-family engine (bert.py) runs so far: every task, SDPA, float weights, eager."""
+    if attention not in ("auto", "sdpa") or quantize != "none" or export:
+        raise NotImplementedError(
+            "BERT, RoBERTa and XLM-RoBERTa run with attention 'auto' or 'sdpa', quantize 'none' and no ONNX "
+            f"export so far; got attention={attention!r}, quantize={quantize!r}, export={export}"
+        )
+
+
 def _load_modernbert(folder: str, task: str, target: torch.device, dtype: torch.dtype) -> torch.nn.Module:
     """The ModernBERT module of `task` with the folder's weights, on `target` in `dtype`."""
     cfg = modernbert.ModernBertConfig.from_folder(folder)
+    return _load_flat(folder, task, cfg, modernbert.TASKS[task], modernbert.encoder_state, target, dtype)
+
+
+def _load_flat(folder: str, task: str, cfg, module_cls, encoder_state, target: torch.device,
+               dtype: torch.dtype) -> torch.nn.Module:
+    """A one-file architecture's `task` module (ModernBERT's, the BERT family's) with the folder's weights,
+    on `target` in `dtype`: cfg its config, module_cls the task's module, encoder_state its mapping of
+    the checkpoint's encoder tensors to the module's names. Heads keep their HF names, read with the
+    encoder's prefix ("bert.", "roberta.", "model.") stripped (BERT's pooler is saved behind "bert.")."""
     hf_state = read_state_dict(folder)
-    module_cls = modernbert.TASKS[task]
-    _check_head(module_cls, hf_state, folder, task)
-    cfg = _with_head_labels(cfg, module_cls, hf_state)
+    head_state = {strip_encoder_prefix(k): v for k, v in hf_state.items()}
+    _check_head(module_cls, head_state, folder, task)
+    cfg = _with_head_labels(cfg, module_cls, head_state)
     with torch.device("meta"):
         module = module_cls(cfg)
-    state = modernbert.encoder_state(hf_state)
-    state.update(_head_weights(module_cls, hf_state))
+    state = encoder_state(hf_state)
+    state.update(_head_weights(module_cls, head_state))
     try:
         module.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
