@@ -1,4 +1,4 @@
-"""sparklong: long-document encoders (Longformer, ModernBERT) as Spark NLP-style annotators over PySpark
+"""sparklong: long-document encoders (Longformer, ModernBERT, the BERT family) as Spark NLP-style annotators over PySpark
 DataFrames."""
 from .session import start
 
@@ -15,6 +15,11 @@ _ANNOTATORS = {
     "ModernBertForQuestionAnswering": ".annotators.modernbert_question_answering",
     "ModernBertForSequenceClassification": ".annotators.modernbert_sequence_classification",
     "ModernBertForTokenClassification": ".annotators.modernbert_token_classification",
+    "BertEmbeddings": ".annotators.bert_embeddings",
+    "BertSentenceEmbeddings": ".annotators.bert_sentence_embeddings",
+    "BertForQuestionAnswering": ".annotators.bert_question_answering",
+    "BertForSequenceClassification": ".annotators.bert_sequence_classification",
+    "BertForTokenClassification": ".annotators.bert_token_classification",
     "SentenceEmbeddings": ".annotators.sentence_embeddings",
     "EmbeddingsFinisher": ".annotators.embeddings_finisher",
     "NerConverter": ".annotators.ner_converter",

@@ -216,14 +216,14 @@ def test_a_job_failing_in_the_executors_prints_one_line_on_stderr(corpus, tmp_pa
     assert done.stderr.startswith("embed_corpus: error: ") and "docs.jsonl" in done.stderr
 
 
-@pytest.mark.parametrize("case", ["no_input", "no_column", "no_model", "bert_model", "foreign_output", "bad_format"])
+@pytest.mark.parametrize("case", ["no_input", "no_column", "no_model", "gpt2_model", "foreign_output", "bad_format"])
 def test_bad_input_gives_one_line(spark, corpus, tmp_path, capsys, case):
     args = {"--input": str(corpus["root"] / "docs.jsonl"), "--output": str(tmp_path / "out"), "--model": corpus["model"]}
     expected = {
         "no_input": "does not exist",
         "no_column": "has no column 'body' (columns: id, text); name yours with --text-col",
         "no_model": "model folder",
-        "bert_model": "convert_to_long",
+        "gpt2_model": "model_type 'gpt2' is not supported",
         "foreign_output": "was not written by this job",
         "bad_format": "cannot tell the format",
     }[case]
@@ -234,10 +234,10 @@ def test_bad_input_gives_one_line(spark, corpus, tmp_path, capsys, case):
         extra = ["--text-col", "body"]
     elif case == "no_model":
         args["--model"] = str(tmp_path / "no_such_model")
-    elif case == "bert_model":
-        os.makedirs(tmp_path / "bert")
-        (tmp_path / "bert" / "config.json").write_text('{"model_type": "bert"}')
-        args["--model"] = str(tmp_path / "bert")
+    elif case == "gpt2_model":
+        os.makedirs(tmp_path / "gpt2")
+        (tmp_path / "gpt2" / "config.json").write_text('{"model_type": "gpt2"}')
+        args["--model"] = str(tmp_path / "gpt2")
     elif case == "foreign_output":
         os.makedirs(tmp_path / "out")
         (tmp_path / "out" / "precious.csv").write_text("a,b\n")

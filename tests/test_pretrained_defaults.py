@@ -6,11 +6,11 @@ import pytest
 import sparklong
 from fake_hub import FakeHub
 from sparklong.annotators.encoder_stage import EncoderStage
-from sparklong.annotators.stage_families import LONGFORMER, MODERNBERT
+from sparklong.annotators.stage_families import BERT, LONGFORMER, MODERNBERT
 from sparklong.models.pretrained import HUB_REPOS
-from tiny_models import save_model_folder, save_modernbert_folder
+from tiny_models import save_bert_folder, save_model_folder, save_modernbert_folder
 
-TINY_FOLDERS = {LONGFORMER: save_model_folder, MODERNBERT: save_modernbert_folder}  # a folder of each family
+TINY_FOLDERS = {LONGFORMER: save_model_folder, MODERNBERT: save_modernbert_folder, BERT: save_bert_folder}  # a folder of each family
 
 MODEL_ANNOTATORS = [
     cls for cls in (getattr(sparklong, name) for name in sparklong.__all__)
@@ -23,7 +23,8 @@ def test_every_model_annotator_is_covered():
     assert {"LongformerEmbeddings", "LongformerForQuestionAnswering", "LongformerForSequenceClassification",
             "LongformerForTokenClassification", "ModernBertEmbeddings", "ModernBertSentenceEmbeddings",
             "ModernBertForQuestionAnswering", "ModernBertForSequenceClassification",
-            "ModernBertForTokenClassification"} <= names
+            "ModernBertForTokenClassification", "BertEmbeddings", "BertSentenceEmbeddings", "BertForQuestionAnswering",
+            "BertForSequenceClassification", "BertForTokenClassification"} <= names
 
 
 @pytest.mark.parametrize("annotator", MODEL_ANNOTATORS, ids=lambda cls: cls.__name__)

@@ -55,6 +55,13 @@ def _perturb(model: torch.nn.Module) -> None:
                 p.add_(torch.randn_like(p) * 0.1)
 
 
+def _nudge(model: torch.nn.Module) -> None:
+    """Move every parameter off its initial value (norms at 1 and biases at 0 would test nothing)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+
+
 def random_batch(batch: int, length: int, vocab: int = 300, pad_id: int = 1, seed: int = 0, ragged: bool = True):
     """(input_ids, attention_mask) [B, L]; rows after the first are shorter and padded when ragged."""
     g = torch.Generator().manual_seed(seed)
@@ -174,8 +181,36 @@ def save_modernbert_folder(folder: str, task: str = "embeddings", seed: int = 0,
     torch.manual_seed(seed)
     cfg = transformers.ModernBertConfig(**{**MODERNBERT_TINY, **overrides}, attn_implementation="sdpa")
     model = getattr(transformers, MODERNBERT_CLASSES[task])(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    _nudge(model)
+    model.save_pretrained(folder)
+    return model
+
+
+BERT_TINY = dict(vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                 max_position_embeddings=64, pad_token_id=0)
+BERT_CLASSES = {
+    "embeddings": "BertModel",
+    "question_answering": "BertForQuestionAnswering",
+    "sequence_classification": "BertForSequenceClassification",
+    "token_classification": "BertForTokenClassification",
+}
+
+
+def save_bert_folder(folder: str, task: str = "embeddings", seed: int = 0, **overrides):
+    """A complete tiny BERT folder: a WordPiece tokenizer trained on the corpus sample (lowercasing, saved by
+    transformers' BertTokenizerFast as the hub's are) and perturbed random weights; returns the HF module."""
+    import transformers
+    from tokenizers import BertWordPieceTokenizer
+
+    os.makedirs(folder, exist_ok=True)
+    tok = BertWordPieceTokenizer(lowercase=True)
+    tok.train_from_iterator(corpus_texts(), vocab_size=overrides.get("vocab_size", BERT_TINY["vocab_size"]),
+                            special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], show_progress=False)
+    fast = transformers.BertTokenizerFast(tokenizer_object=tok._tokenizer)
+    fast.save_pretrained(folder)
+    torch.manual_seed(seed)
+    cfg = transformers.BertConfig(**{**BERT_TINY, "sep_token_id": fast.sep_token_id, **overrides})
+    model = getattr(transformers, BERT_CLASSES[task])(cfg).eval()
+    _nudge(model)
     model.save_pretrained(folder)
     return model

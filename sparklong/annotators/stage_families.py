@@ -18,7 +18,9 @@ class StageFamily:
 
 LONGFORMER = StageFamily("Longformer", ("longformer",), 4096, "longformer")
 MODERNBERT = StageFamily("ModernBert", ("modernbert",), 8192, "modernbert")
-FAMILIES = (LONGFORMER, MODERNBERT)
+# One family for the full-attention encoders of bert.py: Spark NLP's BertEmbeddings, ... names (docs/annotators.md)
+BERT = StageFamily("Bert", ("bert", "roberta", "xlm-roberta"), 512, "bert")
+FAMILIES = (LONGFORMER, MODERNBERT, BERT)
 
 
 def family_of(model_type: str) -> StageFamily | None:

@@ -11,21 +11,29 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from . import heads, modernbert
+from . import bert, heads, modernbert
 from .config import ConfigError, LongformerConfig, config_from_folder, read_config_json
 
 
 @dataclass(frozen=True)
 class Architecture:
+    name: str  # in messages
     read_config: Callable[[dict], object]  # config.json (a dict) -> its config
     tasks: dict[str, type]  # task -> the module class sparklong.models.load builds for it
+    # One-file architectures (modernbert.py, bert.py): the checkpoint's encoder tensors -> the module's names.
+    # None: Longformer, loaded through checkpoint.engine_state_dict (encoder.py).
+    encoder_state: Callable[[dict], dict] | None = None
 
 
+_ROBERTA = Architecture("RoBERTa", bert.BertConfig.from_dict, bert.ROBERTA_TASKS, bert.encoder_state)
 ARCHITECTURES = {
-    "longformer": Architecture(LongformerConfig.from_dict, heads.TASKS),
-    modernbert.MODEL_TYPE: Architecture(modernbert.ModernBertConfig.from_dict, modernbert.TASKS),
+    "longformer": Architecture("Longformer", LongformerConfig.from_dict, heads.TASKS),
+    modernbert.MODEL_TYPE: Architecture("ModernBERT", modernbert.ModernBertConfig.from_dict, modernbert.TASKS,
+                                        modernbert.encoder_state),
+    "bert": Architecture("BERT", bert.BertConfig.from_dict, bert.TASKS, bert.encoder_state),
+    "roberta": _ROBERTA,
+    "xlm-roberta": _ROBERTA,
 }
-CONVERTIBLE = ("bert", "roberta", "xlm-roberta")  # convert_to_long makes a Longformer of these
 
 
 def model_type(folder: str | os.PathLike) -> str:
@@ -38,9 +46,8 @@ def architecture(folder: str | os.PathLike) -> Architecture:
     those it does."""
     kind = model_type(folder)
     if kind not in ARCHITECTURES:
-        advice = " (or make it a Longformer with sparklong.models.convert_to_long)" if kind in CONVERTIBLE else ""
         raise ConfigError(f"{os.path.join(folder, 'config.json')}: model_type {kind!r} is not supported; the engine "
-                          f"runs {', '.join(ARCHITECTURES)}{advice}")
+                          f"runs {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[kind]
 
 

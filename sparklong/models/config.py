@@ -67,14 +67,8 @@ class LongformerConfig(LabelNames):
 
     @classmethod
     def from_dict(cls, raw: dict) -> "LongformerConfig":
-        layers = positive_int(required(raw, "num_hidden_layers"), "num_hidden_layers")
-        hidden = positive_int(required(raw, "hidden_size"), "hidden_size")
-        heads = positive_int(required(raw, "num_attention_heads"), "num_attention_heads")
-        if hidden % heads:
-            raise ConfigError(f"hidden_size ({hidden}) is not divisible by num_attention_heads ({heads})")
-        act = raw.get("hidden_act", "gelu")
-        if act not in ACTIVATIONS:
-            raise ConfigError(f"hidden_act '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
+        layers, hidden, heads = encoder_shape(raw)
+        act = activation(raw, "hidden_act")
         cfg = cls(
             vocab_size=positive_int(required(raw, "vocab_size"), "vocab_size"),
             hidden_size=hidden,
@@ -93,9 +87,7 @@ class LongformerConfig(LabelNames):
             id2label=labels_from_dict(raw),
             model_type=str(raw.get("model_type", "longformer")),
         )
-        for name in ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id"):
-            if getattr(cfg, name) >= cfg.vocab_size:
-                raise ConfigError(f"{name} ({getattr(cfg, name)}) is outside the vocabulary (size {cfg.vocab_size})")
+        check_token_ids(cfg, raw, ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id"))
         if cfg.max_tokens < 1:
             raise ConfigError("max_position_embeddings leaves no room for tokens after the padding offset")
         return cfg
@@ -120,6 +112,35 @@ def config_from_folder(folder: str | os.PathLike, from_dict: Callable[[dict], T]
         return from_dict(raw)
     except ConfigError as exc:
         raise ConfigError(f"{os.path.join(folder, 'config.json')}: {exc}") from exc
+
+
+def check_token_ids(cfg, raw: dict, names: tuple[str, ...]) -> None:
+    """ConfigError when a special token id of `cfg` lies outside its vocabulary (saying when it is the
+    architecture's default because config.json names none)."""
+    for name in names:
+        if getattr(cfg, name) >= cfg.vocab_size:
+            default = ", the default: config.json names none" if raw.get(name) is None else ""
+            raise ConfigError(f"{name} ({getattr(cfg, name)}{default}) is outside the vocabulary "
+                              f"(size {cfg.vocab_size}); set {name} in config.json")
+
+
+def encoder_shape(raw: dict) -> tuple[int, int, int]:
+    """(num_hidden_layers, hidden_size, num_attention_heads) of config.json: positive, and the heads
+    dividing the hidden size."""
+    layers = positive_int(required(raw, "num_hidden_layers"), "num_hidden_layers")
+    hidden = positive_int(required(raw, "hidden_size"), "hidden_size")
+    heads = positive_int(required(raw, "num_attention_heads"), "num_attention_heads")
+    if hidden % heads:
+        raise ConfigError(f"hidden_size ({hidden}) is not divisible by num_attention_heads ({heads})")
+    return layers, hidden, heads
+
+
+def activation(raw: dict, name: str) -> str:
+    """config.json's activation `name` (transformers' default "gelu"), one the engine runs."""
+    act = raw.get(name, "gelu")
+    if act not in ACTIVATIONS:
+        raise ConfigError(f"{name} '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
+    return act
 
 
 def required(raw: dict, key: str):

@@ -131,6 +131,13 @@ class AttentionContext:
         return out.view(*first.shape[:2], width)
 
 
+def positions_after_padding(input_ids: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """RoBERTa's positions (Longformer's, XLM-R's), [B, L] -> [B, L]: real tokens count from pad_id + 1,
+    padding sits at pad_id (transformers' create_position_ids_from_input_ids)."""
+    not_pad = input_ids.ne(pad_id).long()  # [B, L]
+    return torch.cumsum(not_pad, dim=1) * not_pad + pad_id
+
+
 class Embeddings(nn.Module):
     def __init__(self, cfg: LongformerConfig):
         super().__init__()
@@ -141,9 +148,7 @@ class Embeddings(nn.Module):
         self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        # RoBERTa positions: count non-pad tokens from pad_id + 1; pad tokens sit at pad_id.
-        not_pad = input_ids.ne(self.pad_id).long()  # [B, L]
-        positions = torch.cumsum(not_pad, dim=1) * not_pad + self.pad_id
+        positions = positions_after_padding(input_ids, self.pad_id)
         x = self.word(input_ids) + self.position(positions) + self.token_type.weight[0]  # [B, L, E]
         return self.norm(x)
 

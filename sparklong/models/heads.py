@@ -62,6 +62,31 @@ class ForQuestionAnswering(_Task):
         return start_end_logits(self.qa_outputs(self.encode(input_ids, attention_mask, global_attention_mask)))
 
 
+class EncoderTask(nn.Module):
+    """A task module of a one-file architecture (modernbert.py, bert.py): its encoder under `model.`
+    (encoder_class: input_ids [B, L] and attention_mask -> the last hidden state [B, L, E]) and the head a
+    subclass adds in task_output. As it is, the embeddings task: the last hidden state."""
+
+    encoder_class: type[nn.Module]  # the architecture's encoder, built from its config
+    head_prefixes: tuple[str, ...] = ()  # checkpoint key prefixes of the head's weights (loading.py reads them)
+    labels_weight: str | None = None  # the weight whose rows are the labels
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.config = cfg
+        self.model = self.encoder_class(cfg)
+
+    @torch.inference_mode()
+    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
+        """global_attention_mask is accepted for the engine's common call and ignored: these architectures
+        have no global tokens (every token of a full-attention layer sees every other)."""
+        return self.task_output(self.model(input_ids, attention_mask), attention_mask)
+
+    def task_output(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None):
+        """The task's output from the last hidden state [B, L, E]: for embeddings, the state itself."""
+        return hidden
+
+
 def start_end_logits(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A span head's [B, L, 2] logits -> (start_logits, end_logits), each [B, L] (every QA task's output)."""
     start, end = logits.unbind(-1)
@@ -77,7 +102,9 @@ def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> to
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1)
 
 
-class _ClassificationHead(nn.Module):
+class ClassificationHead(nn.Module):
+    """RoBERTa's sequence head (Longformer's too): dense -> tanh -> out_proj on the first token's state."""
+
     def __init__(self, cfg: LongformerConfig):
         super().__init__()
         self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
@@ -95,7 +122,7 @@ class ForSequenceClassification(_Task):
 
     def __init__(self, cfg: LongformerConfig, attention: str = "auto", export: bool = False):
         super().__init__(cfg, attention, export)
-        self.classifier = _ClassificationHead(cfg)
+        self.classifier = ClassificationHead(cfg)
 
     @staticmethod
     def default_global_mask(cfg, input_ids):

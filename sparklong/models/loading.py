@@ -1,5 +1,6 @@
 """`load(folder, task, device, dtype, fast_cpu, attention, quantize)`: a Hugging Face model folder -> a ready
-torch module, built by config.json's `model_type`: ModernBERT (modernbert.py) or Longformer (encoder.py)."""
+torch module, built by config.json's `model_type`: ModernBERT (modernbert.py), BERT, RoBERTa or XLM-RoBERTa
+(bert.py), or Longformer (encoder.py)."""
 from __future__ import annotations
 
 import os
@@ -7,13 +8,12 @@ import os
 import torch
 
 from ..engine_options import check_engine
-from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, tensor_names
 from .architectures import architecture, read_config
+from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, strip_encoder_prefix, tensor_names
 from .devices import DTYPES, resolve_device
 from .cpu_linears import pack_cpu_linears, quantize_linears
 from .encoder import check_attention
 from .heads import TASKS
-from . import modernbert
 
 
 def load(
@@ -44,10 +44,11 @@ def load(
     target = resolve_device(device)
     check_engine("torch", quantize, str(target), dtype)  # on the device 'auto' resolved to
 
-    cfg = read_config(folder)  # by its model_type; one the engine does not run is refused here
-    if cfg.model_type == modernbert.MODEL_TYPE:
-        _check_modernbert_options(task, attention, quantize, export)
-        return _load_modernbert(folder, cfg, task, target, DTYPES[dtype])
+    arch = architecture(folder)  # by config.json's model_type; one the engine does not run is refused here
+    cfg = read_config(folder)
+    if arch.encoder_state is not None:  # a one-file architecture (modernbert.py, bert.py)
+        _check_flat_options(arch.name, attention, quantize, export)
+        return _load_flat(folder, task, cfg, arch.tasks[task], arch.encoder_state, target, DTYPES[dtype])
     encoder_state, head_state = engine_state_dict(read_state_dict(folder), cfg)
     module_cls = TASKS[task]
     _check_head(module_cls, head_state, folder, task)
@@ -69,30 +70,31 @@ def load(
     return module
 
 
-def _check_modernbert_options(task: str, attention: str, quantize: str, export: bool) -> None:
-    """What the ModernBERT engine runs so far: its TASKS, SDPA kernels, float weights, eager."""
-    if task not in modernbert.TASKS:
-        raise NotImplementedError(
-            f"task '{task}' is not implemented for ModernBERT; it has: {', '.join(modernbert.TASKS)}"
-        )
+def _check_flat_options(name: str, attention: str, quantize: str, export: bool) -> None:
+    """What the one-file architectures (ModernBERT, the BERT family) run so far: SDPA kernels, float
+    weights, eager."""
     if attention not in ("auto", "sdpa"):
-        raise NotImplementedError(f"attention '{attention}' is not implemented for ModernBERT; use 'auto' or 'sdpa'")
+        raise NotImplementedError(f"attention '{attention}' is not implemented for {name}; use 'auto' or 'sdpa'")
     if quantize != "none":
-        raise NotImplementedError(f"quantize '{quantize}' is not implemented for ModernBERT; use 'none'")
+        raise NotImplementedError(f"quantize '{quantize}' is not implemented for {name}; use 'none'")
     if export:
-        raise NotImplementedError("ONNX export is not implemented for ModernBERT")
+        raise NotImplementedError(f"ONNX export is not implemented for {name}")
 
 
-def _load_modernbert(folder: str, cfg, task: str, target: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    """The ModernBERT module of `task` with the folder's weights (its config `cfg`), on `target` in `dtype`."""
+def _load_flat(folder: str, task: str, cfg, module_cls, encoder_state, target: torch.device,
+               dtype: torch.dtype) -> torch.nn.Module:
+    """A one-file architecture's `task` module (ModernBERT's, the BERT family's) with the folder's weights,
+    on `target` in `dtype`: cfg its config, module_cls the task's module, encoder_state its mapping of
+    the checkpoint's encoder tensors to the module's names. Heads keep their HF names, read with the
+    encoder's prefix ("bert.", "roberta.", "model.") stripped (BERT's pooler is saved behind "bert.")."""
     hf_state = read_state_dict(folder)
-    module_cls = modernbert.TASKS[task]
-    _check_head(module_cls, hf_state, folder, task)
-    cfg = _with_head_labels(cfg, module_cls, hf_state)
+    head_state = {strip_encoder_prefix(k): v for k, v in hf_state.items()}
+    _check_head(module_cls, head_state, folder, task)
+    cfg = _with_head_labels(cfg, module_cls, head_state)
     with torch.device("meta"):
         module = module_cls(cfg)
-    state = modernbert.encoder_state(hf_state)
-    state.update(_head_weights(module_cls, hf_state))
+    state = encoder_state(hf_state)
+    state.update(_head_weights(module_cls, head_state))
     try:
         module.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
@@ -106,7 +108,7 @@ def check_task_weights(folder: str, task: str) -> None:
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     module_cls = architecture(folder).tasks[task]
-    names = tensor_names(folder)
+    names = {strip_encoder_prefix(name) for name in tensor_names(folder)}
     _check_head(module_cls, names, folder, task)
     weight = module_cls.labels_weight
     if weight and weight not in names:  # e.g. a sequence head's classifier.out_proj is no token head

@@ -21,17 +21,9 @@ from torch import nn
 
 from . import banded_attention as band
 from .activations import ACTIVATIONS
-from .config import (
-    ConfigError,
-    LabelNames,
-    config_from_folder,
-    labels_from_dict,
-    positive_float,
-    positive_int,
-    required,
-    token_id,
-)
-from .heads import masked_mean, start_end_logits
+from .config import (ConfigError, LabelNames, activation, check_token_ids, config_from_folder, encoder_shape,
+                     labels_from_dict, positive_float, positive_int, required, token_id)
+from .heads import EncoderTask, masked_mean, start_end_logits
 from .rope import apply_rope, rope_tables
 
 MODEL_TYPE = "modernbert"
@@ -86,14 +78,10 @@ class ModernBertConfig(LabelNames):
     def from_dict(cls, raw: dict) -> "ModernBertConfig":
         """Either spelling of config.json: the hub's (global_attn_every_n_layers, global_rope_theta,
         local_rope_theta) or transformers 5's (layer_types, rope_parameters per layer type)."""
-        layers = positive_int(required(raw, "num_hidden_layers"), "num_hidden_layers")
-        hidden = positive_int(required(raw, "hidden_size"), "hidden_size")
-        heads = positive_int(required(raw, "num_attention_heads"), "num_attention_heads")
-        if hidden % heads:
-            raise ConfigError(f"hidden_size ({hidden}) is not divisible by num_attention_heads ({heads})")
+        layers, hidden, heads = encoder_shape(raw)
         if (hidden // heads) % 2:
             raise ConfigError(f"hidden_size / num_attention_heads ({hidden // heads}) must be even for RoPE")
-        act = _activation(raw, "hidden_activation")
+        act = activation(raw, "hidden_activation")
         global_theta, local_theta = _rope_thetas(raw)
         cfg = cls(
             vocab_size=positive_int(required(raw, "vocab_size"), "vocab_size"),
@@ -115,26 +103,16 @@ class ModernBertConfig(LabelNames):
             cls_token_id=token_id(raw.get("cls_token_id", 50281), "cls_token_id"),
             sep_token_id=token_id(raw.get("sep_token_id", 50282), "sep_token_id"),
             classifier_pooling=_pooling(raw.get("classifier_pooling", "cls")),
-            classifier_activation=_activation(raw, "classifier_activation"),
+            classifier_activation=activation(raw, "classifier_activation"),
             classifier_bias=_flag(raw.get("classifier_bias", False), "classifier_bias"),
             id2label=labels_from_dict(raw),
         )
-        for name in ("pad_token_id", "cls_token_id", "sep_token_id"):
-            if getattr(cfg, name) >= cfg.vocab_size:
-                raise ConfigError(f"{name} ({getattr(cfg, name)}) is outside the vocabulary (size {cfg.vocab_size})")
+        check_token_ids(cfg, raw, ("pad_token_id", "cls_token_id", "sep_token_id"))
         return cfg
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "ModernBertConfig":
         return config_from_folder(folder, cls.from_dict)
-
-
-def _activation(raw: dict, name: str) -> str:
-    """config.json's activation `name` (transformers' default "gelu"), one the engine runs."""
-    act = raw.get(name, "gelu")
-    if act not in ACTIVATIONS:
-        raise ConfigError(f"{name} '{act}' is not supported; use one of {', '.join(ACTIVATIONS)}")
-    return act
 
 
 def _pooling(value) -> str:
@@ -305,23 +283,11 @@ class ModernBertEncoder(nn.Module):
         return self.final_norm(x)
 
 
-class ModernBertForEmbeddings(nn.Module):
+class ModernBertForEmbeddings(EncoderTask):
     """Last hidden state [B, L, E], as transformers' ModernBertModel; the encoder sits under `model.`,
     where ModernBertForMaskedLM and the task models keep it."""
 
-    head_prefixes: tuple[str, ...] = ()  # checkpoint key prefixes of the head's weights (loading.py reads them)
-    labels_weight: str | None = None  # the weight whose rows are the labels
-
-    def __init__(self, cfg: ModernBertConfig):
-        super().__init__()
-        self.config = cfg
-        self.model = ModernBertEncoder(cfg)
-
-    @torch.inference_mode()
-    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
-        """global_attention_mask is accepted for the engine's common call and ignored: ModernBERT has no
-        global tokens (its full-attention layers see every token)."""
-        return self.model(input_ids, attention_mask)
+    encoder_class = ModernBertEncoder
 
 
 def encoder_state(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -374,9 +340,8 @@ class ModernBertForQuestionAnswering(_ModernBertHeadTask):
     def __init__(self, cfg: ModernBertConfig):
         super().__init__(cfg, 2)
 
-    @torch.inference_mode()
-    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
-        return start_end_logits(self.head_logits(self.model(input_ids, attention_mask)))
+    def task_output(self, hidden, attention_mask):
+        return start_end_logits(self.head_logits(hidden))
 
 
 class ModernBertForSequenceClassification(_ModernBertHeadTask):
@@ -386,9 +351,7 @@ class ModernBertForSequenceClassification(_ModernBertHeadTask):
     def __init__(self, cfg: ModernBertConfig):
         super().__init__(cfg, cfg.num_labels)
 
-    @torch.inference_mode()
-    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
-        hidden = self.model(input_ids, attention_mask)  # [B, L, E]
+    def task_output(self, hidden, attention_mask):
         if self.config.classifier_pooling == "mean":
             pooled = masked_mean(hidden, attention_mask)
         else:
@@ -402,9 +365,8 @@ class ModernBertForTokenClassification(_ModernBertHeadTask):
     def __init__(self, cfg: ModernBertConfig):
         super().__init__(cfg, cfg.num_labels)
 
-    @torch.inference_mode()
-    def forward(self, input_ids, attention_mask=None, global_attention_mask=None):
-        return self.head_logits(self.model(input_ids, attention_mask))
+    def task_output(self, hidden, attention_mask):
+        return self.head_logits(hidden)
 
 
 # load()'s tasks -> the module serving each (the same names and outputs as heads.TASKS).

@@ -37,6 +37,8 @@ HUB_REPOS = {
     "modernbert_large": "answerdotai/ModernBERT-large",
     "gte_modernbert_base": "Alibaba-NLP/gte-modernbert-base",
     "modernbert_embed_base": "nomic-ai/modernbert-embed-base",
+    "all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "bge_m3": "BAAI/bge-m3",
 }
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _TOKENIZER = (

@@ -1,7 +1,7 @@
-"""The ModernBERT stages (Spark NLP's names) on tiny ModernBERT folders: word vectors past the trained length
-equal transformers' ModernBertModel on windows computed by hand; every stage gives the same annotations on a
-DataFrame, in a LightPipeline and after a save and load; a folder loaded into another family's stage, or
-global attention asked of ModernBERT, is a clear error naming the fix."""
+"""The ModernBERT and BERT-family stages (Spark NLP's names) on tiny folders: word vectors past the trained
+length equal transformers' model on windows computed by hand, for both; QA slides past it; every ModernBERT
+stage gives the same annotations on a DataFrame, in a LightPipeline and after a save and load; a folder loaded
+into another family's stage, or global attention asked of ModernBERT, is a clear error naming the fix."""
 import json
 import os
 
@@ -10,16 +10,29 @@ import pytest
 import torch
 from pyspark.ml import PipelineModel
 
-from sparklong import (DocumentAssembler, LightPipeline, LongformerEmbeddings, LongformerSentenceEmbeddings,
-                       ModernBertEmbeddings, ModernBertForQuestionAnswering, ModernBertForSequenceClassification,
+from sparklong import (BertEmbeddings, BertForQuestionAnswering, DocumentAssembler, LightPipeline,
+                       LongformerEmbeddings, LongformerSentenceEmbeddings, ModernBertEmbeddings, ModernBertForQuestionAnswering, ModernBertForSequenceClassification,
                        ModernBertForTokenClassification, ModernBertSentenceEmbeddings, MultiDocumentAssembler,
                        Tokenizer)
 from sparklong.models.config import ConfigError
-from tiny_models import MODERNBERT_TINY, corpus_texts, save_model_folder, save_modernbert_folder
+from tiny_models import (BERT_TINY, MODERNBERT_TINY, corpus_texts, save_bert_folder, save_model_folder,
+                         save_modernbert_folder)
 
 WINDOW = MODERNBERT_TINY["max_position_embeddings"]  # the trained length: windows of 64 tokens
+assert BERT_TINY["max_position_embeddings"] == WINDOW
+FAMILIES = {"modernbert": (save_modernbert_folder, ModernBertEmbeddings, ModernBertForQuestionAnswering, 8192),
+            "bert": (save_bert_folder, BertEmbeddings, BertForQuestionAnswering, 512)}
 TEXTS = ["Fellow-Citizens of the Senate and of the House of Representatives.", None, "  ",
          corpus_texts()[0][:1500]]  # the last one: ~10 windows
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family_folders(request, tmp_path_factory):
+    """An embeddings and a QA folder of each family; (the family's row of FAMILIES, folders, HF models)."""
+    save, *_ = row = FAMILIES[request.param]
+    root = tmp_path_factory.mktemp(request.param)
+    hf = {task: save(str(root / task), task) for task in ("embeddings", "question_answering")}
+    return row, {task: str(root / task) for task in hf}, hf
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +51,15 @@ def _front():
             Tokenizer().setInputCols(["document"]).setOutputCol("token").fit(None)]
 
 
-def test_word_vectors_past_the_trained_length_come_from_the_most_central_window(folders):
+def test_word_vectors_past_the_trained_length_come_from_the_most_central_window(family_folders):
     """Each token's vector = transformers' state of its first piece in the window (of 64 tokens, half
     overlapping) whose centre is nearest that piece, computed here by hand from the tokenizer's pieces."""
     from transformers import AutoTokenizer
 
+    (_, embeddings, _, trained), folders, hf = family_folders
     text = TEXTS[-1]
-    stage = ModernBertEmbeddings.loadSavedModel(folders["embeddings"])
-    assert stage.getMaxSentenceLength() == 8192 and stage.window_length() == WINDOW and stage.getDimension() == 32
+    stage = embeddings.loadSavedModel(folders["embeddings"])
+    assert stage.getMaxSentenceLength() == trained and stage.window_length() == WINDOW and stage.getDimension() == 32
     annotations = LightPipeline(PipelineModel(_front() + [stage])).fullAnnotate(text)[0]
 
     tok = AutoTokenizer.from_pretrained(folders["embeddings"])
@@ -54,9 +68,8 @@ def test_word_vectors_past_the_trained_length_come_from_the_most_central_window(
     content, stride = WINDOW - 2, (WINDOW - 2) // 2
     starts = list(range(0, len(ids) - content, stride)) + [len(ids) - content]
     assert len(starts) >= 8
-    hf = folders["hf_embeddings"]
     with torch.no_grad():
-        states = [hf(torch.tensor([[tok.cls_token_id, *ids[s:s + content], tok.sep_token_id]])).last_hidden_state[0]
+        states = [hf["embeddings"](torch.tensor([[tok.cls_token_id, *ids[s:s + content], tok.sep_token_id]])).last_hidden_state[0]
                   for s in starts]  # each [WINDOW, H]
     tokens = annotations["token"]
     assert len(annotations["embeddings"]) == len(tokens) > 200
@@ -99,8 +112,9 @@ def test_every_stage_equal_on_a_dataframe_in_a_lightpipeline_and_after_save(spar
     assert light[1]["vector"] == light[2]["vector"] == []  # null and blank rows: kept, empty
 
 
-def test_question_answering_over_a_context_past_the_trained_length(folders):
-    qa = ModernBertForQuestionAnswering.loadSavedModel(folders["question_answering"]).setDocStride(16)
+def test_question_answering_over_a_context_past_the_trained_length(family_folders):
+    (_, _, answering, _), folders, _ = family_folders
+    qa = answering.loadSavedModel(folders["question_answering"]).setDocStride(16)
     pipeline = PipelineModel([MultiDocumentAssembler().setInputCols(["question", "context"])
                              .setOutputCols(["document_question", "document_context"]), qa])
     context = TEXTS[-1]
