@@ -43,15 +43,27 @@ def test_every_block_runs_or_says_why_not():
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     from test_qa_decoding import save_qa_folder
-    from tiny_models import save_model_folder
+    from tiny_models import save_bert_folder, save_model_folder, save_modernbert_folder
 
     root = tmp_path_factory.mktemp("doc_models")
-    made = {name: str(root / name) for name in ("folder", "qa_folder", "sentiment_folder", "ner_folder")}
+    made = {name: str(root / name) for name in ("folder", "qa_folder", "sentiment_folder", "ner_folder",
+                                                 "modernbert_folder", "bert_folder")}
     save_model_folder(made["folder"])
+    save_modernbert_folder(made["modernbert_folder"])
+    save_bert_folder(made["bert_folder"])
     save_qa_folder(made["qa_folder"])
     save_model_folder(made["sentiment_folder"], task="sequence_classification")
     save_model_folder(made["ner_folder"], task="token_classification")
     return made
+
+
+def tiny_folder(name: str, folders: dict) -> str:
+    """The tiny folder standing in for a pretrained name: of its architecture, and of its task for QA."""
+    if "modernbert" in name:
+        return folders["modernbert_folder"]
+    if name in ("all_minilm_l6_v2", "bge_m3"):
+        return folders["bert_folder"]
+    return folders["qa_folder"] if "qa" in name else folders["folder"]
 
 
 @pytest.mark.parametrize("path", [p for p in DOCS if any(b[1] == "python" and b[3] is None for b in code_blocks(p))])
@@ -61,8 +73,7 @@ def test_python_blocks_run_against_tiny_models(path, spark, folders, tmp_path, m
     from sparklong.models import pretrained
     from tiny_models import corpus_texts
 
-    monkeypatch.setattr(pretrained, "resolve", lambda name, lang="en", remote_loc=None:
-                        folders["qa_folder"] if "qa" in name else folders["folder"])
+    monkeypatch.setattr(pretrained, "resolve", lambda name, lang="en", remote_loc=None: tiny_folder(name, folders))
     monkeypatch.chdir(tmp_path)  # files an example writes by a relative name land here
     (tmp_path / "data" / "incoming").mkdir(parents=True)
     context = corpus_texts()[0][:3000]

@@ -3,6 +3,7 @@ the folder's family of stages, its chunk rows equal that stage's annotations, an
 brute-force search with query vectors from the same family's stage."""
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from sparklong import BertSentenceEmbeddings, ModernBertSentenceEmbeddings
 from sparklong.jobs import search
 from sparklong.jobs.embed_corpus import SPEC as EMBED
+from sparklong.jobs.model_ref import ModelRef
 from sparklong.jobs.runner import main
 from job_runs import write_corpus
 from test_chunk_job import assert_rows_equal_stage, chunk_args, read_chunks
@@ -36,3 +38,13 @@ def test_chunk_job_and_search(spark, tmp_path, capsys, family):
                                          "--output", tmp_path / "hits")], spark)
     assert code == 0, capsys.readouterr().err
     assert_same_results(tmp_path / "hits", brute_force(index, query_vectors(model, stage_cls), 4))
+
+
+@pytest.mark.parametrize("own, granularity, given, expected", [
+    ("CLS", "document", None, "cls"), ("MEAN", "document", None, "mean"), (None, "document", None, "mean"),
+    ("pooling_mode_max_tokens", "document", None, "mean"), ("CLS", "chunks", None, "mean"),
+    ("CLS", "document", "sum", "sum")])
+def test_pooling_defaults_to_the_checkpoint_s_own(own, granularity, given, expected):
+    args = argparse.Namespace(pooling=given, granularity=granularity)
+    EMBED.model_defaults(args, ModelRef("m", "sha256:0", folder="/m", model_type="modernbert", pooling=own))
+    assert args.pooling == expected

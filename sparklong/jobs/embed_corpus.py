@@ -28,9 +28,10 @@ VECTORS = "_sparklong_vectors"
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pooling", default="mean", choices=POOLING_FLAGS,
-                   help="mean (default; over every piece, as sentence-transformers) or cls: over the model's "
-                        "pieces; average or sum: over word tokens, as Spark NLP's SentenceEmbeddings")
+    p.add_argument("--pooling", default=None, choices=POOLING_FLAGS,
+                   help="mean (over every piece, as sentence-transformers) or cls: over the model's pieces; average "
+                        "or sum: over word tokens, as Spark NLP's SentenceEmbeddings (default: the checkpoint's own "
+                        "sentence-transformers pooling, cls or mean, else mean; chunks: mean)")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass, at most (default 4)")
     p.add_argument("--max-batch-tokens", type=int, default=None,
                    help="padded tokens per forward pass (default 16384 on CPUs; on GPUs from their memory)")
@@ -47,6 +48,14 @@ def _settings(args) -> dict:
     if _chunks(args):  # only then: outputs written before chunks existed keep their manifests
         settings.update(granularity=args.granularity, chunk_pieces=args.chunk_pieces)
     return settings
+
+
+def _model_defaults(args, model: ModelRef | None) -> None:
+    """--pooling when not given: mean for chunks and saved pipelines (as before), else the folder's
+    sentence-transformers pooling where it is one the stage computes."""
+    if args.pooling is None:
+        own = (model.pooling or "").lower() if model is not None and not _chunks(args) else ""
+        args.pooling = own if own in POOLING_FLAGS else "mean"
 
 
 def _chunks(args) -> bool:
@@ -188,4 +197,5 @@ SPEC = JobSpec(
     transform=_transform,
     output_schema=_output_schema,
     tokens_column="n_tokens",
+    model_defaults=_model_defaults,
 )

@@ -18,6 +18,7 @@ class ModelRef:
     version: str  # "sha256:<16 hex>" of the model files (weights, config, tokenizer): two outputs can be told apart
     folder: str | None = None  # an HF-layout model folder
     model_type: str | None = None  # the folder's config.json model_type
+    pooling: str | None = None  # the folder's sentence-transformers pooling ("CLS", "MEAN", another mode), if any
     pipeline: object | None = None  # a loaded PipelineModel
 
 
@@ -34,6 +35,7 @@ def resolve_folder(arg: str) -> ModelRef:
     from ..models.architectures import read_config
     from ..models.config import ConfigError
     from ..models.json_files import read_json_object
+    from ..models.sentence_transformers import pooling_mode
 
     if os.path.isdir(arg):
         folder = os.path.abspath(arg)
@@ -55,7 +57,7 @@ def resolve_folder(arg: str) -> ModelRef:
         raise JobError(str(exc)) from exc
     if family_of(kind) is None:
         raise JobError(f"{folder}: no stage runs model_type {kind!r}")
-    return ModelRef(name, model_version([folder]), folder=folder, model_type=kind)
+    return ModelRef(name, model_version([folder]), folder=folder, model_type=kind, pooling=pooling_mode(folder))
 
 
 def default_max_sentence_length(model: ModelRef | None) -> int:

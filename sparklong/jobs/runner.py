@@ -72,6 +72,9 @@ class JobSpec:
     # args -> pyarrow schema of the output columns after `id`
     output_schema: Callable[[argparse.Namespace], object]
     tokens_column: str | None = None
+    # (args, model folder's ModelRef or None for a saved pipeline): fills the arguments left unset whose
+    # default depends on the model, before anything is recorded
+    model_defaults: Callable[[argparse.Namespace, ModelRef | None], None] | None = None
 
 
 def parser(spec: JobSpec) -> argparse.ArgumentParser:
@@ -118,6 +121,8 @@ def main(spec: JobSpec, argv: list[str] | None = None, spark=None) -> int:
         model = None if is_saved_pipeline(args.model) else resolve_folder(args.model)
         if args.max_sentence_length is None:
             args.max_sentence_length = default_max_sentence_length(model)
+        if spec.model_defaults is not None:
+            spec.model_defaults(args, model)
         spark = get_spark()
         _run(spec, args, spark, model or load_pipeline(args.model))
 

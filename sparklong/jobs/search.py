@@ -119,6 +119,7 @@ def query_embedder(args, manifest: dict, model: ModelRef):
             setattr(embed, key, value)
     if embed.max_sentence_length is None:  # an index whose manifest predates the setting
         embed.max_sentence_length = default_max_sentence_length(model)
+    EMBED.model_defaults(embed, model)  # whatever the manifest left unset
     return EMBED.transform(embed, model)
 
 
