@@ -1,4 +1,4 @@
-"""Structured Streaming: the embeddings and QA pipelines over a file-source stream (JSON files dropped
+"""Structured Streaming: the embeddings (a Longformer and a ModernBERT stage) and QA pipelines over a file-source stream (JSON files dropped
 into a folder) into a parquet sink with a checkpoint. The query is stopped and started again on the
 same checkpoint with more files: every input row reaches the sink exactly once, with the values of
 the batch path, and the model loads once per Python worker across micro-batches."""
@@ -10,9 +10,9 @@ import pytest
 from pyspark.ml import PipelineModel
 
 from sparklong import (DocumentAssembler, EmbeddingsFinisher, LongformerForQuestionAnswering,
-                       LongformerSentenceEmbeddings, MultiDocumentAssembler)
+                       LongformerSentenceEmbeddings, ModernBertSentenceEmbeddings, MultiDocumentAssembler)
 from test_qa_decoding import save_qa_folder
-from tiny_models import corpus_texts, save_model_folder
+from tiny_models import corpus_texts, save_model_folder, save_modernbert_folder
 from worker_loads import loads_per_worker
 
 DOC_SCHEMA = "id string, text string"
@@ -22,10 +22,11 @@ QA_SCHEMA = "id string, question string, context string"
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("streaming")
-    embed, qa = str(root / "embed_model"), str(root / "qa_model")
+    embed, qa, modernbert = str(root / "embed_model"), str(root / "qa_model"), str(root / "modernbert_model")
     save_model_folder(embed)
     save_qa_folder(qa)
-    return root, embed, qa
+    save_modernbert_folder(modernbert)
+    return root, embed, qa, modernbert
 
 
 def drop_file(folder, name: str, rows: list[dict]) -> None:
@@ -55,15 +56,16 @@ def docs(start: int, count: int) -> list[dict]:
 def test_embeddings_stream_restarted_on_its_checkpoint_writes_every_row_once(spark, folders):
     from pyspark.sql import functions as F
 
-    root, model, _ = folders
+    root, model, _, modernbert = folders
     pipeline = PipelineModel([
         DocumentAssembler().setInputCol("text").setOutputCol("document"),
         LongformerSentenceEmbeddings.loadSavedModel(model).setInputCols("document")
         .setOutputCol("sentence_embeddings").setMaxSentenceLength(128),
-        EmbeddingsFinisher().setInputCols("sentence_embeddings").setOutputCols("vector"),
+        ModernBertSentenceEmbeddings.loadSavedModel(modernbert).setInputCols("document").setOutputCol("modernbert"),
+        EmbeddingsFinisher().setInputCols("sentence_embeddings", "modernbert").setOutputCols("vector", "mb_vector"),
     ])
     source, sink, checkpoint = root / "docs_in", root / "docs_out", root / "docs_checkpoint"
-    columns = ["id", F.get(F.col("vector"), 0).alias("vector")]
+    columns = ["id", F.get(F.col("vector"), 0).alias("vector"), F.get(F.col("mb_vector"), 0).alias("mb_vector")]
     drop_file(source, "a.jsonl", docs(0, 6))
     drop_file(source, "b.jsonl", docs(6, 6))
     run_available(spark, pipeline, source, DOC_SCHEMA, columns, sink, checkpoint)
@@ -74,18 +76,20 @@ def test_embeddings_stream_restarted_on_its_checkpoint_writes_every_row_once(spa
     ids = Counter(r["id"] for r in rows)
     assert sorted(ids, key=int) == [str(i) for i in range(18)] and set(ids.values()) == {1}  # exactly once
     batch = pipeline.transform(spark.createDataFrame(docs(0, 18), DOC_SCHEMA)).select(*columns).collect()
-    expected = {r["id"]: r["vector"] for r in batch}
+    expected = {r["id"]: r for r in batch}
     for row in rows:
-        if expected[row["id"]] is None:  # blank text: no vector, the row kept
-            assert row["vector"] is None
-        else:
-            np.testing.assert_allclose(row["vector"], expected[row["id"]], rtol=0, atol=1e-5)
-    loads = loads_per_worker(spark, model)
-    assert loads and max(loads.values()) == 1, loads  # once per Python worker across every micro-batch
+        for column in ("vector", "mb_vector"):
+            if expected[row["id"]][column] is None:  # blank text: no vector, the row kept
+                assert row[column] is None
+            else:
+                np.testing.assert_allclose(row[column], expected[row["id"]][column], rtol=0, atol=1e-5)
+    for folder in (model, modernbert):
+        loads = loads_per_worker(spark, folder)
+        assert loads and max(loads.values()) == 1, loads  # once per Python worker across every micro-batch
 
 
 def test_question_answering_stream_writes_every_row_once(spark, folders):
-    root, _, model = folders
+    root, _, model, _ = folders
     pipeline = PipelineModel([
         MultiDocumentAssembler().setInputCols(["question", "context"])
         .setOutputCols(["document_question", "document_context"]),
