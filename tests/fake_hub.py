@@ -54,7 +54,9 @@ class FakeHub:
         if self.listing_override is not None:
             return self.listing_override
         siblings = []
-        for name in sorted(os.listdir(self.folder)):
+        names = [os.path.relpath(os.path.join(parent, f), self.folder).replace(os.sep, "/")
+                 for parent, _, files in os.walk(self.folder) for f in files]  # nested too (1_Pooling/config.json)
+        for name in sorted(names):
             data = self.read(name)
             sibling = {"rfilename": name, "size": len(data), "blobId": git_blob_sha1(data)}
             if name.endswith(LFS_SUFFIXES):

@@ -44,3 +44,23 @@ def test_pretrained_without_a_name(annotator, tmp_path, monkeypatch):
         stage = annotator.pretrained()  # loadSavedModel checks the task's head is there
     assert stage.getModelFolder() == str(tmp_path / "cache" / f"{default}_en")
     assert hub.requests[0] == f"/api/models/{HUB_REPOS[default]}/revision/main?blobs=true"
+
+
+def test_a_sentence_transformers_repo_arrives_with_its_pooling(tmp_path, monkeypatch):
+    """modules.json and the Pooling module's config come with the weights, so the document-vectors stage
+    pools as the checkpoint says (gte-modernbert-base: CLS)."""
+    import json
+
+    monkeypatch.setenv("SPARKLONG_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "hub_files"
+    save_modernbert_folder(str(folder))
+    (folder / "modules.json").write_text(json.dumps(
+        [{"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    name = sparklong.ModernBertSentenceEmbeddings.default_pretrained
+    with FakeHub(str(folder), HUB_REPOS[name]) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        stage = sparklong.ModernBertSentenceEmbeddings.pretrained()
+    assert stage.getPoolingStrategy() == "CLS"
+    assert (tmp_path / "cache" / f"{name}_en" / "1_Pooling" / "config.json").is_file()

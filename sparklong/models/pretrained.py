@@ -19,6 +19,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import tempfile
 import urllib.error
@@ -44,6 +45,9 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 _TOKENIZER = (
     "tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
 )
+# What sentence-transformers saved beside the model: its modules and their pooling (sentence_transformers.py)
+_SENTENCE_TRANSFORMERS = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")
+_POOLING_CONFIG = re.compile(r"[0-9]+_Pooling/config\.json")
 _CHUNK = 1 << 20
 
 
@@ -106,9 +110,11 @@ def _download(repo: str, folder: str) -> str:
             if shard not in files:
                 raise DownloadError(f"{weights} of {repo} names '{shard}', which the repo does not hold")
             fetch(shard)
-        for name in _TOKENIZER:
+        for name in _TOKENIZER + _SENTENCE_TRANSFORMERS:
             if name in files:
                 fetch(name)
+        for name in sorted(n for n in files if isinstance(n, str) and _POOLING_CONFIG.fullmatch(n)):
+            fetch(name)
         _install(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -165,6 +171,7 @@ def _fetch_verified(repo: str, commit: str, sibling: dict, folder: str) -> None:
     url = f"{_endpoint()}/{repo}/resolve/{commit}/{urllib.parse.quote(name)}"
     received = 0
     try:
+        os.makedirs(os.path.dirname(os.path.join(folder, name)), exist_ok=True)  # 1_Pooling/config.json
         with _request(url) as resp, open(os.path.join(folder, name), "wb") as out:
             while chunk := resp.read(_CHUNK):
                 digest.update(chunk)
