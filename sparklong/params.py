@@ -90,8 +90,12 @@ class HasMaxSentenceLength(Params):
         """Longest window the model's positions allow; DEFAULT_MAX_WINDOW until a model is attached."""
         return DEFAULT_MAX_WINDOW
 
+    def max_sentence_length_limit(self) -> int:
+        """The largest maxSentenceLength (and token count a docStride or an answer may span) accepted."""
+        return longest_window_setting(self.model_max_tokens())
+
     def setMaxSentenceLength(self, value: int):
-        check_range("maxSentenceLength", int(value), 1, longest_window_setting(self.model_max_tokens()))
+        check_range("maxSentenceLength", int(value), 1, self.max_sentence_length_limit())
         return self._set(maxSentenceLength=value)
 
     def getMaxSentenceLength(self) -> int:

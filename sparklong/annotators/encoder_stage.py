@@ -88,6 +88,11 @@ class EncoderStage(
             return self.model_config().max_tokens
         return max(DEFAULT_MAX_WINDOW, self.family.max_sentence_length)
 
+    def max_sentence_length_limit(self) -> int:
+        """As every stage's, and at least the family's trained length: the family's default (e.g. 8,192, the
+        jobs' default too) is a valid setting for any of its models, cut to the model's positions at run time."""
+        return max(super().max_sentence_length_limit(), self.family.max_sentence_length)
+
     # -- model import ----------------------------------------------------------------------------
     @classmethod
     def loadSavedModel(cls, folder: str, spark: SparkSession | None = None):

@@ -8,7 +8,6 @@ from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from ..annotation import CHUNK, DOCUMENT
-from ..cores.batching import longest_window_setting
 from ..cores.question_answering import QASettings, answer_rows, check_doc_stride
 from ..params import check_range, set_params
 from ..udfs.model_cache import get_tokenizer
@@ -45,14 +44,14 @@ class QuestionAnsweringStage(EncoderStage):
 
     # -- params ------------------------------------------------------------------------------
     def setDocStride(self, value: int):
-        check_range("docStride", int(value), 0, longest_window_setting(self.model_max_tokens()))
+        check_range("docStride", int(value), 0, self.max_sentence_length_limit())
         return self._set(docStride=value)
 
     def getDocStride(self) -> int:
         return self.getOrDefault(self.docStride)
 
     def setMaxAnswerLength(self, value: int):
-        check_range("maxAnswerLength", int(value), 1, longest_window_setting(self.model_max_tokens()))
+        check_range("maxAnswerLength", int(value), 1, self.max_sentence_length_limit())
         return self._set(maxAnswerLength=value)
 
     def getMaxAnswerLength(self) -> int:
