@@ -163,6 +163,6 @@ def test_encoder_state_drops_buffers_and_heads_and_reads_tf_norm_names():
 
 
 def test_options_not_built_are_refused_by_name(saved):
-    for option in (dict(attention="flex"), dict(quantize="int8"), dict(export=True)):
+    for option in (dict(attention="flex"), dict(quantize="int8")):
         with pytest.raises(NotImplementedError, match=next(iter(option))):
             load(saved("bert")[0], **option)

@@ -3,7 +3,8 @@ kind is read, its config built and its task modules found.
 
 Every config answers the questions the stages and cores ask of a model, whatever its architecture:
 `max_tokens` (the longest input its positions allow), `hidden_size`, `num_labels` / `label(i)`,
-`sep_token_id`, `global_attention` (whether it takes a global attention mask) and `model_type`.
+`sep_token_id`, `global_attention` (whether it takes a global attention mask), `position_table` (whether
+max_tokens bounds an input: a table of positions, not RoPE) and `model_type`.
 """
 from __future__ import annotations
 

@@ -55,6 +55,7 @@ class BertConfig(LabelNames):
     sep_token_id: int = BERT_SEP_TOKEN_ID
     id2label: dict[int, str] = field(default_factory=dict)
     global_attention: ClassVar[bool] = False  # full attention: every token sees every token already
+    position_table: ClassVar[bool] = True  # no input longer than max_tokens
 
     @property
     def head_dim(self) -> int:
@@ -222,11 +223,13 @@ class BertEncoder(nn.Module):
     def __init__(self, cfg: BertConfig):
         super().__init__()
         self.config = cfg
+        self.export = False  # load(..., export=True): for a trace (onnx_export.py); the graph's runtime checks inputs
         self.embeddings = BertEmbeddings(cfg)
         self.encoder = BertLayers(cfg)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        check_input_ids(input_ids, self.config)  # [B, L], L <= max_tokens
+        if not self.export:
+            check_input_ids(input_ids, self.config)  # [B, L], L <= max_tokens
         key_valid = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
         return self.encoder(self.embeddings(input_ids), key_valid)
 

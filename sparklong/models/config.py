@@ -55,6 +55,7 @@ class LongformerConfig(LabelNames):
     id2label: dict[int, str] = field(default_factory=dict)
     model_type: str = "longformer"
     global_attention: ClassVar[bool] = True  # takes a global attention mask (task-specific global tokens)
+    position_table: ClassVar[bool] = True  # positions from a table: no input longer than max_tokens
 
     @property
     def head_dim(self) -> int:

@@ -54,11 +54,12 @@ def cpu_run_rows(length: int) -> int:
     return max(1, CPU_RUN_TOKENS // max(1, length))
 
 
-def check_input_ids(input_ids, cfg: LongformerConfig) -> None:
-    """input_ids must be [batch, length] and fit the position table."""
+def check_input_ids(input_ids, cfg) -> None:
+    """input_ids must be [batch, length] and, where the config's positions come from a table
+    (cfg.position_table: Longformer, the BERT family; not ModernBERT's RoPE), fit it."""
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
-    if input_ids.shape[1] > cfg.max_tokens:
+    if cfg.position_table and input_ids.shape[1] > cfg.max_tokens:
         raise ValueError(
             f"input has {input_ids.shape[1]} tokens; this model's positions allow at most "
             f"{cfg.max_tokens} (convert_to_long can extend them)"

@@ -47,8 +47,10 @@ def load(
     arch = architecture(folder)  # by config.json's model_type; one the engine does not run is refused here
     cfg = read_config(folder)
     if arch.encoder_state is not None:  # a one-file architecture (modernbert.py, bert.py)
-        _check_flat_options(arch.name, attention, quantize, export)
-        return _load_flat(folder, task, cfg, arch.tasks[task], arch.encoder_state, target, DTYPES[dtype])
+        _check_flat_options(arch.name, attention, quantize)
+        module = _load_flat(folder, task, cfg, arch.tasks[task], arch.encoder_state, target, DTYPES[dtype])
+        module.model.export = export  # for a trace into one graph (onnx_export.py)
+        return module
     encoder_state, head_state = engine_state_dict(read_state_dict(folder), cfg)
     module_cls = TASKS[task]
     _check_head(module_cls, head_state, folder, task)
@@ -70,15 +72,13 @@ def load(
     return module
 
 
-def _check_flat_options(name: str, attention: str, quantize: str, export: bool) -> None:
+def _check_flat_options(name: str, attention: str, quantize: str) -> None:
     """What the one-file architectures (ModernBERT, the BERT family) run so far: SDPA kernels, float
-    weights, eager."""
+    weights."""
     if attention not in ("auto", "sdpa"):
         raise NotImplementedError(f"attention '{attention}' is not implemented for {name}; use 'auto' or 'sdpa'")
     if quantize != "none":
         raise NotImplementedError(f"quantize '{quantize}' is not implemented for {name}; use 'none'")
-    if export:
-        raise NotImplementedError(f"ONNX export is not implemented for {name}")
 
 
 def _load_flat(folder: str, task: str, cfg, module_cls, encoder_state, target: torch.device,

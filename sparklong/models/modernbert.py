@@ -23,6 +23,7 @@ from . import banded_attention as band
 from .activations import ACTIVATIONS
 from .config import (ConfigError, LabelNames, activation, check_token_ids, config_from_folder, encoder_shape,
                      labels_from_dict, positive_float, positive_int, required, token_id)
+from .encoder import check_input_ids, is_eager_cpu
 from .heads import EncoderTask, masked_mean, start_end_logits
 from .rope import apply_rope, rope_tables
 
@@ -61,6 +62,7 @@ class ModernBertConfig(LabelNames):
     id2label: dict[int, str] = field(default_factory=dict)
     model_type: str = MODEL_TYPE
     global_attention: ClassVar[bool] = False  # local and global layers are fixed; no global attention mask
+    position_table: ClassVar[bool] = False  # RoPE: max_tokens is the trained length, not a limit
 
     @property
     def head_dim(self) -> int:
@@ -183,19 +185,23 @@ class ForwardContext:
     rope: dict[str, tuple[torch.Tensor, torch.Tensor]]  # layer type -> (cos, sin), each [L, D]
     plan: band.BandPlan | None
     strided: bool  # eager CPU: the band kernel reads each block's window as a strided view
+    segment: int | None  # queries per segment of the gathered band (band.local_attention); None: an export's one
 
     @classmethod
-    def build(cls, cfg: ModernBertConfig, key_valid: torch.Tensor, dtype: torch.dtype) -> "ForwardContext":
+    def build(cls, cfg: ModernBertConfig, key_valid: torch.Tensor, dtype: torch.dtype,
+              export: bool = False) -> "ForwardContext":
+        """export=True: for a trace into one graph (onnx_export.py), as Longformer's (encoder.AttentionContext):
+        gathered key windows, no stride baked in, no loop over the length."""
         length, device = key_valid.shape[1], key_valid.device
         kinds = set(cfg.layer_types)
         rope = {kind: rope_tables(length, cfg.head_dim, cfg.rope_theta(kind), dtype, device) for kind in kinds}
-        on_cpu = device.type == "cpu"
+        eager_cpu = is_eager_cpu(key_valid, export)
         plan = None
         if SLIDING in kinds:  # dense=False: never the whole [L, L] mask, however short the input
-            block = band.CPU_MAX_BLOCK if on_cpu else band.MAX_BLOCK
+            block = band.CPU_MAX_BLOCK if eager_cpu else band.MAX_BLOCK
             no_globals = torch.zeros_like(key_valid)
             plan = band.plan_band(key_valid, no_globals, None, cfg.local_attention, dtype, max_block=block)
-        return cls(key_valid, rope, plan, on_cpu)
+        return cls(key_valid, rope, plan, eager_cpu, None if export else band.SEGMENT_QUERIES)
 
 
 class ModernBertEmbeddings(nn.Module):
@@ -225,7 +231,7 @@ class ModernBertAttention(nn.Module):
         if self.layer_type == FULL:
             out = band.global_attention(q, k, v, ctx.key_valid)  # [B, L, H, D]: every query over all real keys
         else:
-            out = band.local_attention(q, k, v, ctx.plan, strided=ctx.strided)  # [B, L, H, D]
+            out = band.local_attention(q, k, v, ctx.plan, ctx.segment, strided=ctx.strided)  # [B, L, H, D]
         return self.Wo(out.reshape(batch, length, hidden))  # [B, L, E]
 
 
@@ -263,21 +269,22 @@ def _layer_norm(cfg: ModernBertConfig) -> nn.LayerNorm:
 
 class ModernBertEncoder(nn.Module):
     """ModernBertModel's computation: input_ids [B, L] -> last hidden state [B, L, E]. Positions are
-    0 .. L-1 in every row (padding at the end, as the tokenizer pads)."""
+    0 .. L-1 in every row (padding at the end, as the tokenizer pads). export=True (load(..., export=True)
+    sets it): a module to trace into one graph that serves every batch size and length (ForwardContext)."""
 
     def __init__(self, cfg: ModernBertConfig):
         super().__init__()
         self.config = cfg
+        self.export = False
         self.embeddings = ModernBertEmbeddings(cfg)
         self.layers = nn.ModuleList(ModernBertLayer(cfg, i) for i in range(cfg.num_hidden_layers))
         self.final_norm = _layer_norm(cfg)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
+        check_input_ids(input_ids, self.config)  # [B, L]; RoPE bounds no length
         key_valid = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
         x = self.embeddings(input_ids)  # [B, L, E]
-        ctx = ForwardContext.build(self.config, key_valid, x.dtype)
+        ctx = ForwardContext.build(self.config, key_valid, x.dtype, self.export)
         for layer in self.layers:
             x = layer(x, ctx)
         return self.final_norm(x)

@@ -1,7 +1,8 @@
 """export_onnx: the engine traced into one ONNX graph that serves every batch size, length and
-number of global tokens (0 included), optionally with int8 linear layers. One
-onnxruntime contrib op (com.microsoft MultiHeadAttention, block_attention.py) runs the band's query blocks;
-the rest is standard ONNX.
+number of global tokens (0 included), optionally with int8 linear layers (Longformer's). One
+onnxruntime contrib op (com.microsoft MultiHeadAttention, block_attention.py) runs the band's query blocks
+(Longformer's layers, ModernBERT's sliding ones); the rest is standard ONNX. Every architecture's graph
+has the same inputs and outputs; ModernBERT and the BERT family take global_attention_mask and ignore it.
 
 The graph comes from torch's TorchScript exporter (`dynamo=False`) tracing a module loaded with
 export=True: the banded attention gathers each block's keys by a row index (no as_strided) and reads no
@@ -23,6 +24,7 @@ from torch import nn
 
 from ..engine_options import check_engine
 from .activations import ACTIVATIONS
+from .architectures import architecture
 from .heads import TASKS
 from .loading import load
 
@@ -74,23 +76,29 @@ def export_onnx(
     dtype: str = "float32",
     opset: int = OPSET,
 ) -> str:
-    """Write the model of an HF Longformer folder as one ONNX graph to `path` (atomically); returns path.
+    """Write the model of an HF folder (Longformer, ModernBERT, BERT, RoBERTa, XLM-RoBERTa) as one ONNX
+    graph to `path` (atomically); returns path.
 
-    Inputs input_ids, attention_mask, global_attention_mask: int64 [batch, length], both axes dynamic.
-    Outputs as OUTPUTS[task]. quantize="int8": dynamic int8 quantization of the linear layers'
-    MatMuls (weights int8 per channel, activations quantized at run time), for the CPU.
-    dtype="float16": a half-precision graph for onnxruntime's CUDA provider.
+    Inputs input_ids, attention_mask, global_attention_mask: int64 [batch, length], both axes dynamic
+    (ModernBERT and the BERT family ignore the last). Outputs as OUTPUTS[task]. quantize="int8"
+    (Longformer only): dynamic int8 quantization of the linear layers' MatMuls (weights int8 per
+    channel, activations quantized at run time), for the CPU. dtype="float16": a half-precision graph
+    for onnxruntime's CUDA provider.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if dtype not in ONNX_DTYPES:
         raise ValueError(f"dtype for ONNX must be one of {', '.join(ONNX_DTYPES)}, got {dtype!r}")
     check_engine("onnx", quantize, "cpu", dtype)  # an int8 graph is quantized from a float32 one
+    arch = architecture(folder)
+    longformer = arch.encoder_state is None  # the one-file architectures' layers are not Longformer's Layer
+    if quantize == "int8" and not longformer:  # which linears stay float32, and smoothing, are Longformer's
+        raise NotImplementedError(f"ONNX quantize 'int8' is not implemented for {arch.name}; use 'none'")
     require("onnx")  # torch's exporter writes through it
     module = load(folder, task=task, device="cpu", dtype=dtype, fast_cpu=False, export=True)  # nn.Linear -> MatMul
     if quantize == "int8":
         smooth_ffn_inputs(module)
-    if dtype == "float32":  # slices suit onnxruntime's CPU GEMM; float16 graphs are CUDA's: one wide product
+    if dtype == "float32" and longformer:  # slices suit onnxruntime's CPU GEMM; float16 graphs are CUDA's
         slice_feed_forwards(module, FFN_SLICES)  # a float32 graph run on CUDA is sliced too
     path = os.path.abspath(os.fspath(path))
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -113,6 +121,23 @@ def _trace(module: torch.nn.Module, task: str, path: str, opset: int) -> None:
             module, sample_inputs(module.config), path, dynamo=False, opset_version=opset,
             input_names=list(INPUT_NAMES), output_names=list(OUTPUTS[task]), dynamic_axes=axes,
         )
+    _restore_unused_inputs(path)
+
+
+def _restore_unused_inputs(path: str) -> None:
+    """Put back the inputs the exporter dropped because no output depends on them (global_attention_mask
+    of ModernBERT and the BERT family), so that every graph takes INPUT_NAMES, whatever its architecture;
+    onnxruntime accepts and ignores them."""
+    onnx = require("onnx")
+    model = onnx.load(path, load_external_data=False)
+    given = {i.name: i for i in model.graph.input}
+    if all(name in given for name in INPUT_NAMES):
+        return
+    inputs = [given.get(name) or onnx.helper.make_tensor_value_info(name, onnx.TensorProto.INT64, ["batch", "length"])
+              for name in INPUT_NAMES] + [i for name, i in given.items() if name not in INPUT_NAMES]
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    onnx.save(model, path)
 
 
 def sample_inputs(cfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -120,7 +145,7 @@ def sample_inputs(cfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     not depend on them: tests check it at other lengths, batch sizes and global counts."""
     length = min(cfg.max_tokens, 23)
     ids = torch.randint(3, cfg.vocab_size, (2, length), generator=torch.Generator().manual_seed(0))
-    ids[:, 0] = cfg.bos_token_id
+    ids[:, 0] = getattr(cfg, "bos_token_id", 0)  # Longformer's <s>; any id for the others
     mask = torch.ones_like(ids)
     mask[1, length // 2 :] = 0
     ids[1, length // 2 :] = cfg.pad_token_id

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from ..engine_options import check_engine, cpu_only
-from .config import LongformerConfig
 from .devices import cuda_index
 from .encoder import check_input_ids, cpu_run_rows
 from .heads import TASKS
@@ -113,10 +112,10 @@ def open_session(path: str, providers: Sequence = (CPU_EP,), threads: int | None
 
 
 class OnnxModule:
-    """Callable like the torch task module: torch tensors in, torch tensors out, same structure."""
+    """Callable like the torch task module: torch tensors in, torch tensors out, same structure. config:
+    the folder's, of any architecture (architectures.read_config)."""
 
-    def __init__(self, path: str, config: LongformerConfig, task: str, providers: Sequence = (CPU_EP,),
-                 threads: int | None = None):
+    def __init__(self, path: str, config, task: str, providers: Sequence = (CPU_EP,), threads: int | None = None):
         self.path, self.task = path, task
         self.session = open_session(path, providers, threads)
         inputs = tuple(i.name for i in self.session.get_inputs())
@@ -137,9 +136,9 @@ class OnnxModule:
         check_input_ids(input_ids, self.config)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        if global_attention_mask is None:
+        if global_attention_mask is None and self.config.global_attention:  # Longformer's tasks' defaults
             global_attention_mask = TASKS[self.task].default_global_mask(self.config, input_ids)
-        if global_attention_mask is None:
+        if global_attention_mask is None:  # the graph's input either way (ignored without global attention)
             global_attention_mask = torch.zeros_like(input_ids)
         feed = {
             name: tensor.detach().to("cpu", torch.int64).numpy()

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 
 from ..engine_options import check_engine, cpu_only
-from ..models.config import LongformerConfig
+from ..models.architectures import read_config
 from ..models.devices import resolve_device, resolve_precision
 from ..models.loading import load
 from ..models.fingerprint import cached_per_fingerprint, fingerprint
@@ -38,7 +38,7 @@ MAX_TOKENIZERS = 8
 @dataclass(frozen=True)
 class LoadedModel:
     module: torch.nn.Module
-    config: LongformerConfig
+    config: object  # the model's config, of its architecture (architectures.read_config)
     device: torch.device  # where its inputs go (the CPU for onnxruntime, which moves them itself)
     placement: str = ""  # where it runs and in what precision, in words (logged on load)
 
@@ -135,7 +135,7 @@ def _load_onnx(folder: str, task: str, placement) -> LoadedModel:
 
     path = ensure_onnx(folder, task, placement.quantize, placement.dtype)
     threads = task_cores()
-    module = OnnxModule(path, LongformerConfig.from_folder(folder), task, placement.providers(), threads)
+    module = OnnxModule(path, read_config(folder), task, placement.providers(), threads)
     (log.warning if placement.fallback else log.info)(
         "sparklong: onnxruntime %s, %d intra-op thread(s), %s", placement.reason, threads, path
     )
