@@ -45,8 +45,8 @@ def load(
     check_engine("torch", quantize, str(target), dtype)  # on the device 'auto' resolved to
 
     if model_type(folder) == modernbert.MODEL_TYPE:
-        _check_modernbert_options(task, attention, quantize, export)
-        return _load_modernbert(folder, task, target, DTYPES[dtype])
+        _check_modernbert_options(task, attention, export)
+        return cpu_passes(_load_modernbert(folder, task, target, DTYPES[dtype]), target, dtype, quantize, fast_cpu)
     cfg = LongformerConfig.from_folder(folder)
     encoder_state, head_state = engine_state_dict(read_state_dict(folder), cfg)
     module_cls = TASKS[task]
@@ -62,6 +62,14 @@ def load(
     except RuntimeError as exc:
         raise CheckpointError(f"weights in {folder} do not fit config.json: {exc}") from exc
     module = module.to(device=target, dtype=DTYPES[dtype]).eval().requires_grad_(False)
+    return cpu_passes(module, target, dtype, quantize, fast_cpu)
+
+
+def cpu_passes(module: torch.nn.Module, target: torch.device, dtype: str, quantize: str,
+               fast_cpu: bool) -> torch.nn.Module:
+    """A loaded module of any architecture (its layers cpu_linears.EncoderLayer) on `target` in `dtype`,
+    in place: the encoder layers' linears in int8 for quantize="int8" (check_engine allows it on the CPU
+    in float32 only), then, on the CPU in float32 with fast_cpu, every float32 linear left through oneDNN."""
     if quantize == "int8":
         quantize_linears(module)
     if fast_cpu and target.type == "cpu" and dtype == "float32":
@@ -74,16 +82,14 @@ def model_type(folder: str) -> str:
     return str(read_config_json(folder).get("model_type", "longformer"))
 
 
-def _check_modernbert_options(task: str, attention: str, quantize: str, export: bool) -> None:
-    """What the ModernBERT engine runs so far: its TASKS, SDPA kernels, float weights, eager."""
+def _check_modernbert_options(task: str, attention: str, export: bool) -> None:
+    """What the ModernBERT engine runs so far: its TASKS, SDPA kernels, eager."""
     if task not in modernbert.TASKS:
         raise NotImplementedError(
             f"task '{task}' is not implemented for ModernBERT; it has: {', '.join(modernbert.TASKS)}"
         )
     if attention not in ("auto", "sdpa"):
         raise NotImplementedError(f"attention '{attention}' is not implemented for ModernBERT; use 'auto' or 'sdpa'")
-    if quantize != "none":
-        raise NotImplementedError(f"quantize '{quantize}' is not implemented for ModernBERT; use 'none'")
     if export:
         raise NotImplementedError("ONNX export is not implemented for ModernBERT")
 
