@@ -163,6 +163,26 @@ def test_encoder_state_drops_buffers_and_heads_and_reads_tf_norm_names():
 
 
 def test_options_not_built_are_refused_by_name(saved):
-    for option in (dict(attention="flex"), dict(quantize="int8")):
-        with pytest.raises(NotImplementedError, match=next(iter(option))):
-            load(saved("bert")[0], **option)
+    with pytest.raises(NotImplementedError, match="attention"):
+        load(saved("bert")[0], attention="flex")
+
+
+def test_cpu_passes_onednn_equal_and_int8_close(saved):
+    """The Longformer CPU passes on BERT: float32 linears through oneDNN (FFN activation fused) still equal
+    transformers; int8 swaps every encoder layer's linears and stays close to float32."""
+    from sparklong.models.cpu_linears import OneDnnLinear, onednn_linear_works
+    from sparklong.models.int8_linear import Int8Linear
+
+    folder, hf = saved("bert")
+    ids, mask = _batch("bert", 37)
+    packed, int8 = load(folder), load(folder, quantize="int8")
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask).last_hidden_state  # [B, L, E]
+        full, quantized = packed(ids, mask), int8(ids, mask)
+    if onednn_linear_works():
+        assert all(isinstance(layer.intermediate.dense, OneDnnLinear) for layer in packed.model.encoder.layer)
+    assert _max_diff_on_tokens(full, ref, mask) <= TOL
+    encoder = [m for m in int8.model.encoder.modules() if isinstance(m, (torch.nn.Linear, Int8Linear, OneDnnLinear))]
+    assert len(encoder) == 6 * len(int8.model.encoder.layer) and all(isinstance(m, Int8Linear) for m in encoder)
+    cosine = F.cosine_similarity(full, quantized, dim=-1)[mask.bool()]  # per token
+    assert cosine.min() >= 0.99 and not torch.equal(full, quantized)

@@ -41,6 +41,11 @@ def _tanh_(x: torch.Tensor) -> torch.Tensor:
     return torch.ops.aten.tanh_(x)
 
 
+def identity(x: torch.Tensor) -> torch.Tensor:
+    """A layer's activation once its first FFN linear applies the real one (cpu_linears.EncoderLayer)."""
+    return x
+
+
 ACTIVATIONS: dict[str, Activation] = {
     "gelu": Activation(F.gelu, ("gelu", "none"), _gelu_),
     "gelu_new": Activation(_gelu_tanh, ("gelu", "tanh"), _gelu_tanh_),

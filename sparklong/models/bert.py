@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from . import banded_attention as band
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, identity
 from .checkpoint import strip_encoder_prefix
 from .config import (ConfigError, LabelNames, activation, check_token_ids, config_from_folder, encoder_shape,
                      labels_from_dict, positive_float, positive_int, required, token_id)
@@ -185,6 +185,7 @@ class BertIntermediate(nn.Module):
     def __init__(self, cfg: BertConfig):
         super().__init__()
         self.dense = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
+        self.act_name = cfg.hidden_act
         self.act = ACTIVATIONS[cfg.hidden_act].fn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,6 +198,14 @@ class BertLayer(nn.Module):
         self.attention = BertAttention(cfg)
         self.intermediate = BertIntermediate(cfg)
         self.output = BertResidualNorm(cfg, cfg.intermediate_size)
+
+    def fuse_ffn_activation(self, make) -> None:
+        """intermediate.dense -> make(dense, the activation), which applies it; the intermediate's own
+        activation becomes the identity (cpu_linears.EncoderLayer). Once only: a fused dense is no nn.Linear."""
+        ffn = self.intermediate
+        if isinstance(ffn.dense, nn.Linear):
+            ffn.dense = make(ffn.dense, ACTIVATIONS[ffn.act_name])
+            ffn.act = identity
 
     def forward(self, x: torch.Tensor, key_valid: torch.Tensor) -> torch.Tensor:
         h = self.attention(x, key_valid)  # [B, L, E]

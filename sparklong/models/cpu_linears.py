@@ -1,20 +1,38 @@
-"""CPU passes over a loaded encoder's linear layers (inference only), applied by load():
+"""CPU passes over a loaded encoder's linear layers (inference only), applied by load() to every
+architecture:
 
-- pack_cpu_linears: float32 nn.Linear -> OneDnnLinear (oneDNN, each FFN's activation fused in);
+- pack_cpu_linears: float32 nn.Linear -> OneDnnLinear (oneDNN, each FFN's activation fused in where
+  the layer allows it);
 - quantize_linears: the encoder layers' nn.Linear -> Int8Linear (int8_linear.py), each FFN's activation
-  applied in place by its first linear.
+  applied in place by its first linear where the layer allows it.
+
+An architecture's layer takes part through EncoderLayer: its nn.Linear descendants are the encoder's
+linears, and fuse_ffn_activation hands over its first FFN linear with the activation that follows it
+(Longformer's Layer), or does nothing where no activation applies to a whole linear's output
+(ModernBERT's GeGLU: act(input half) * gate half; its linears are swapped, the activation stays).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .activations import ACTIVATIONS, Activation
-from .encoder import Layer
+from .activations import Activation
 from .int8_linear import Int8Linear, check_int8_matmul
+
+# make(linear, activation) -> a module computing activation(linear(x)) (OneDnnLinear, Int8Linear)
+FusedLinear = Callable[[nn.Linear, Activation], nn.Module]
+
+
+@runtime_checkable
+class EncoderLayer(Protocol):
+    """What the CPU passes need of an encoder layer (structural: a layer module defines the method)."""
+
+    def fuse_ffn_activation(self, make: FusedLinear) -> None:
+        """Replace the first FFN linear, while it is a plain nn.Linear, by make(linear, the activation that
+        follows it), and from then on apply no activation of its own; a no-op where none can fuse."""
 
 
 class OneDnnLinear(nn.Module):
@@ -46,8 +64,9 @@ def onednn_linear_works() -> bool:
 
 
 def pack_cpu_linears(module: nn.Module) -> nn.Module:
-    """Swap fp32 nn.Linear layers for OneDnnLinear, fusing each FFN's activation into its first
-    linear. A no-op where oneDNN's fused linear is unavailable."""
+    """Swap fp32 nn.Linear layers (all of them, heads included) for OneDnnLinear, fusing each FFN's
+    activation into its first linear where the layer allows it. A no-op where oneDNN's fused linear is
+    unavailable."""
     if not onednn_linear_works():
         return module
     _fuse_ffn_activations(module, lambda linear, act: OneDnnLinear(linear, act.onednn))
@@ -55,24 +74,24 @@ def pack_cpu_linears(module: nn.Module) -> nn.Module:
 
 
 def quantize_linears(module: nn.Module) -> nn.Module:
-    """Swap every encoder layer's nn.Linear (q/k/v, global q/k/v, attention output, both FFN linears)
-    for Int8Linear, the FFN's activation moved into its first linear (in place); embeddings and task
-    heads stay float32."""
+    """Swap every encoder layer's nn.Linear (Longformer: q/k/v, global q/k/v, attention output, both FFN
+    linears; ModernBERT: Wqkv, Wo, the MLP's Wi and Wo) for Int8Linear, the FFN's activation moved into
+    its first linear (in place) where the layer allows it; embeddings and task heads stay float32."""
     check_int8_matmul()
     _fuse_ffn_activations(module, lambda linear, act: Int8Linear(linear, act.inplace))
-    for layer in module.modules():
-        if isinstance(layer, Layer):
-            _swap_linears(layer, lambda linear: True, Int8Linear)
+    for layer in encoder_layers(module):
+        _swap_linears(layer, lambda linear: True, Int8Linear)
     return module
 
 
-def _fuse_ffn_activations(module: nn.Module, make: Callable[[nn.Linear, Activation], nn.Module]) -> None:
-    """Each layer's plain first FFN linear -> make(linear, its activation), which applies the activation;
-    the layer's own activation becomes the identity."""
-    for layer in module.modules():
-        if isinstance(layer, Layer) and isinstance(layer.ffn_in, nn.Linear):
-            layer.ffn_in = make(layer.ffn_in, ACTIVATIONS[layer.act_name])
-            layer.act = _identity
+def encoder_layers(module: nn.Module) -> list[nn.Module]:
+    """The module's encoder layers (EncoderLayer), in order."""
+    return [m for m in module.modules() if isinstance(m, EncoderLayer)]
+
+
+def _fuse_ffn_activations(module: nn.Module, make: FusedLinear) -> None:
+    for layer in encoder_layers(module):
+        layer.fuse_ffn_activation(make)
 
 
 def _swap_linears(module: nn.Module, wanted: Callable[[nn.Linear], bool], make: Callable[[nn.Linear], nn.Module]):
@@ -81,7 +100,3 @@ def _swap_linears(module: nn.Module, wanted: Callable[[nn.Linear], bool], make: 
             if isinstance(child, nn.Linear) and wanted(child):
                 setattr(parent, name, make(child))
     return module
-
-
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x

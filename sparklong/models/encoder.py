@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
 
 from . import banded_attention as band
 from . import flex_band
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, Activation, identity
 from .config import LongformerConfig
 
 # Rows per chunk of the position-wise layers on the CPU: 512 rows of the 4x-wide FFN intermediate
@@ -173,6 +174,13 @@ class Layer(nn.Module):
         self.ffn_norm = nn.LayerNorm(hidden, eps=cfg.layer_norm_eps)
         # Exported float32 graphs: the same FFN in slices of its width (onnx_export.slice_feed_forwards).
         self.ffn_slices: nn.Module | None = None
+
+    def fuse_ffn_activation(self, make: Callable[[nn.Linear, Activation], nn.Module]) -> None:
+        """ffn_in -> make(ffn_in, the activation), which applies it; self.act becomes the identity
+        (cpu_linears.EncoderLayer). Once only: a fused ffn_in is no nn.Linear."""
+        if isinstance(self.ffn_in, nn.Linear):
+            self.ffn_in = make(self.ffn_in, ACTIVATIONS[self.act_name])
+            self.act = identity
 
     def forward(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         """x: [B, L, E] -> [B, L, E]: attention, then the row-local rest (output projection, residual +

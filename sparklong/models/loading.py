@@ -47,10 +47,10 @@ def load(
     arch = architecture(folder)  # by config.json's model_type; one the engine does not run is refused here
     cfg = read_config(folder)
     if arch.encoder_state is not None:  # a one-file architecture (modernbert.py, bert.py)
-        _check_flat_options(arch.name, attention, quantize)
+        _check_flat_options(arch.name, attention)
         module = _load_flat(folder, task, cfg, arch.tasks[task], arch.encoder_state, target, DTYPES[dtype])
         module.model.export = export  # for a trace into one graph (onnx_export.py)
-        return module
+        return cpu_passes(module, target, dtype, quantize, fast_cpu)
     encoder_state, head_state = engine_state_dict(read_state_dict(folder), cfg)
     module_cls = TASKS[task]
     _check_head(module_cls, head_state, folder, task)
@@ -65,6 +65,14 @@ def load(
     except RuntimeError as exc:
         raise CheckpointError(f"weights in {folder} do not fit config.json: {exc}") from exc
     module = module.to(device=target, dtype=DTYPES[dtype]).eval().requires_grad_(False)
+    return cpu_passes(module, target, dtype, quantize, fast_cpu)
+
+
+def cpu_passes(module: torch.nn.Module, target: torch.device, dtype: str, quantize: str,
+               fast_cpu: bool) -> torch.nn.Module:
+    """A loaded module of any architecture (its layers cpu_linears.EncoderLayer) on `target` in `dtype`,
+    in place: the encoder layers' linears in int8 for quantize="int8" (check_engine allows it on the CPU
+    in float32 only), then, on the CPU in float32 with fast_cpu, every float32 linear left through oneDNN."""
     if quantize == "int8":
         quantize_linears(module)
     if fast_cpu and target.type == "cpu" and dtype == "float32":
@@ -72,13 +80,10 @@ def load(
     return module
 
 
-def _check_flat_options(name: str, attention: str, quantize: str) -> None:
-    """What the one-file architectures (ModernBERT, the BERT family) run so far: SDPA kernels, float
-    weights."""
+def _check_flat_options(name: str, attention: str) -> None:
+    """What the one-file architectures (ModernBERT, the BERT family) run so far: SDPA kernels."""
     if attention not in ("auto", "sdpa"):
         raise NotImplementedError(f"attention '{attention}' is not implemented for {name}; use 'auto' or 'sdpa'")
-    if quantize != "none":
-        raise NotImplementedError(f"quantize '{quantize}' is not implemented for {name}; use 'none'")
 
 
 def _load_flat(folder: str, task: str, cfg, module_cls, encoder_state, target: torch.device,

@@ -258,6 +258,10 @@ class ModernBertLayer(nn.Module):
         self.mlp_norm = _layer_norm(cfg)
         self.mlp = ModernBertMLP(cfg)
 
+    def fuse_ffn_activation(self, make) -> None:
+        """Nothing to fuse (cpu_linears.EncoderLayer): GeGLU's activation applies to half of Wi's output,
+        which is then multiplied by the other half; the CPU passes swap Wi like every other linear."""
+
     def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), ctx)  # [B, L, E]
         return x + self.mlp(self.mlp_norm(x))
