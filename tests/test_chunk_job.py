@@ -37,20 +37,21 @@ def read_chunks(folder) -> dict:
     return by_key
 
 
-def expected_chunks(model: str, doc: dict, stage_cls=LongformerSentenceEmbeddings) -> dict:
+def expected_chunks(model: str, doc: dict, stage_cls=LongformerSentenceEmbeddings, prompt: str = "") -> dict:
     """{(id, chunk): (begin, end, text, vector, pieces)} from the stage itself; one null row for blank text."""
     if doc["text"] is None or not doc["text"].strip():
         return {(doc["id"], None): (None, None, None, None, 0)}
     stage = stage_cls.loadSavedModel(model).setMaxSentenceLength(int(WINDOW)) \
-        .setGranularity("chunks").setChunkPieces(int(PIECES))
+        .setGranularity("chunks").setChunkPieces(int(PIECES)).setPrompt(prompt)
     pipeline = LightPipeline(PipelineModel([DocumentAssembler().setInputCol("text"), stage]))
     return {(doc["id"], int(a.metadata["chunk"])): (a.begin, a.end, a.result, np.asarray(a.embeddings),
                                                     int(a.metadata["pieces"]))
             for a in pipeline.fullAnnotate(doc["text"])[0]["sentence_embeddings"]}
 
 
-def assert_rows_equal_stage(rows: dict, model: str, docs: list[dict], stage_cls=LongformerSentenceEmbeddings) -> None:
-    expected = {k: v for doc in docs for k, v in expected_chunks(model, doc, stage_cls).items()}
+def assert_rows_equal_stage(rows: dict, model: str, docs: list[dict], stage_cls=LongformerSentenceEmbeddings,
+                            prompt: str = "") -> None:
+    expected = {k: v for doc in docs for k, v in expected_chunks(model, doc, stage_cls, prompt).items()}
     assert sorted(rows, key=str) == sorted(expected, key=str)
     for key, (begin, end, text, vector, pieces) in expected.items():
         row = rows[key]

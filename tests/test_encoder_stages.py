@@ -160,3 +160,29 @@ def test_pooling_follows_the_checkpoint_s_sentence_transformers_module(folders, 
     stage = ModernBertSentenceEmbeddings.loadSavedModel(str(folder))
     assert stage.getPoolingStrategy() == "CLS"
     assert stage.setPoolingStrategy("mean").getPoolingStrategy() == "MEAN"  # the user's choice wins
+
+
+def test_a_prompt_is_read_before_the_document_and_belongs_to_no_chunk(folders):
+    """As sentence-transformers' prompts: the vector is transformers' MEAN over `[CLS] prompt text [SEP]`;
+    chunks (late chunking) keep the document's own pieces and offsets."""
+    from transformers import AutoTokenizer
+
+    text, prompt = TEXTS[0], "search_document: "
+    stage = ModernBertSentenceEmbeddings.loadSavedModel(folders["embeddings"]).setInputCols(["document"]) \
+        .setOutputCol("v").setPrompt(prompt)
+    light = LightPipeline(PipelineModel([DocumentAssembler().setInputCol("text").setOutputCol("document"), stage]))
+    vector = light.fullAnnotate(text)[0]["v"][0]
+    ids = AutoTokenizer.from_pretrained(folders["embeddings"])(prompt + text, return_tensors="pt")["input_ids"]
+    assert ids.shape[1] <= WINDOW  # one window: transformers reads the same input
+    with torch.no_grad():
+        expected = folders["hf_embeddings"](input_ids=ids).last_hidden_state[0].mean(0).numpy()  # [H]
+    np.testing.assert_allclose(vector.embeddings, expected, atol=1e-5)
+    assert int(vector.metadata["pieces"]) == ids.shape[1]
+
+    chunked = [stage.setGranularity("chunks").setChunkPieces(6), stage.copy().setPrompt("")]
+    with_prompt, without = (LightPipeline(PipelineModel([DocumentAssembler().setInputCol("text")
+                                                         .setOutputCol("document"), s])).fullAnnotate(text)[0]["v"]
+                            for s in chunked)
+    assert [(c.begin, c.end, c.result, c.metadata["pieces"]) for c in with_prompt] == \
+        [(c.begin, c.end, c.result, c.metadata["pieces"]) for c in without]
+    assert with_prompt[0].begin == 0 and not np.allclose(with_prompt[0].embeddings, without[0].embeddings)

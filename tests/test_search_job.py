@@ -60,9 +60,9 @@ def run(capsys, *argv, spark):
     return code, out, err
 
 
-def query_vectors(model: str, stage_cls=LongformerSentenceEmbeddings) -> dict:
+def query_vectors(model: str, stage_cls=LongformerSentenceEmbeddings, prompt: str = "") -> dict:
     """{query_id: unit vector} as the job embeds them (embed_corpus's pipeline, the index's window)."""
-    stage = stage_cls.loadSavedModel(model).setMaxSentenceLength(int(WINDOW))
+    stage = stage_cls.loadSavedModel(model).setMaxSentenceLength(int(WINDOW)).setPrompt(prompt)
     light = LightPipeline(PipelineModel([DocumentAssembler().setInputCol("text"), stage]))
     vectors = {q: np.asarray(light.fullAnnotate(t)[0]["sentence_embeddings"][0].embeddings) for q, t in QUERIES[:3]}
     return {q: v / np.linalg.norm(v) for q, v in vectors.items()}

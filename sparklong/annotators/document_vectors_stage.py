@@ -15,6 +15,7 @@ from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
 import logging
+from dataclasses import replace
 
 from ..annotation import DOCUMENT, SENTENCE_EMBEDDINGS
 from ..cores.document_embeddings import embed_documents
@@ -46,6 +47,11 @@ class DocumentVectorsStage(EmbeddingsStage):
         "per chunk (per sentence of the second input column, else per run of about chunkPieces pieces)",
         TypeConverters.toString,
     )
+    prompt = Param(
+        Params._dummy(), "prompt",
+        "text the model reads before each document, as sentence-transformers' prompts (e.g. 'search_document: ' "
+        "for modernbert-embed-base); offsets and chunks stay the document's own", TypeConverters.toString,
+    )
     chunkPieces = Param(
         Params._dummy(), "chunkPieces", "granularity chunks without a sentence column: model pieces per chunk, "
         "at most (cut at word starts; one longer word is one chunk)", TypeConverters.toInt,
@@ -54,11 +60,11 @@ class DocumentVectorsStage(EmbeddingsStage):
     @keyword_only
     def __init__(self, *, inputCols=None, outputCol=None, caseSensitive=None, maxSentenceLength=None,
                  batchSize=None, globalAttention=None, engine=None, device=None, quantize=None, precision=None,
-                 maxBatchTokens=None, poolingStrategy=None, granularity=None, chunkPieces=None):
+                 maxBatchTokens=None, poolingStrategy=None, granularity=None, chunkPieces=None, prompt=None):
         kwargs = self._input_kwargs  # the parent's keyword_only __init__ replaces it
         super().__init__()
         self._setDefault(inputCols=["document"], outputCol="sentence_embeddings", poolingStrategy="MEAN",
-                         granularity="document", chunkPieces=256)
+                         granularity="document", chunkPieces=256, prompt="")
         set_params(self, kwargs)
 
     def setPoolingStrategy(self, value: str):
@@ -97,6 +103,15 @@ class DocumentVectorsStage(EmbeddingsStage):
                         "stays %s)", folder, mode, cls.__name__, " or ".join(pooling_choices(PIECES)),
                         stage.getPoolingStrategy())
         return stage
+
+    def setPrompt(self, value: str):
+        return self._set(prompt=value)
+
+    def getPrompt(self) -> str:
+        return self.getOrDefault(self.prompt)
+
+    def settings(self):
+        return replace(super().settings(), prompt=self.getPrompt())
 
     def check_granularity(self) -> None:
         """The params that only make sense together: a ValueError naming them."""

@@ -14,7 +14,7 @@ from .windows import encode_units, plan_windows, run_windows
 
 def embed_documents(model, tokenizer, rows, settings: EmbeddingSettings, strategy: str = "MEAN") -> list[list[Annotation]]:
     """rows: (DOCUMENT annotations,) per row -> one SENTENCE_EMBEDDINGS annotation per non-blank document."""
-    units = encode_units(tokenizer, [docs for docs, *_ in rows])
+    units = encode_units(tokenizer, [docs for docs, *_ in rows], settings.prompt)
     out: list[list[Annotation]] = [[] for _ in rows]
     plans = plan_windows(units, settings.batching.window(model.config))
     states = run_windows(model, tokenizer, units, plans, settings.batching, settings.global_attention)

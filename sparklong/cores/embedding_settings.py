@@ -11,3 +11,4 @@ from .batching import Batching
 class EmbeddingSettings:
     batching: Batching = Batching()  # window length and batch bounds
     global_attention: str = "none"  # a GLOBAL_ATTENTION mode (cores/global_attention.py)
+    prompt: str = ""  # document and chunk vectors: text the model reads before each document (windows.encode_units)

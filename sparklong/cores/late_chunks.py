@@ -55,7 +55,8 @@ def piece_runs(spans: np.ndarray, limit: int) -> np.ndarray:
 
 
 def piece_chunks(unit: Unit, limit: int) -> Chunks:
-    starts = piece_runs(unit.spans, limit)
+    """Runs of the document's own pieces (a prompt's pieces belong to no chunk)."""
+    starts = piece_runs(unit.spans[unit.prompt_pieces:], limit) + unit.prompt_pieces
     begins = np.minimum.reduceat(unit.spans[:, 0], starts)  # [C]
     return Chunks(starts, begins, np.maximum.reduceat(unit.spans[:, 1], starts) - 1)
 
@@ -64,10 +65,11 @@ def sentence_chunks(unit: Unit, sentences: list[Annotation]) -> Chunks:
     """One chunk per sentence (sorted by begin) that owns a piece; its offsets are the sentence's."""
     begins = np.array([s.begin for s in sentences], dtype=np.int64)  # [S]
     ends = np.array([s.end for s in sentences], dtype=np.int64)  # [S]
-    last = np.maximum.accumulate(np.maximum(unit.spans[:, 0], unit.spans[:, 1] - 1))  # [P] each piece's last char
-    owner = np.clip(np.searchsorted(begins, last, side="right") - 1, 0, None)  # [P] non-decreasing
+    spans = unit.spans[unit.prompt_pieces:]  # the document's own pieces (a prompt's belong to no chunk)
+    last = np.maximum.accumulate(np.maximum(spans[:, 0], spans[:, 1] - 1))  # [P'] each piece's last char
+    owner = np.clip(np.searchsorted(begins, last, side="right") - 1, 0, None)  # [P'] non-decreasing
     kept, starts = np.unique(owner, return_index=True)  # [C] sentences with pieces, their first piece
-    return Chunks(starts.astype(np.int64), begins[kept], ends[kept])
+    return Chunks(starts.astype(np.int64) + unit.prompt_pieces, begins[kept], ends[kept])
 
 
 def chunks_of(unit: Unit, sentences: list[Annotation] | None, chunk_pieces: int) -> Chunks:
@@ -104,7 +106,7 @@ def chunk_annotations(unit: Unit, chunks: Chunks, vectors: np.ndarray, first: in
 def embed_chunks(model, tokenizer, rows, settings: EmbeddingSettings, chunk_pieces: int = 256) -> list[list[Annotation]]:
     """rows: (DOCUMENT annotations,) or (DOCUMENT annotations, sentence annotations) per row -> one
     SENTENCE_EMBEDDINGS annotation per chunk, `chunk` numbered from 0 across the row's documents."""
-    units = encode_units(tokenizer, [inputs[0] for inputs in rows])
+    units = encode_units(tokenizer, [inputs[0] for inputs in rows], settings.prompt)
     sentences = [by_document(inputs[0], inputs[1] or []) if len(inputs) > 1 else None for inputs in rows]
     plans = plan_windows(units, settings.batching.window(model.config))
     states = run_windows(model, tokenizer, units, plans, settings.batching, settings.global_attention)

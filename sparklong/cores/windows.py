@@ -1,7 +1,9 @@
 """Windows over encoded documents, shared by every per-token and per-document core.
 
 A DOCUMENT annotation is encoded exactly as the model's own tokenizer encodes it (a Unit: its content
-pieces, special tokens removed, each piece's span without the whitespace it begins with). A unit longer than a window is covered by half-overlapping windows
+pieces, special tokens removed, each piece's span without the whitespace it begins with), after a prompt
+where the stage has one (sentence-transformers' prompts, "search_document: "): the prompt's pieces lead the
+unit's pieces, the model reads them, and their spans are empty at the document's start. A unit longer than a window is covered by half-overlapping windows
 (batching.split_windows), each run as `<s> pieces </s>`, and each piece is read from the window where
 it is most central (its owner). plan_windows is pure: it returns each unit's plan and stores nothing.
 """
@@ -27,6 +29,7 @@ class Unit:
     text: str
     ids: np.ndarray  # [P] content piece ids, special tokens removed
     spans: np.ndarray  # [P, 2] absolute character span [start, stop) of each piece
+    prompt_pieces: int = 0  # the leading pieces that are the prompt's (their spans empty at `begin`)
 
 
 @dataclass(frozen=True)
@@ -38,17 +41,20 @@ class WindowPlan:
     run: tuple[int, ...]  # the windows to run, ascending
 
 
-def encode_units(tokenizer, rows: list[list[Annotation]]) -> list[Unit]:
-    """Each non-blank DOCUMENT annotation of each row, encoded (rows: DOCUMENT annotation lists)."""
+def encode_units(tokenizer, rows: list[list[Annotation]], prompt: str = "") -> list[Unit]:
+    """Each non-blank DOCUMENT annotation of each row, encoded (rows: DOCUMENT annotation lists), after
+    `prompt` when one is given."""
     found = [(r, s, doc) for r, docs in enumerate(rows) for s, doc in enumerate(docs)
              if doc.result and doc.result.strip()]
-    encodings = tokenizer.encode_batch([doc.result for _, _, doc in found])
+    encodings = tokenizer.encode_batch([prompt + doc.result for _, _, doc in found])
     units = []
     for (r, s, doc), enc in zip(found, encodings):
         content = np.array([not m for m in enc.special_mask], dtype=bool)
         ids = np.asarray(enc.ids, dtype=np.int64)[content]
-        spans = trim_leading_space(doc.result, np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)[content])
-        units.append(Unit(r, s, doc.begin, doc.result, ids, spans + doc.begin))
+        spans = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)[content] - len(prompt)  # [P, 2] in the text
+        prompt_pieces = int(np.count_nonzero(spans[:, 1] <= 0)) if prompt else 0  # a piece across the seam: text
+        spans = trim_leading_space(doc.result, np.clip(spans, 0, None))
+        units.append(Unit(r, s, doc.begin, doc.result, ids, spans + doc.begin, prompt_pieces))
     return units
 
 

@@ -39,12 +39,17 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--granularity", default="document", choices=GRANULARITY,
                    help="document (default): one row per document; chunks: one row per chunk of about "
                         "--chunk-pieces pieces, pooled from the whole document's token states (late chunking)")
+    p.add_argument("--prompt", default=None,
+                   help="text the model reads before each document (default: the checkpoint's sentence-transformers "
+                        "document prompt, e.g. 'search_document: ' for modernbert-embed-base, else none)")
     p.add_argument("--chunk-pieces", type=int, default=256,
                    help="with --granularity chunks: model pieces per chunk, at most (cut at word starts; default 256)")
 
 
 def _settings(args) -> dict:
     settings = {"pooling": args.pooling, "max_sentence_length": args.max_sentence_length, "lowercase": args.lowercase}
+    if args.prompt:  # only then: outputs written before prompts existed keep their manifests
+        settings["prompt"] = args.prompt
     if _chunks(args):  # only then: outputs written before chunks existed keep their manifests
         settings.update(granularity=args.granularity, chunk_pieces=args.chunk_pieces)
     return settings
@@ -56,6 +61,9 @@ def _model_defaults(args, model: ModelRef | None) -> None:
     if args.pooling is None:
         own = (model.pooling or "").lower() if model is not None and not _chunks(args) else ""
         args.pooling = own if own in POOLING_FLAGS else "mean"
+    if args.prompt is None:  # a prompt is read by the model stage pooling its pieces, not by a saved pipeline
+        over_pieces = model is not None and POOLING[args.pooling.upper()] == PIECES
+        args.prompt = model.document_prompt if over_pieces else ""
 
 
 def _chunks(args) -> bool:
@@ -85,11 +93,14 @@ def _built_stages(args, model: ModelRef) -> tuple[list, str, str]:
     from ..annotators.stage_families import stage_class
 
     document = DocumentAssembler().setInputCol("text").setOutputCol("document")
+    if args.prompt and POOLING[args.pooling.upper()] != PIECES:
+        raise JobError(f"--prompt is read by the model stage pooling its pieces: use --pooling mean or cls, not "
+                       f"{args.pooling}")
     try:
         if POOLING[args.pooling.upper()] == PIECES:  # mean, cls: in the model stage; average, sum: after it
             model_stage = stage_class(model.model_type, "SentenceEmbeddings").loadSavedModel(model.folder) \
                 .setInputCols(["document"]).setOutputCol("sentence_embeddings") \
-                .setPoolingStrategy(args.pooling.upper())
+                .setPoolingStrategy(args.pooling.upper()).setPrompt(args.prompt)
             stages = [document, model_stage]
         else:
             model_stage = stage_class(model.model_type, "Embeddings").loadSavedModel(model.folder) \
@@ -112,6 +123,9 @@ def _saved_stages(args, model: ModelRef) -> tuple[list, str, str]:
     from .. import DocumentAssembler, SentenceEmbeddings
     from ..annotators.document_vectors_stage import DocumentVectorsStage
 
+    if args.prompt:
+        raise JobError("--prompt applies to a model folder; a saved pipeline's *SentenceEmbeddings keeps its own "
+                       "(setPrompt before saving)")
     stages = list(model.pipeline.stages)
     if not stages or not isinstance(stages[0], DocumentAssembler):
         raise JobError(f"the saved pipeline {model.name} must start with a DocumentAssembler")

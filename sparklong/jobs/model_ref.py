@@ -19,6 +19,8 @@ class ModelRef:
     folder: str | None = None  # an HF-layout model folder
     model_type: str | None = None  # the folder's config.json model_type
     pooling: str | None = None  # the folder's sentence-transformers pooling ("CLS", "MEAN", another mode), if any
+    document_prompt: str = ""  # the folder's sentence-transformers prompts for documents and queries, if any
+    query_prompt: str = ""
     pipeline: object | None = None  # a loaded PipelineModel
 
 
@@ -35,7 +37,7 @@ def resolve_folder(arg: str) -> ModelRef:
     from ..models.architectures import read_config
     from ..models.config import ConfigError
     from ..models.json_files import read_json_object
-    from ..models.sentence_transformers import pooling_mode
+    from ..models.sentence_transformers import document_prompt, pooling_mode, query_prompt
 
     if os.path.isdir(arg):
         folder = os.path.abspath(arg)
@@ -57,7 +59,8 @@ def resolve_folder(arg: str) -> ModelRef:
         raise JobError(str(exc)) from exc
     if family_of(kind) is None:
         raise JobError(f"{folder}: no stage runs model_type {kind!r}")
-    return ModelRef(name, model_version([folder]), folder=folder, model_type=kind, pooling=pooling_mode(folder))
+    return ModelRef(name, model_version([folder]), folder=folder, model_type=kind, pooling=pooling_mode(folder),
+                    document_prompt=document_prompt(folder), query_prompt=query_prompt(folder))
 
 
 def default_max_sentence_length(model: ModelRef | None) -> int:

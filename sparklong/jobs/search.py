@@ -54,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="auto", choices=FORMATS, help="queries' format (default: from the path)")
     p.add_argument("--query-id-col", default="query_id", help="query id column, unique (default: query_id)")
     p.add_argument("--query-col", default="query", help="query text column (default: query)")
+    p.add_argument("--query-prompt", default=None,
+                   help="text the model reads before each query (default: the checkpoint's sentence-transformers "
+                        "query prompt, e.g. 'search_query: ' for modernbert-embed-base, else none)")
     p.add_argument("--master", default=None, help="Spark master (default local[*]; ignored under spark-submit)")
     p.add_argument("--verbose", action="store_true",
                    help="print the full traceback of an error, and Spark's own log and stack traces")
@@ -119,6 +122,8 @@ def query_embedder(args, manifest: dict, model: ModelRef):
             setattr(embed, key, value)
     if embed.max_sentence_length is None:  # an index whose manifest predates the setting
         embed.max_sentence_length = default_max_sentence_length(model)
+    if model.pipeline is None:  # queries get the query prompt, never the index's document prompt
+        embed.prompt = args.query_prompt if args.query_prompt is not None else model.query_prompt
     EMBED.model_defaults(embed, model)  # whatever the manifest left unset
     return EMBED.transform(embed, model)
 

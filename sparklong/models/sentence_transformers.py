@@ -1,5 +1,6 @@
 """What a sentence-transformers model folder says about its sentence vectors: the pooling its Pooling module
-does (modules.json names the module's folder, usually 1_Pooling/, whose config.json sets the mode).
+does (modules.json names the module's folder, usually 1_Pooling/, whose config.json sets the mode), and the
+prompts it was trained with (config_sentence_transformers.json: {"query": "search_query: ", ...}).
 Read as JSON data only."""
 from __future__ import annotations
 
@@ -23,6 +24,24 @@ def pooling_mode(folder: str) -> str | None:
     if len(modes) == 1 and modes[0] in STRATEGIES:
         return STRATEGIES[modes[0]]
     return "+".join(modes) or None
+
+
+def prompts(folder: str) -> dict[str, str]:
+    """The folder's prompts by name ("query", "document", "passage", ...); {} when it names none."""
+    config = read_json_object(os.path.join(folder, "config_sentence_transformers.json")) or {}
+    named = config.get("prompts")
+    return {k: v for k, v in named.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(named, dict) else {}
+
+
+def document_prompt(folder: str) -> str:
+    """The prompt the model wants before documents ("document", or "passage" as e5 names it); "" if none."""
+    named = prompts(folder)
+    return named.get("document", named.get("passage", ""))
+
+
+def query_prompt(folder: str) -> str:
+    """The prompt the model wants before queries; "" if none."""
+    return prompts(folder).get("query", "")
 
 
 def _pooling_folder(folder: str) -> str:
