@@ -32,10 +32,10 @@ CORPUS = os.path.join(ROOT, "tests", "data", "corpus")
 
 def corpus_ids(folder: str) -> torch.Tensor | None:
     """The corpus as one long run of content piece ids, or None when the folder has no tokenizer."""
-    from sparklong.models.piece_tokenizer import LongformerTokenizer
+    from sparklong.models.piece_tokenizer import PieceTokenizer
 
     try:
-        tokenizer = LongformerTokenizer.from_folder(folder)
+        tokenizer = PieceTokenizer.from_folder(folder)
     except (OSError, ValueError):
         return None
     texts = [open(os.path.join(CORPUS, f), encoding="utf-8", errors="replace").read()

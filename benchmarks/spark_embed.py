@@ -67,9 +67,9 @@ def build_model(texts: list[str]) -> str:
 
 def long_documents(texts: list[str], folder: str, docs: int, tokens: int) -> list[str]:
     """The first `docs` texts with at least `tokens` pieces, cut at the end of piece tokens - 2."""
-    from sparklong.models.piece_tokenizer import LongformerTokenizer
+    from sparklong.models.piece_tokenizer import PieceTokenizer
 
-    tok = LongformerTokenizer.from_folder(folder)
+    tok = PieceTokenizer.from_folder(folder)
     out = []
     for text, enc in zip(texts, tok.encode_batch(texts)):
         if len(enc.ids) >= tokens:
@@ -82,9 +82,9 @@ def long_documents(texts: list[str], folder: str, docs: int, tokens: int) -> lis
 def time_engine_alone(folder: str, documents: list[str], batch_size: int) -> tuple[float, int]:
     """The same token ids through the engine in one process (all cores), batches of batch_size."""
     from sparklong.models import load
-    from sparklong.models.piece_tokenizer import LongformerTokenizer
+    from sparklong.models.piece_tokenizer import PieceTokenizer
 
-    tok = LongformerTokenizer.from_folder(folder)
+    tok = PieceTokenizer.from_folder(folder)
     model = load(folder)
     encodings = [e.ids for e in tok.encode_batch(documents)]
     model(torch.tensor([encodings[0][:512]]))  # warm-up
@@ -120,10 +120,10 @@ def transformers_udf(folder: str, batch_size: int):
     from pyspark.sql.types import ArrayType, FloatType
 
     def make_predict_fn():
-        from transformers import LongformerModel, LongformerTokenizerFast
+        from transformers import LongformerModel, PieceTokenizerFast
 
         model = LongformerModel.from_pretrained(folder).eval()
-        tokenizer = LongformerTokenizerFast.from_pretrained(folder)
+        tokenizer = PieceTokenizerFast.from_pretrained(folder)
 
         def predict(texts: np.ndarray) -> np.ndarray:
             enc = tokenizer(list(texts), padding=True, truncation=True, max_length=4096, return_tensors="pt")

@@ -19,7 +19,7 @@ from sparklong.cores.sequence_classification import ClassificationSettings, clas
 from sparklong.cores.token_classification import tag_rows
 from sparklong.cores.tokenizer_rules import tokenize
 from sparklong.models import CheckpointError
-from sparklong.models.piece_tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import PieceTokenizer
 from sparklong.udfs.model_cache import get_model
 from tiny_models import corpus_texts, save_model_folder
 
@@ -60,14 +60,14 @@ def documents(*texts, start=0):
 
 
 def transformers_logits(hf, folder, text):
-    ids = LongformerTokenizer.from_folder(folder).encode_batch([text])[0].ids
+    ids = PieceTokenizer.from_folder(folder).encode_batch([text])[0].ids
     with torch.no_grad():
         return hf(torch.tensor([ids])).logits[0].numpy(), ids
 
 
 def classify(folder, rows, **settings):
     model = get_model(folder, "sequence_classification", "torch", "cpu")
-    return classify_rows(model, LongformerTokenizer.from_folder(folder), rows, ClassificationSettings(**settings))
+    return classify_rows(model, PieceTokenizer.from_folder(folder), rows, ClassificationSettings(**settings))
 
 
 def test_sequence_scores_equal_transformers_softmax(sequence_folder):
@@ -129,8 +129,8 @@ def test_token_labels_come_from_the_first_piece_of_each_token(token_folder):
     folder, hf = token_folder
     model = get_model(folder, "token_classification", "torch", "cpu")
     rows = [(documents(t), tokenize(documents(t))) for t in TEXTS[:2]]
-    results = tag_rows(model, LongformerTokenizer.from_folder(folder), rows, EmbeddingSettings())
-    encoder = LongformerTokenizer.from_folder(folder)
+    results = tag_rows(model, PieceTokenizer.from_folder(folder), rows, EmbeddingSettings())
+    encoder = PieceTokenizer.from_folder(folder)
     labels_seen = set()
     for text, (_, tokens), tagged in zip(TEXTS, rows, results):
         logits, _ = transformers_logits(hf, folder, text)  # [L, C]

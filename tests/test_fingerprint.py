@@ -12,7 +12,7 @@ import torch
 from sparklong.jobs.model_ref import model_version
 from sparklong.models import convert_to_long
 from sparklong.models.fingerprint import content_hash, fingerprint
-from sparklong.models.piece_tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import PieceTokenizer
 from sparklong.udfs import model_cache
 from sparklong.udfs.model_shipping import _zip_folder, shipped_name
 from tiny_models import TINY, save_bpe_tokenizer, save_longformer, save_model_folder
@@ -100,7 +100,7 @@ def test_convert_to_long_over_the_same_folder_serves_the_new_tokenizer(tmp_path)
     convert_to_long(first, dst, max_positions=64, attention_window=8)
     stale = model_cache.get_tokenizer(dst, False).encode_batch([TEXT])[0].ids
     convert_to_long(second, dst, max_positions=64, attention_window=8, overwrite=True)
-    fresh = LongformerTokenizer.from_folder(dst).encode_batch([TEXT])[0].ids
+    fresh = PieceTokenizer.from_folder(dst).encode_batch([TEXT])[0].ids
     assert fresh != stale  # the two tokenizers differ on this text
     assert model_cache.get_tokenizer(dst, False).encode_batch([TEXT])[0].ids == fresh
 

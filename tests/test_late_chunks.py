@@ -13,7 +13,7 @@ from sparklong import DocumentAssembler, LightPipeline, LongformerSentenceEmbedd
 from sparklong.cores.batching import owner_windows, split_windows
 from sparklong.cores.late_chunks import piece_runs, word_starts
 from sparklong.models import load
-from sparklong.models.piece_tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import PieceTokenizer
 from tiny_models import corpus_texts
 
 TEXT = " ".join(corpus_texts()[0].split()[:60])  # one window
@@ -38,14 +38,14 @@ def chunks_of(pipeline: LightPipeline, text: str, column: str = "sentence_embedd
 
 def content_encoding(folder: str, text: str):
     """(content piece ids [P], spans [P, 2]) as the tokenizer encodes the text, specials removed."""
-    enc = LongformerTokenizer.from_folder(folder).encode_batch([text])[0]
+    enc = PieceTokenizer.from_folder(folder).encode_batch([text])[0]
     content = [i for i, special in enumerate(enc.special_mask) if not special]
     return [enc.ids[i] for i in content], np.asarray([enc.offsets[i] for i in content])
 
 
 def engine_states(folder: str, text: str, window: int = 512) -> np.ndarray:
     """[P, E] each content piece's state from its owning window, computed with the engine directly."""
-    tok, module = LongformerTokenizer.from_folder(folder), load(folder)
+    tok, module = PieceTokenizer.from_folder(folder), load(folder)
     ids, _ = content_encoding(folder, text)
     windows = split_windows(len(ids), window - 2)
     states = []

@@ -15,7 +15,7 @@ from sparklong.models import CheckpointError, ConfigError, convert_to_long, load
 from sparklong.models import onnx_files
 from sparklong.models.checkpoint import tensor_names
 from sparklong.models.onnx_export import exporter_id
-from sparklong.models.piece_tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import PieceTokenizer
 
 NOT_JSON = b"{not json"
 UNREADABLE = [  # what no JSON-object reader may let through raw
@@ -129,7 +129,7 @@ def test_a_malformed_weight_index_names_the_file(folder, index, data):
 def test_an_unreadable_tokenizer_file_names_it(folder, name, data):
     path = write(os.path.join(folder, name), data)
     with pytest.raises(ValueError, match=NOT_READABLE) as err:
-        LongformerTokenizer.from_folder(folder)
+        PieceTokenizer.from_folder(folder)
     assert path in str(err.value)
 
 
@@ -141,7 +141,7 @@ def test_an_unreadable_tokenizer_file_names_it(folder, name, data):
 def test_a_tokenizer_file_of_the_wrong_shape_names_it(folder, name, data, message):
     path = write(os.path.join(folder, name), data)
     with pytest.raises(ValueError, match=message) as err:
-        LongformerTokenizer.from_folder(folder)
+        PieceTokenizer.from_folder(folder)
     assert path in str(err.value)
 
 

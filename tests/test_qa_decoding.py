@@ -8,7 +8,7 @@ from sparklong.annotation import DOCUMENT, Annotation
 from sparklong.cores.batching import Batching, Window
 from sparklong.cores.qa_decoding import decode_answer, layout_pair, stride_windows, window_spans
 from sparklong.cores.question_answering import QASettings, answer_rows
-from sparklong.models.piece_tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import PieceTokenizer
 from sparklong.udfs.model_cache import get_model
 from tiny_models import corpus_texts, save_model_folder
 
@@ -38,10 +38,10 @@ def save_qa_folder(path):
 @pytest.fixture(scope="module")
 def oracle(folder):
     """transformers' pipeline; each answer computed once per module (it is slow: ~0.2 s a window)."""
-    from transformers import LongformerForQuestionAnswering, LongformerTokenizerFast, pipeline
+    from transformers import LongformerForQuestionAnswering, PieceTokenizerFast, pipeline
 
     model = LongformerForQuestionAnswering.from_pretrained(folder).eval()
-    qa = pipeline("question-answering", model=model, tokenizer=LongformerTokenizerFast.from_pretrained(folder),
+    qa = pipeline("question-answering", model=model, tokenizer=PieceTokenizerFast.from_pretrained(folder),
                   device="cpu")
     answers = {}
 
@@ -82,7 +82,7 @@ def qa_settings(settings, **extra):
 
 def test_decoding_transformers_logits_gives_the_pipeline_answer_exactly(folder, oracle):
     """The pure decoder on the oracle model's own logits: same span, text and score (to float32)."""
-    tokenizer = LongformerTokenizer.from_folder(folder)
+    tokenizer = PieceTokenizer.from_folder(folder)
     windows_seen = []
     for question, context, settings in cases():
         length, stride, answer_length, impossible = settings
@@ -103,7 +103,7 @@ def test_decoding_transformers_logits_gives_the_pipeline_answer_exactly(folder, 
 
 def test_engine_answers_equal_the_pipeline_across_three_or_more_windows(folder, oracle):
     model = get_model(folder, "question_answering", "torch", "cpu")
-    tokenizer = LongformerTokenizer.from_folder(folder)
+    tokenizer = PieceTokenizer.from_folder(folder)
     for settings in SETTINGS:  # one batch per settings: windows of several rows share forward passes
         mine = [(q, c) for q, c, s in cases() if s == settings]
         results = answer_rows(model, tokenizer, [(doc(q), doc(c)) for q, c in mine], qa_settings(settings))
@@ -118,7 +118,7 @@ def test_engine_answers_equal_the_pipeline_across_three_or_more_windows(folder, 
 def test_no_answer_when_the_null_score_wins_as_the_pipeline(folder, oracle):
     """Short contexts: the null score (<s> start x <s> end) often beats every span."""
     model = get_model(folder, "question_answering", "torch", "cpu")
-    tokenizer = LongformerTokenizer.from_folder(folder)
+    tokenizer = PieceTokenizer.from_folder(folder)
     words = corpus_texts()[1].split()
     contexts = [" ".join(words[i : i + 1 + i % 4]) for i in range(0, 60, 5)]
     settings = (64, 16, 30, True)
@@ -138,7 +138,7 @@ def test_no_answer_when_the_null_score_wins_as_the_pipeline(folder, oracle):
 
 def test_answer_is_exactly_its_substring_of_the_context(folder):
     model = get_model(folder, "question_answering", "torch", "cpu")
-    tokenizer = LongformerTokenizer.from_folder(folder)
+    tokenizer = PieceTokenizer.from_folder(folder)
     context = "naïve café,\n東京 and 🙂 — the  Senate   met.\tFellow-Citizens: ÉTÉ! " * 12
     offset = 7  # a context DOCUMENT annotation that does not start at 0
     row = ([Annotation(DOCUMENT, 0, 3, "Who?", {})], [Annotation(DOCUMENT, offset, offset + len(context) - 1, context,
@@ -151,7 +151,7 @@ def test_answer_is_exactly_its_substring_of_the_context(folder):
 
 def test_null_empty_or_blank_question_or_context_gives_an_empty_result(folder):
     model = get_model(folder, "question_answering", "torch", "cpu")
-    tokenizer = LongformerTokenizer.from_folder(folder)
+    tokenizer = PieceTokenizer.from_folder(folder)
     context = corpus_texts()[0][:400]
     rows = [(doc(None), doc(context)), (doc(""), doc(context)), (doc("  \n"), doc(context)),
             (doc("Who?"), doc(None)), (doc("Who?"), doc("")), (doc("Who?"), doc("\t ")),
@@ -162,7 +162,7 @@ def test_null_empty_or_blank_question_or_context_gives_an_empty_result(folder):
 
 def test_a_question_longer_than_a_window_is_cut_not_dropped(folder):
     model = get_model(folder, "question_answering", "torch", "cpu")
-    tokenizer = LongformerTokenizer.from_folder(folder)
+    tokenizer = PieceTokenizer.from_folder(folder)
     question, context = corpus_texts()[2][:600], corpus_texts()[0][:500]
     [[answer]] = answer_rows(model, tokenizer, [(doc(question), doc(context))],
                              QASettings(Batching(max_sentence_length=64), doc_stride=16))
@@ -171,7 +171,7 @@ def test_a_question_longer_than_a_window_is_cut_not_dropped(folder):
 
 def test_a_long_question_is_kept_whole_when_the_pair_fits_one_window(folder, oracle):
     model = get_model(folder, "question_answering", "torch", "cpu")
-    tokenizer = LongformerTokenizer.from_folder(folder)
+    tokenizer = PieceTokenizer.from_folder(folder)
     question, context = corpus_texts()[2][:58], "The Senate met."
     enc = tokenizer.encode_pairs([question], [context])[0]
     pieces = sum(s == 1 for s in enc.sequence_ids)
@@ -185,7 +185,7 @@ def test_a_long_question_is_kept_whole_when_the_pair_fits_one_window(folder, ora
 
 def test_doc_stride_that_leaves_no_room_is_a_clear_error(folder):
     model = get_model(folder, "question_answering", "torch", "cpu")
-    tokenizer = LongformerTokenizer.from_folder(folder)
+    tokenizer = PieceTokenizer.from_folder(folder)
     with pytest.raises(ValueError, match="docStride must be between 0 and 58 for windows of 64 tokens"):
         answer_rows(model, tokenizer, [(doc("Who?"), doc("Me."))], QASettings(Batching(max_sentence_length=64), doc_stride=59))
 

@@ -14,7 +14,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from sparklong import DocumentAssembler, EmbeddingsFinisher, LightPipeline, LongformerSentenceEmbeddings
 from sparklong.cores.batching import owner_windows, split_windows
 from sparklong.models import convert_to_long, load
-from sparklong.models.piece_tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import PieceTokenizer
 from tiny_models import _perturb, corpus_texts
 
 TEXTS = [
@@ -67,7 +67,7 @@ def test_mean_and_cls_equal_transformers_bert(bert_pair):
     from transformers import AutoTokenizer
 
     hf_tok = AutoTokenizer.from_pretrained(src)
-    ours = LongformerTokenizer.from_folder(dst)
+    ours = PieceTokenizer.from_folder(dst)
     mean, cls = light(dst), light(dst, poolingStrategy="cls")
     for text in TEXTS:
         enc = hf_tok(text, return_tensors="pt")
@@ -85,7 +85,7 @@ def test_windowed_mean_is_each_piece_once(bert_pair):
     from the window where it is most central, and </s> of the last window, on the engine's own outputs."""
     _, dst, _ = bert_pair
     text = " ".join(corpus_texts()[0].split()[:150])
-    tok = LongformerTokenizer.from_folder(dst)
+    tok = PieceTokenizer.from_folder(dst)
     content = tok.encode_batch([text])[0].ids[1:-1]
     length = 40
     windows = split_windows(len(content), length - 2)

@@ -9,7 +9,7 @@ from sparklong.cores.batching import Batching
 from sparklong.cores.embedding_settings import EmbeddingSettings
 from sparklong.cores.word_embeddings import embed_rows
 from sparklong.models import load
-from sparklong.models.piece_tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import PieceTokenizer
 from tiny_models import corpus_texts, save_model_folder
 
 
@@ -47,7 +47,7 @@ def rows_for(texts):
 
 def test_budget_smaller_than_one_document_runs_each_window_alone_with_the_same_vectors(folder):
     texts = [corpus_texts()[i][:700] for i in range(3)]  # one window each
-    tokenizer = LongformerTokenizer.from_folder(folder)
+    tokenizer = PieceTokenizer.from_folder(folder)
     tight, roomy = RecordingModel(folder), RecordingModel(folder)
     alone = embed_rows(tight, tokenizer, rows_for(texts), EmbeddingSettings(Batching(batch_size=64, max_batch_tokens=1)))
     together = embed_rows(roomy, tokenizer, rows_for(texts), EmbeddingSettings(Batching(batch_size=64)))
@@ -60,7 +60,7 @@ def test_budget_smaller_than_one_document_runs_each_window_alone_with_the_same_v
 def test_windows_owning_no_token_piece_are_not_run(folder):
     text = "start " + "x" * 20_000  # two tokens; the second is one long run of pieces
     model = RecordingModel(folder)
-    [out] = embed_rows(model, LongformerTokenizer.from_folder(folder), rows_for([text]),
+    [out] = embed_rows(model, PieceTokenizer.from_folder(folder), rows_for([text]),
                        EmbeddingSettings(Batching(max_sentence_length=256)))
     assert [a.result[:5] for a in out] == ["start", "xxxxx"] and int(out[1].metadata["windows"]) > 100
     assert len(model.shapes) == 1  # both first pieces sit in window 0: the other windows are skipped

@@ -1,4 +1,4 @@
-"""LongformerTokenizer against transformers' fast tokenizers (the oracle) on tiny tokenizers trained here."""
+"""PieceTokenizer against transformers' fast tokenizers (the oracle) on tiny tokenizers trained here."""
 import glob
 import json
 import os
@@ -8,7 +8,7 @@ import pytest
 from tokenizers import ByteLevelBPETokenizer, Tokenizer, processors
 from tokenizers.implementations import BertWordPieceTokenizer
 
-from sparklong.models.piece_tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import PieceTokenizer
 
 CORPUS = os.path.join(os.path.dirname(__file__), "data", "corpus")
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's order: pad = 1
@@ -58,14 +58,14 @@ def bpe_folder(tmp_path_factory, corpus):
 
 @pytest.fixture(scope="module")
 def hf(bpe_folder):
-    from transformers import LongformerTokenizerFast
+    from transformers import PieceTokenizerFast
 
-    return LongformerTokenizerFast.from_pretrained(bpe_folder)
+    return PieceTokenizerFast.from_pretrained(bpe_folder)
 
 
 @pytest.fixture(scope="module")
 def ours(bpe_folder):
-    return LongformerTokenizer.from_folder(bpe_folder)
+    return PieceTokenizer.from_folder(bpe_folder)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_pairs_match_hf(hf, ours, paragraphs):
 
 def test_tokenizer_json_same_as_vocab_merges(ours, json_folder, paragraphs):
     assert os.path.exists(os.path.join(json_folder, "tokenizer.json"))
-    from_json = LongformerTokenizer.from_folder(json_folder)
+    from_json = PieceTokenizer.from_folder(json_folder)
     texts = ODD + paragraphs
     assert _ours(from_json.encode_batch(texts)) == _ours(ours.encode_batch(texts))
     q, c = ["Who spoke?"], [paragraphs[2]]
@@ -139,20 +139,20 @@ def test_tokenizer_json_same_as_vocab_merges(ours, json_folder, paragraphs):
 @pytest.mark.parametrize("variant", ["no_trailing_newline", "no_version_header"])
 def test_merges_read_as_transformers_reads_them(bpe_folder, tmp_path, paragraphs, variant):
     """RobertaTokenizer drops the first and last line of merges.txt whatever they hold."""
-    from transformers import LongformerTokenizerFast
+    from transformers import PieceTokenizerFast
 
     with open(os.path.join(bpe_folder, "merges.txt"), encoding="utf-8") as fh:
         merges = fh.read()
     merges = merges.rstrip("\n") if variant == "no_trailing_newline" else merges.split("\n", 1)[1]
     shutil.copy(os.path.join(bpe_folder, "vocab.json"), tmp_path)
     (tmp_path / "merges.txt").write_text(merges, encoding="utf-8")
-    hf = LongformerTokenizerFast.from_pretrained(str(tmp_path))
-    ours = LongformerTokenizer.from_folder(str(tmp_path))
+    hf = PieceTokenizerFast.from_pretrained(str(tmp_path))
+    ours = PieceTokenizer.from_folder(str(tmp_path))
     assert _ours(ours.encode_batch(paragraphs[:20])) == _hf_single(hf, paragraphs[:20])
 
 
 def test_lowercase_tracks_original_offsets(bpe_folder, ours, paragraphs):
-    lower = LongformerTokenizer.from_folder(bpe_folder, lowercase=True)
+    lower = PieceTokenizer.from_folder(bpe_folder, lowercase=True)
     texts = paragraphs[:40] + ["Hello WORLD Élan ÀÉÎÕÜ Ça", "THE UNITED STATES", "Mixed Русский ΑΒΓ"]
     for text, got, want in zip(texts, lower.encode_batch(texts), ours.encode_batch([t.lower() for t in texts])):
         assert got.ids == want.ids
@@ -188,7 +188,7 @@ def test_wordpiece_tokenizer_json(wordpiece_folder, paragraphs, tmp_path):
     path = os.path.join(wordpiece_folder, "tokenizer.json")
     # No tokenizer_config.json: BertTokenizerFast lowercases (do_lower_case defaults to True), and so do we.
     hf = BertTokenizerFast(tokenizer_file=path)
-    ours = LongformerTokenizer.from_folder(wordpiece_folder)
+    ours = PieceTokenizer.from_folder(wordpiece_folder)
     assert _ours(ours.encode_batch(texts)) == _hf_single(hf, texts)
     assert (ours.bos_id, ours.eos_id, ours.pad_id) == (hf.cls_token_id, hf.sep_token_id, hf.pad_token_id)
     out = hf(["Who spoke?"], [paragraphs[3]], return_offsets_mapping=True)
@@ -200,9 +200,9 @@ def test_wordpiece_tokenizer_json(wordpiece_folder, paragraphs, tmp_path):
     shutil.copy(path, tmp_path)
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False}))
     hf_cased = BertTokenizerFast.from_pretrained(str(tmp_path))
-    cased = LongformerTokenizer.from_folder(str(tmp_path))
+    cased = PieceTokenizer.from_folder(str(tmp_path))
     assert _ours(cased.encode_batch(texts)) == _hf_single(hf_cased, texts)
-    lower = LongformerTokenizer.from_folder(str(tmp_path), lowercase=True)
+    lower = PieceTokenizer.from_folder(str(tmp_path), lowercase=True)
     plain = [t for t in texts if "[" not in t]  # special-token literals match before lowercasing
     got, want = lower.encode_batch(plain), cased.encode_batch([t.lower() for t in plain])
     assert [e.ids for e in got] == [e.ids for e in want]
@@ -212,7 +212,7 @@ def test_wordpiece_tokenizer_json(wordpiece_folder, paragraphs, tmp_path):
 def test_folder_without_tokenizer_files(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="tokenizer.json.*vocab.json.*merges.txt"):
-        LongformerTokenizer.from_folder(str(tmp_path))
+        PieceTokenizer.from_folder(str(tmp_path))
     (tmp_path / "vocab.json").write_text("{}")  # merges.txt still missing
     with pytest.raises(ValueError, match="merges.txt"):
-        LongformerTokenizer.from_folder(str(tmp_path))
+        PieceTokenizer.from_folder(str(tmp_path))

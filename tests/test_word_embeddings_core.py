@@ -8,7 +8,7 @@ from sparklong.cores.batching import Batching
 from sparklong.cores.embedding_settings import EmbeddingSettings
 from sparklong.cores.word_embeddings import embed_rows
 from sparklong.models import load
-from sparklong.models.piece_tokenizer import LongformerTokenizer
+from sparklong.models.piece_tokenizer import PieceTokenizer
 from sparklong.udfs.model_cache import LoadedModel
 from tiny_models import corpus_texts, save_model_folder
 
@@ -36,7 +36,7 @@ def row(text):
 def run(folder, texts, **settings):
     module = load(folder)
     model = LoadedModel(module, module.config, torch.device("cpu"))
-    return embed_rows(model, LongformerTokenizer.from_folder(folder), [row(t) for t in texts], EmbeddingSettings(**settings))
+    return embed_rows(model, PieceTokenizer.from_folder(folder), [row(t) for t in texts], EmbeddingSettings(**settings))
 
 
 def test_each_token_gets_its_first_piece_vector(model_folder):
@@ -44,7 +44,7 @@ def test_each_token_gets_its_first_piece_vector(model_folder):
     [out] = run(model_folder, [text])
     tokens = whitespace_tokens(text)
     assert [(a.begin, a.end, a.result) for a in out] == [(t.begin, t.end, t.result) for t in tokens]
-    tok = LongformerTokenizer.from_folder(model_folder)
+    tok = PieceTokenizer.from_folder(model_folder)
     enc = tok.encode_batch([text])[0]
     hidden = load(model_folder)(torch.tensor([enc.ids]))[0].numpy()  # the model on its own tokenization
     for ann in out:
@@ -91,5 +91,5 @@ def test_blank_and_empty_documents_give_no_vectors(model_folder):
     rows = [([], []), ([Annotation(DOCUMENT, 0, -1, "", {})], []), ([Annotation(DOCUMENT, 0, 2, "   ", {})], [])]
     module = load(model_folder)
     out = embed_rows(LoadedModel(module, module.config, torch.device("cpu")),
-                     LongformerTokenizer.from_folder(model_folder), rows, EmbeddingSettings())
+                     PieceTokenizer.from_folder(model_folder), rows, EmbeddingSettings())
     assert out == [[], [], []]

@@ -21,7 +21,7 @@ from ..models.architectures import read_config
 from ..models import pretrained as registry
 from ..models.checkpoint import check_weights
 from ..models.loading import check_task_weights
-from ..models.piece_tokenizer import LongformerTokenizer
+from ..models.piece_tokenizer import PieceTokenizer
 from ..params import (
     HasBatchSize,
     HasCaseSensitive,
@@ -101,7 +101,7 @@ class EncoderStage(
         config = read_config(folder)  # validates before any Spark job
         check_family(cls.family, cls.stage_suffix, config.model_type, folder)
         check_weights(folder)  # unreadable or unsafe (code-running pickle) weights fail here
-        LongformerTokenizer.from_folder(folder)
+        PieceTokenizer.from_folder(folder)
         check_task_weights(folder, cls.task)
         stage = cls()
         stage._set(modelFolder=folder)

@@ -43,7 +43,7 @@ class Encoded:
     word_ids: list[Optional[int]]  # the pre-tokenizer word each token comes from, per sequence; None = special
 
 
-class LongformerTokenizer:
+class PieceTokenizer:
     def __init__(self, tokenizer: Tokenizer, specials: dict[str, str]):
         self._tok = tokenizer
         vocab_id = lambda key: tokenizer.token_to_id(specials[key]) if key in specials else None  # noqa: E731
@@ -57,7 +57,7 @@ class LongformerTokenizer:
         self._pad = _first(vocab_id("pad_token"), self._eos)  # padding is masked, any id serves
 
     @classmethod
-    def from_folder(cls, folder: str, lowercase: bool = False) -> "LongformerTokenizer":
+    def from_folder(cls, folder: str, lowercase: bool = False) -> "PieceTokenizer":
         """Tokenizer of a Hugging Face model folder: tokenizer.json, else vocab.json + merges.txt."""
         path = lambda name: os.path.join(folder, name)  # noqa: E731
         config = read_json_object(path("tokenizer_config.json")) or {}

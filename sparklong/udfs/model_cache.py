@@ -26,7 +26,7 @@ from ..models.architectures import read_config
 from ..models.devices import resolve_device, resolve_precision
 from ..models.loading import load
 from ..models.fingerprint import cached_per_fingerprint, fingerprint
-from ..models.piece_tokenizer import LongformerTokenizer
+from ..models.piece_tokenizer import PieceTokenizer
 from .task_resources import task_cores, task_gpus
 
 log = logging.getLogger("sparklong")
@@ -43,8 +43,8 @@ class LoadedModel:
     placement: str = ""  # where it runs and in what precision, in words (logged on load)
 
 
-def _read_tokenizer(folder: str, lowercase: bool) -> LongformerTokenizer:
-    return LongformerTokenizer.from_folder(folder, lowercase=lowercase)
+def _read_tokenizer(folder: str, lowercase: bool) -> PieceTokenizer:
+    return PieceTokenizer.from_folder(folder, lowercase=lowercase)
 
 
 class ModelCache:
@@ -76,7 +76,7 @@ class ModelCache:
             self.loads[key[0]] += 1
             return loaded
 
-    def tokenizer(self, folder: str, lowercase: bool) -> LongformerTokenizer:
+    def tokenizer(self, folder: str, lowercase: bool) -> PieceTokenizer:
         """The folder's tokenizer, read once per state of its files."""
         return self._tokenizers(folder, lowercase)
 
@@ -96,7 +96,7 @@ def get_model(folder: str, task: str, engine: str = "torch", device: str = "auto
     return WORKER_CACHE.model(folder, task, engine, device, precision, quantize)
 
 
-def get_tokenizer(folder: str, lowercase: bool) -> LongformerTokenizer:
+def get_tokenizer(folder: str, lowercase: bool) -> PieceTokenizer:
     """The tokenizer from this process's cache (ModelCache.tokenizer)."""
     return WORKER_CACHE.tokenizer(folder, lowercase)
 
