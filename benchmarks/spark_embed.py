@@ -120,10 +120,10 @@ def transformers_udf(folder: str, batch_size: int):
     from pyspark.sql.types import ArrayType, FloatType
 
     def make_predict_fn():
-        from transformers import LongformerModel, PieceTokenizerFast
+        from transformers import LongformerModel, LongformerTokenizerFast
 
         model = LongformerModel.from_pretrained(folder).eval()
-        tokenizer = PieceTokenizerFast.from_pretrained(folder)
+        tokenizer = LongformerTokenizerFast.from_pretrained(folder)
 
         def predict(texts: np.ndarray) -> np.ndarray:
             enc = tokenizer(list(texts), padding=True, truncation=True, max_length=4096, return_tensors="pt")

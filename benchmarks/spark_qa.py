@@ -55,10 +55,10 @@ def build_qa_model(texts: list[str]) -> str:
 
 
 def transformers_qa(folder: str):
-    from transformers import LongformerForQuestionAnswering, PieceTokenizerFast, pipeline
+    from transformers import LongformerForQuestionAnswering, LongformerTokenizerFast, pipeline
 
     model = LongformerForQuestionAnswering.from_pretrained(folder).eval()
-    return pipeline("question-answering", model=model, tokenizer=PieceTokenizerFast.from_pretrained(folder),
+    return pipeline("question-answering", model=model, tokenizer=LongformerTokenizerFast.from_pretrained(folder),
                     device="cpu")
 
 

@@ -38,10 +38,10 @@ def save_qa_folder(path):
 @pytest.fixture(scope="module")
 def oracle(folder):
     """transformers' pipeline; each answer computed once per module (it is slow: ~0.2 s a window)."""
-    from transformers import LongformerForQuestionAnswering, PieceTokenizerFast, pipeline
+    from transformers import LongformerForQuestionAnswering, LongformerTokenizerFast, pipeline
 
     model = LongformerForQuestionAnswering.from_pretrained(folder).eval()
-    qa = pipeline("question-answering", model=model, tokenizer=PieceTokenizerFast.from_pretrained(folder),
+    qa = pipeline("question-answering", model=model, tokenizer=LongformerTokenizerFast.from_pretrained(folder),
                   device="cpu")
     answers = {}
 

@@ -58,9 +58,9 @@ def bpe_folder(tmp_path_factory, corpus):
 
 @pytest.fixture(scope="module")
 def hf(bpe_folder):
-    from transformers import PieceTokenizerFast
+    from transformers import LongformerTokenizerFast
 
-    return PieceTokenizerFast.from_pretrained(bpe_folder)
+    return LongformerTokenizerFast.from_pretrained(bpe_folder)
 
 
 @pytest.fixture(scope="module")
@@ -139,14 +139,14 @@ def test_tokenizer_json_same_as_vocab_merges(ours, json_folder, paragraphs):
 @pytest.mark.parametrize("variant", ["no_trailing_newline", "no_version_header"])
 def test_merges_read_as_transformers_reads_them(bpe_folder, tmp_path, paragraphs, variant):
     """RobertaTokenizer drops the first and last line of merges.txt whatever they hold."""
-    from transformers import PieceTokenizerFast
+    from transformers import LongformerTokenizerFast
 
     with open(os.path.join(bpe_folder, "merges.txt"), encoding="utf-8") as fh:
         merges = fh.read()
     merges = merges.rstrip("\n") if variant == "no_trailing_newline" else merges.split("\n", 1)[1]
     shutil.copy(os.path.join(bpe_folder, "vocab.json"), tmp_path)
     (tmp_path / "merges.txt").write_text(merges, encoding="utf-8")
-    hf = PieceTokenizerFast.from_pretrained(str(tmp_path))
+    hf = LongformerTokenizerFast.from_pretrained(str(tmp_path))
     ours = PieceTokenizer.from_folder(str(tmp_path))
     assert _ours(ours.encode_batch(paragraphs[:20])) == _hf_single(hf, paragraphs[:20])
 
