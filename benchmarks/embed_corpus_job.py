@@ -7,7 +7,7 @@ output each time). Runs alternate engine, job, engine, job ...; medians are repo
 time. The job's own seconds come from its summary line (from its first shard to its last commit:
 JVM start, the input's read and planning, and shutdown excluded); `wall_s` includes them. Prints one JSON object.
 
-    .venv/bin/python benchmarks/embed_corpus_job.py                 # after make demo (its model)
+    .venv/bin/python benchmarks/embed_corpus_job.py     # after examples/demo.py --model converted --model-only
     .venv/bin/python benchmarks/embed_corpus_job.py --docs 4 --repeats 1 --model FOLDER
     .venv/bin/python benchmarks/embed_corpus_job.py --quantize none int8     # int8 vs float32, interleaved
 """
@@ -76,7 +76,7 @@ def main() -> None:
                    help="the engine's settings to run, interleaved (--quantize none int8: both, and their ratio)")
     args = p.parse_args()
     if not os.path.isfile(os.path.join(args.model, "config.json")):
-        raise SystemExit(f"no model at {args.model}: run `make demo` first or pass --model FOLDER")
+        raise SystemExit(f"no model at {args.model}: make it with `examples/demo.py --model converted --model-only` or pass --model FOLDER")
     names = sorted(n for n in os.listdir(CORPUS) if n.endswith(".txt"))[: args.docs]
     work = tempfile.mkdtemp(prefix="embed-job-bench-")
     try:

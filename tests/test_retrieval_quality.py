@@ -1,6 +1,10 @@
-"""benchmarks/retrieval_quality.py: its scoring, metrics and chunk cuts (the benchmark itself needs `make demo`'s model)."""
+"""benchmarks/retrieval_quality.py: its scoring, metrics and chunk cuts, and the demo's model folders it makes (the
+benchmark itself needs the demo's model package)."""
 import importlib.util
 import os
+import sys
+import types
+import zipfile
 
 import numpy as np
 import pytest
@@ -31,6 +35,24 @@ def test_recall_and_mrr(bench):
     assert found["recall_at_5"] == pytest.approx((0.5 + 1.0) / 2)  # d6 is 7th for a; d3 is 4th for b
     assert found["mrr"] == pytest.approx((1 / 2 + 1 / 4) / 2)
     assert found["per_query"]["a"]["expected_ranks"] == {"d1": 2, "d6": 7}
+
+
+def test_native_model_unzipped_into_the_cache_once(bench, tmp_path, monkeypatch, capsys):
+    archive = tmp_path / "model.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("config.json", "{}")
+        zipped.writestr("1_Pooling/config.json", '{"pooling_mode_mean_tokens": true}')
+    package = types.ModuleType("all_minilm_l6_v2")
+    package.get_model_zip_path = lambda: str(archive)
+    monkeypatch.setitem(sys.modules, "all_minilm_l6_v2", package)
+    monkeypatch.setenv("SPARKLONG_CACHE", str(tmp_path / "cache"))
+    folder = bench.model_folder("native")
+    assert folder == str(tmp_path / "cache" / "all_minilm_l6_v2_en")
+    assert os.listdir(tmp_path / "cache") == ["all_minilm_l6_v2_en"]  # renamed into place, nothing left beside it
+    assert sorted(os.listdir(folder)) == ["1_Pooling", "config.json"]
+    archive.unlink()
+    assert bench.model_folder("native") == folder  # found, not unzipped again
+    assert capsys.readouterr().out == ""  # stdout is the benchmark's JSON
 
 
 def test_separate_chunks_are_late_chunks_cuts(bench, tmp_path):
