@@ -1,5 +1,6 @@
-"""This CPU's limit for a Longformer forward: the GEMM rate on the model's own linear shapes, float32
-(the kernel the engine uses) and int8 (the int8 product alone), and the forward's FLOPs at that rate.
+"""This CPU's limit for a Longformer or ModernBERT forward: the GEMM rate on the model's own linear
+shapes, float32 (the kernel the engine uses) and int8 (the int8 product alone), and the forward's FLOPs
+at that rate.
 
 An engine's roofline fraction = its tokens/s over (tokens / (FLOPs / rate)): how close it runs to what
 this CPU's matrix units allow. The attention's FLOPs count at the float32 GEMM rate (an upper bound:
@@ -18,9 +19,15 @@ ROWS = 512  # the engine runs position-wise layers in 512-row chunks (encoder.CP
 
 
 def linear_shapes(cfg: dict) -> list[tuple[int, int]]:
-    """(in, out) of one layer's linears: q/k/v, attention output, FFN in, FFN out."""
+    """(in, out) of one Longformer layer's linears: q/k/v, attention output, FFN in, FFN out."""
     e, f = cfg["hidden_size"], cfg["intermediate_size"]
     return [(e, 3 * e), (e, e), (e, f), (f, e)]
+
+
+def modernbert_linear_shapes(cfg: dict) -> list[tuple[int, int]]:
+    """(in, out) of one ModernBERT layer's linears: Wqkv, attention Wo, GeGLU Wi (input and gate), MLP Wo."""
+    e, f = cfg["hidden_size"], cfg["intermediate_size"]
+    return [(e, 3 * e), (e, e), (e, 2 * f), (f, e)]
 
 
 def _median_s(fn, repeats: int) -> float:
@@ -33,13 +40,13 @@ def _median_s(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def gemm_gflops(cfg: dict, repeats: int = 7) -> dict[str, float]:
-    """{"float32": GFLOP/s, "int8": GOP/s} over one layer's linear shapes at ROWS rows (time-weighted:
-    total FLOPs over total median time)."""
+def gemm_gflops(shapes: list[tuple[int, int]], repeats: int = 7) -> dict[str, float]:
+    """{"float32": GFLOP/s, "int8": GOP/s} over one layer's linear shapes ((in, out) each: linear_shapes)
+    at ROWS rows (time-weighted: total FLOPs over total median time)."""
     gen = torch.Generator().manual_seed(0)
     flops, seconds = 0, {"float32": 0.0, "int8": 0.0}
     float32 = _fp32_kernel()
-    for k, n in linear_shapes(cfg):
+    for k, n in shapes:
         x, w, b = torch.randn(ROWS, k, generator=gen), torch.randn(n, k, generator=gen), torch.randn(n, generator=gen)
         xq, wq = (torch.randint(-127, 128, t.shape, generator=gen, dtype=torch.int8) for t in (x, w))
         seconds["float32"] += _median_s(lambda: float32(x, w, b), repeats)
@@ -86,15 +93,33 @@ def forward_flops(cfg: dict, batch: int, length: int, global_tokens: int) -> dic
     return {"linear": float(linear * layers), "attention": float(attention * layers)}
 
 
-def roofline(rows: list[dict], cfg: dict) -> list[dict]:
+def modernbert_flops(cfg: dict, batch: int, length: int, global_tokens: int = 0) -> dict[str, float]:
+    """forward_flops for ModernBERT (no global tokens): every layer's linears; full-attention layers (every
+    global_attn_every_n_layers-th, layer 0 first) score all L keys, sliding ones the keys of their query
+    block's window (the band plan: window_span(local_attention // 2, CPU_MAX_BLOCK), at any L)."""
+    e, layers, tokens = cfg["hidden_size"], cfg["num_hidden_layers"], batch * length
+    full = -(-layers // cfg["global_attn_every_n_layers"])
+    linear = sum(2 * k * n for k, n in modernbert_linear_shapes(cfg)) * tokens * layers
+    span = window_span(cfg["local_attention"] // 2, CPU_MAX_BLOCK)
+    attention = 4 * e * tokens * (full * length + (layers - full) * span)  # q.k and p.v, all heads
+    return {"linear": float(linear), "attention": float(attention)}
+
+
+def roofline(rows: list[dict], cfg: dict, flops=forward_flops) -> list[dict]:
     """Per throughput row: the roofline tokens/s in float32 and int8 at the row's own GEMM rates
     (row["gemm_gflops_512_rows"], measured among its calls), and each engine's fraction of its own
-    (int8 engines against the int8 one)."""
+    (int8 engines against the int8 one; bf16 ones against float32). flops: forward_flops or
+    modernbert_flops. A row run in windows (row["windows"]: count and length per row) counts the
+    windows' work."""
     out = []
     for row in rows:
         batch, length, glob = row["batch"], row["length"], row["global_tokens"]
         rates = row["gemm_gflops_512_rows"]
-        f = forward_flops(cfg, batch, length, glob)
+        windows = row.get("windows")
+        if windows:
+            f = flops(cfg, batch * windows["count"], windows["length"], glob)
+        else:
+            f = flops(cfg, batch, length, glob)
         seconds = {"float32": (f["linear"] + f["attention"]) / (rates["float32"] * 1e9),
                    "int8": f["linear"] / (rates["int8"] * 1e9) + f["attention"] / (rates["float32"] * 1e9)}
         limit = {kind: round(batch * length / s, 1) for kind, s in seconds.items()}

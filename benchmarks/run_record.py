@@ -13,7 +13,7 @@ import torch
 def machine_info(device: str = "cpu") -> dict:
     info = {"python": platform.python_version(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "platform": platform.platform(), "cpu": cpu_name()}
+            "platform": platform.platform(), "cpu": cpu_name(), "cpu_flags": cpu_flags()}
     for package in ("transformers", "onnxruntime"):
         try:
             info[package] = __import__(package).__version__
@@ -25,6 +25,20 @@ def machine_info(device: str = "cpu") -> dict:
     else:
         info["device_name"] = info["cpu"]
     return info
+
+
+# /proc/cpuinfo flags that decide the CPU kernels: AVX-512, its bf16 and int8 (VNNI) dot products, AMX tiles
+KERNEL_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
+
+
+def cpu_flags() -> dict[str, bool]:
+    """Which of KERNEL_FLAGS /proc/cpuinfo lists (empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return {}
+    return {flag: flag in flags for flag in KERNEL_FLAGS}
 
 
 def cpu_name() -> str:
