@@ -164,8 +164,9 @@ def _byte_level_bpe_processor(tok: Tokenizer, config: dict, specials: dict) -> N
     sep_id, cls_id = tok.token_to_id(sep), tok.token_to_id(cls)
     if sep_id is None or cls_id is None:
         raise ValueError(f"the vocabulary has no {cls!r} / {sep!r} token to wrap texts in")
+    # sep and cls by position: tokenizers 0.23 no longer takes them by keyword
     tok.post_processor = processors.RobertaProcessing(
-        sep=(sep, sep_id), cls=(cls, cls_id), trim_offsets=bool(config.get("trim_offsets", True)),
+        (sep, sep_id), (cls, cls_id), trim_offsets=bool(config.get("trim_offsets", True)),
         add_prefix_space=bool(config.get("add_prefix_space", False)),
     )
 
