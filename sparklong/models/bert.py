@@ -12,7 +12,6 @@ Inputs are at most max_tokens long (the position table); longer documents are wi
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -22,8 +21,8 @@ from torch import nn
 from . import banded_attention as band
 from .activations import ACTIVATIONS, identity
 from .checkpoint import strip_encoder_prefix
-from .config import (ConfigError, LabelNames, activation, check_token_ids, config_from_folder, encoder_shape,
-                     labels_from_dict, positive_float, positive_int, required, token_id)
+from .config import (ConfigError, EncoderConfig, activation, check_token_ids, encoder_shape, labels_from_dict,
+                     positive_float, positive_int, required, token_id)
 from .encoder import check_input_ids, positions_after_padding
 from .heads import ClassificationHead, EncoderTask, start_end_logits
 
@@ -40,13 +39,7 @@ BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 
 
 @dataclass(frozen=True)
-class BertConfig(LabelNames):
-    vocab_size: int
-    hidden_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    intermediate_size: int
-    max_position_embeddings: int
+class BertConfig(EncoderConfig):
     model_type: str  # one of MODEL_TYPES
     type_vocab_size: int = 2  # defaults as transformers' BertConfig
     hidden_act: str = "gelu"
@@ -56,10 +49,6 @@ class BertConfig(LabelNames):
     id2label: dict[int, str] = field(default_factory=dict)
     global_attention: ClassVar[bool] = False  # full attention: every token sees every token already
     position_table: ClassVar[bool] = True  # no input longer than max_tokens
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
 
     @property
     def roberta_positions(self) -> bool:
@@ -103,10 +92,6 @@ class BertConfig(LabelNames):
         if cfg.max_tokens < 1:
             raise ConfigError("max_position_embeddings leaves no room for tokens after the padding offset")
         return cfg
-
-    @classmethod
-    def from_folder(cls, folder: str | os.PathLike) -> "BertConfig":
-        return config_from_folder(folder, cls.from_dict)
 
 
 def _given(raw: dict, key: str, default):

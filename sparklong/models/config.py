@@ -18,7 +18,7 @@ class ConfigError(ValueError):
 
 
 class LabelNames:
-    """The label names of a config dataclass with an `id2label` field (Longformer's and ModernBERT's)."""
+    """The label names of a config dataclass with an `id2label` field (every architecture's)."""
 
     id2label: dict[int, str]
 
@@ -37,14 +37,29 @@ class LabelNames:
 
 
 @dataclass(frozen=True)
-class LongformerConfig(LabelNames):
+class EncoderConfig(LabelNames):
+    """The fields every architecture's config has (each adds its own after them), read from config.json by
+    its `from_dict`."""
+
     vocab_size: int
     hidden_size: int
     num_hidden_layers: int
     num_attention_heads: int
     intermediate_size: int
-    attention_window: tuple[int, ...]  # one full (two-sided) window per layer, each even
     max_position_embeddings: int
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike):
+        return config_from_folder(folder, cls.from_dict)
+
+
+@dataclass(frozen=True)
+class LongformerConfig(EncoderConfig):
+    attention_window: tuple[int, ...]  # one full (two-sided) window per layer, each even
     type_vocab_size: int = 2  # defaults as HF's LongformerConfig
     hidden_act: str = "gelu"
     layer_norm_eps: float = 1e-12
@@ -56,10 +71,6 @@ class LongformerConfig(LabelNames):
     model_type: str = "longformer"
     global_attention: ClassVar[bool] = True  # takes a global attention mask (task-specific global tokens)
     position_table: ClassVar[bool] = True  # positions from a table: no input longer than max_tokens
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
 
     @property
     def max_tokens(self) -> int:
@@ -92,10 +103,6 @@ class LongformerConfig(LabelNames):
         if cfg.max_tokens < 1:
             raise ConfigError("max_position_embeddings leaves no room for tokens after the padding offset")
         return cfg
-
-    @classmethod
-    def from_folder(cls, folder: str | os.PathLike) -> "LongformerConfig":
-        return config_from_folder(folder, cls.from_dict)
 
 
 def read_config_json(folder: str | os.PathLike) -> dict:

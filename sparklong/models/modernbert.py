@@ -12,7 +12,6 @@ The computation (equal to transformers' ModernBertModel in fp32):
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -21,8 +20,8 @@ from torch import nn
 
 from . import banded_attention as band
 from .activations import ACTIVATIONS
-from .config import (ConfigError, LabelNames, activation, check_token_ids, config_from_folder, encoder_shape,
-                     labels_from_dict, positive_float, positive_int, required, token_id)
+from .config import (ConfigError, EncoderConfig, activation, check_token_ids, encoder_shape, labels_from_dict,
+                     positive_float, positive_int, required, token_id)
 from .encoder import check_input_ids, is_eager_cpu
 from .heads import EncoderTask, masked_mean, start_end_logits
 from .rope import apply_rope, rope_tables
@@ -37,13 +36,7 @@ POOLINGS = ("cls", "mean")  # classifier_pooling: the first token's state, or th
 
 
 @dataclass(frozen=True)
-class ModernBertConfig(LabelNames):
-    vocab_size: int
-    hidden_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    intermediate_size: int
-    max_position_embeddings: int
+class ModernBertConfig(EncoderConfig):
     layer_types: tuple[str, ...]  # FULL or SLIDING per layer
     local_attention: int  # the whole sliding window: each token sees local_attention // 2 on each side
     global_rope_theta: float  # RoPE base of the FULL layers
@@ -63,10 +56,6 @@ class ModernBertConfig(LabelNames):
     model_type: str = MODEL_TYPE
     global_attention: ClassVar[bool] = False  # local and global layers are fixed; no global attention mask
     position_table: ClassVar[bool] = False  # RoPE: max_tokens is the trained length, not a limit
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
 
     @property
     def max_tokens(self) -> int:
@@ -111,10 +100,6 @@ class ModernBertConfig(LabelNames):
         )
         check_token_ids(cfg, raw, ("pad_token_id", "cls_token_id", "sep_token_id"))
         return cfg
-
-    @classmethod
-    def from_folder(cls, folder: str | os.PathLike) -> "ModernBertConfig":
-        return config_from_folder(folder, cls.from_dict)
 
 
 def _pooling(value) -> str:
