@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import bert, heads, modernbert
-from .config import ConfigError, LongformerConfig, config_from_folder, read_config_json
+from .config import ConfigError, LongformerConfig, config_from_folder
 
 
 @dataclass(frozen=True)
@@ -37,21 +37,21 @@ ARCHITECTURES = {
 }
 
 
-def model_type(folder: str | os.PathLike) -> str:
-    """config.json's `model_type` ("longformer" when it names none: the engine's first architecture)."""
-    return str(read_config_json(folder).get("model_type", "longformer"))
-
-
 def architecture(folder: str | os.PathLike) -> Architecture:
     """The architecture of the folder's model_type; ConfigError for one the engine does not run, naming
     those it does."""
-    kind = model_type(folder)
-    if kind not in ARCHITECTURES:
-        raise ConfigError(f"{os.path.join(folder, 'config.json')}: model_type {kind!r} is not supported; the engine "
-                          f"runs {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[kind]
+    return config_from_folder(folder, _architecture_of)
 
 
 def read_config(folder: str | os.PathLike):
-    """The folder's config, read by its architecture's reader (ConfigError as `architecture` says)."""
-    return config_from_folder(folder, architecture(folder).read_config)
+    """The folder's config, read by its architecture's reader (ConfigError as `architecture` says); its
+    `model_type` keys ARCHITECTURES."""
+    return config_from_folder(folder, lambda raw: _architecture_of(raw).read_config(raw))
+
+
+def _architecture_of(raw: dict) -> Architecture:
+    """The architecture of config.json's `model_type` ("longformer" when it names none: the engine's first)."""
+    kind = str(raw.get("model_type", "longformer"))
+    if kind not in ARCHITECTURES:
+        raise ConfigError(f"model_type {kind!r} is not supported; the engine runs {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[kind]

@@ -8,7 +8,7 @@ import os
 import torch
 
 from ..engine_options import check_engine
-from .architectures import architecture, read_config
+from .architectures import ARCHITECTURES, architecture, read_config
 from .checkpoint import CheckpointError, engine_state_dict, read_state_dict, strip_encoder_prefix, tensor_names
 from .devices import DTYPES, resolve_device
 from .cpu_linears import pack_cpu_linears, quantize_linears
@@ -44,8 +44,8 @@ def load(
     target = resolve_device(device)
     check_engine("torch", quantize, str(target), dtype)  # on the device 'auto' resolved to
 
-    arch = architecture(folder)  # by config.json's model_type; one the engine does not run is refused here
-    cfg = read_config(folder)
+    cfg = read_config(folder)  # by config.json's model_type; one the engine does not run is refused here
+    arch = ARCHITECTURES[cfg.model_type]
     if arch.encoder_state is not None:  # a one-file architecture (modernbert.py, bert.py)
         _check_flat_options(arch.name, attention)
         module = _load_flat(folder, task, cfg, arch.tasks[task], arch.encoder_state, target, DTYPES[dtype])
