@@ -4,7 +4,8 @@
 The pipeline, with the stages of the model's architecture (LongformerSentenceEmbeddings,
 ModernBertSentenceEmbeddings, ...): DocumentAssembler -> *SentenceEmbeddings (pooled over the model's pieces:
 MEAN as sentence-transformers, or CLS) -> EmbeddingsFinisher; with --pooling average/sum: DocumentAssembler ->
-Tokenizer -> *Embeddings -> SentenceEmbeddings (Spark NLP's pooling over word tokens) -> EmbeddingsFinisher. A saved PipelineModel runs as saved, finished on its last sentence-embeddings stage.
+Tokenizer -> *Embeddings -> SentenceEmbeddings (Spark NLP's pooling over word tokens) -> EmbeddingsFinisher.
+A saved PipelineModel runs as saved, finished on its last sentence-embeddings stage.
 Null or blank text gives a null embedding and n_tokens 0; the row stays.
 
 Chunks (late chunking): *SentenceEmbeddings with granularity "chunks" encodes each document once

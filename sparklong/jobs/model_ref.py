@@ -1,5 +1,5 @@
 """A job's --model: a pretrained name (resolved through $SPARKLONG_CACHE), a Hugging Face model folder of an
-architecture the stages run (Longformer, ModernBERT), or a saved PipelineModel; with the name and version (the
+architecture the stages run (Longformer, ModernBERT, the BERT family), or a saved PipelineModel; with the name and version (the
 content hash of its model folders) written into the output."""
 from __future__ import annotations
 

@@ -82,7 +82,8 @@ def parser(spec: JobSpec) -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="parquet, JSON lines, or a folder of .txt files (id = file name)")
     p.add_argument("--output", required=True, help="output folder (local, NFS, file:, or a URI pyarrow.fs opens)")
     p.add_argument("--model", required=True,
-                   help="pretrained name, Hugging Face model folder (Longformer, ModernBERT), or saved PipelineModel")
+                   help="pretrained name, Hugging Face model folder (Longformer, ModernBERT, BERT / RoBERTa / "
+                        "XLM-RoBERTa), or saved PipelineModel")
     p.add_argument("--format", default="auto", choices=FORMATS, help="input format (default: from the path)")
     p.add_argument("--id-col", default="id", help="id column, unique (default: id)")
     for name, flag, default in spec.columns:
@@ -119,14 +120,20 @@ def main(spec: JobSpec, argv: list[str] | None = None, spark=None) -> int:
     def work(get_spark) -> None:
         check_exists(args.input, "input")  # before a JVM starts
         model = None if is_saved_pipeline(args.model) else resolve_folder(args.model)
-        if args.max_sentence_length is None:
-            args.max_sentence_length = default_max_sentence_length(model)
-        if spec.model_defaults is not None:
-            spec.model_defaults(args, model)
+        fill_model_defaults(spec, args, model)
         spark = get_spark()
         _run(spec, args, spark, model or load_pipeline(args.model))
 
     return guarded(spec.name, args, spark, work)
+
+
+def fill_model_defaults(spec: JobSpec, args, model: ModelRef | None) -> None:
+    """The arguments left unset whose default depends on the model: --max-sentence-length (every job) and
+    the job's own (spec.model_defaults), before anything is recorded."""
+    if args.max_sentence_length is None:
+        args.max_sentence_length = default_max_sentence_length(model)
+    if spec.model_defaults is not None:
+        spec.model_defaults(args, model)
 
 
 def guarded(name: str, args, spark, work: Callable[[Callable[[], object]], None]) -> int:

@@ -24,9 +24,9 @@ from .engine_flags import FLAGS, add_engine_arguments, model_stage_profile
 from .inputs import FORMATS, first_line, read_input
 from .job_error import JobError
 from .manifest import MANIFEST, read_job_manifest
-from .model_ref import ModelRef, default_max_sentence_length, is_saved_pipeline, load_pipeline, resolve_folder
+from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
 from .row_index import CORRUPT_BYTES
-from .runner import SUCCESS, _positive, check_exists, guarded, parser as job_parser
+from .runner import SUCCESS, _positive, check_exists, fill_model_defaults, guarded, parser as job_parser
 from .top_k import candidate_schema, scanner, top_k, unit_rows
 from .writer_lock import LOCK
 
@@ -120,11 +120,9 @@ def query_embedder(args, manifest: dict, model: ModelRef):
         value = settings.get(key) if value is None else value
         if value is not None:
             setattr(embed, key, value)
-    if embed.max_sentence_length is None:  # an index whose manifest predates the setting
-        embed.max_sentence_length = default_max_sentence_length(model)
     if model.pipeline is None:  # queries get the query prompt, never the index's document prompt
         embed.prompt = args.query_prompt if args.query_prompt is not None else model.query_prompt
-    EMBED.model_defaults(embed, model)  # whatever the manifest left unset
+    fill_model_defaults(EMBED, embed, model)  # whatever the manifest left unset (an older index)
     return EMBED.transform(embed, model)
 
 
