@@ -56,7 +56,7 @@ def piece_runs(spans: np.ndarray, limit: int) -> np.ndarray:
 
 def piece_chunks(unit: Unit, limit: int) -> Chunks:
     """Runs of the document's own pieces (a prompt's pieces belong to no chunk)."""
-    starts = piece_runs(unit.spans[unit.prompt_pieces:], limit) + unit.prompt_pieces
+    starts = piece_runs(unit.own_spans, limit) + unit.prompt_pieces
     begins = np.minimum.reduceat(unit.spans[:, 0], starts)  # [C]
     return Chunks(starts, begins, np.maximum.reduceat(unit.spans[:, 1], starts) - 1)
 
@@ -65,7 +65,7 @@ def sentence_chunks(unit: Unit, sentences: list[Annotation]) -> Chunks:
     """One chunk per sentence (sorted by begin) that owns a piece; its offsets are the sentence's."""
     begins = np.array([s.begin for s in sentences], dtype=np.int64)  # [S]
     ends = np.array([s.end for s in sentences], dtype=np.int64)  # [S]
-    spans = unit.spans[unit.prompt_pieces:]  # the document's own pieces (a prompt's belong to no chunk)
+    spans = unit.own_spans  # a prompt's pieces belong to no chunk
     last = np.maximum.accumulate(np.maximum(spans[:, 0], spans[:, 1] - 1))  # [P'] each piece's last char
     owner = np.clip(np.searchsorted(begins, last, side="right") - 1, 0, None)  # [P'] non-decreasing
     kept, starts = np.unique(owner, return_index=True)  # [C] sentences with pieces, their first piece

@@ -3,9 +3,9 @@
 A DOCUMENT annotation is encoded exactly as the model's own tokenizer encodes it (a Unit: its content
 pieces, special tokens removed, each piece's span without the whitespace it begins with), after a prompt
 where the stage has one (sentence-transformers' prompts, "search_document: "): the prompt's pieces lead the
-unit's pieces, the model reads them, and their spans are empty at the document's start. A unit longer than a window is covered by half-overlapping windows
-(batching.split_windows), each run as `<s> pieces </s>`, and each piece is read from the window where
-it is most central (its owner). plan_windows is pure: it returns each unit's plan and stores nothing.
+unit's pieces, the model reads them, and their spans are empty at the document's start. A unit longer than
+a window is covered by half-overlapping windows (batching.split_windows), each run as `<s> pieces </s>`,
+and each piece is read from the window where it is most central (its owner). plan_windows is pure: it returns each unit's plan and stores nothing.
 """
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ class Unit:
     ids: np.ndarray  # [P] content piece ids, special tokens removed
     spans: np.ndarray  # [P, 2] absolute character span [start, stop) of each piece
     prompt_pieces: int = 0  # the leading pieces that are the prompt's (their spans empty at `begin`)
+
+    @property
+    def own_spans(self) -> np.ndarray:
+        """[P - prompt_pieces, 2] the spans of the document's own pieces (piece prompt_pieces onward)."""
+        return self.spans[self.prompt_pieces:]
 
 
 @dataclass(frozen=True)
