@@ -5,7 +5,8 @@ pieces, special tokens removed, each piece's span without the whitespace it begi
 where the stage has one (sentence-transformers' prompts, "search_document: "): the prompt's pieces lead the
 unit's pieces, the model reads them, and their spans are empty at the document's start. A unit longer than
 a window is covered by half-overlapping windows (batching.split_windows), each run as `<s> pieces </s>`,
-and each piece is read from the window where it is most central (its owner). plan_windows is pure: it returns each unit's plan and stores nothing.
+and each piece is read from the window where it is most central (its owner). plan_windows is pure: it
+returns each unit's plan and stores nothing.
 """
 from __future__ import annotations
 
