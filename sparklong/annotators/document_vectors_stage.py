@@ -9,13 +9,12 @@ full context, then pooled per chunk: per sentence with inputCols [document, sent
 output), else per run of about chunkPieces pieces cut at word starts. One annotation per chunk."""
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from functools import partial
 
 from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
-
-import logging
-from dataclasses import replace
 
 from ..annotation import DOCUMENT, SENTENCE_EMBEDDINGS
 from ..cores.document_embeddings import embed_documents

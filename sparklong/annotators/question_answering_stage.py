@@ -38,7 +38,8 @@ class QuestionAnsweringStage(EncoderStage):
         super().__init__()
         self._setDefault(
             inputCols=["document_question", "document_context"], outputCol="answer", caseSensitive=True,
-            maxSentenceLength=self.family.max_sentence_length, docStride=128, maxAnswerLength=30, handleImpossibleAnswer=False, batchSize=8,
+            maxSentenceLength=self.family.max_sentence_length, docStride=128, maxAnswerLength=30,
+            handleImpossibleAnswer=False, batchSize=8,
         )
         set_params(self, self._input_kwargs)
 

@@ -39,7 +39,8 @@ class SequenceClassificationStage(EncoderStage, HasClasses):
                  engine=None, device=None, quantize=None, precision=None):
         super().__init__()
         self._setDefault(
-            inputCols=["document", "token"], outputCol="class", caseSensitive=True, maxSentenceLength=self.family.max_sentence_length,
+            inputCols=["document", "token"], outputCol="class", caseSensitive=True,
+            maxSentenceLength=self.family.max_sentence_length,
             batchSize=8, activation="softmax", threshold=0.5, coalesceSentences=False,
         )
         set_params(self, self._input_kwargs)

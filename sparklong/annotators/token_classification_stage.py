@@ -28,7 +28,8 @@ class TokenClassificationStage(EncoderStage, HasClasses):
                  batchSize=None, maxBatchTokens=None, engine=None, device=None, quantize=None, precision=None):
         super().__init__()
         self._setDefault(
-            inputCols=["document", "token"], outputCol="ner", caseSensitive=True, maxSentenceLength=self.family.max_sentence_length,
+            inputCols=["document", "token"], outputCol="ner", caseSensitive=True,
+            maxSentenceLength=self.family.max_sentence_length,
             batchSize=8,
         )
         set_params(self, self._input_kwargs)

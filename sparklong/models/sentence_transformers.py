@@ -30,7 +30,9 @@ def prompts(folder: str) -> dict[str, str]:
     """The folder's prompts by name ("query", "document", "passage", ...); {} when it names none."""
     config = read_json_object(os.path.join(folder, "config_sentence_transformers.json")) or {}
     named = config.get("prompts")
-    return {k: v for k, v in named.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(named, dict) else {}
+    if not isinstance(named, dict):
+        return {}
+    return {k: v for k, v in named.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def document_prompt(folder: str) -> str:
