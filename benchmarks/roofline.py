@@ -15,7 +15,7 @@ import torch
 
 from sparklong.models.banded_attention import CPU_MAX_BLOCK, dense_limit, window_span
 
-ROWS = 512  # the engine runs position-wise layers in 512-row chunks (encoder.CPU_CHUNK_ROWS)
+ROWS = 512  # the engine runs position-wise layers in 512-row chunks (row_chunks.CPU_CHUNK_ROWS)
 
 
 def linear_shapes(cfg: dict) -> list[tuple[int, int]]:

@@ -1,7 +1,7 @@
-"""AttentionContext.rows: row-local layers in chunks, on the CPU into buffers every layer reuses."""
+"""RowChunks.rows (AttentionContext's): row-local layers in chunks, on the CPU into buffers every layer reuses."""
 import torch
 
-from sparklong.models import encoder
+from sparklong.models import row_chunks
 from sparklong.models.encoder import AttentionContext
 
 
@@ -11,7 +11,7 @@ def context(length: int, export: bool = False) -> AttentionContext:
 
 
 def test_cpu_chunks_land_in_one_buffer_per_name_even_when_it_is_the_input(monkeypatch):
-    monkeypatch.setattr(encoder, "CPU_CHUNK_ROWS", 16)  # 2 x 45 rows: six chunks, the last one short
+    monkeypatch.setattr(row_chunks, "CPU_CHUNK_ROWS", 16)  # 2 x 45 rows: six chunks, the last one short
     ctx = context(45)
     weight = torch.randn(8, 8)
     layer = lambda x: torch.tanh(x @ weight) + x  # noqa: E731  row-local, reads its input after the product

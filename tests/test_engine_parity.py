@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sparklong.models import banded_attention as band
-from sparklong.models import encoder
+from sparklong.models import encoder, row_chunks
 from sparklong.models import load
 from tiny_models import GLOBALS, TOL, assert_close_on_tokens, global_mask, random_batch, save_longformer
 
@@ -147,7 +147,7 @@ def test_global_queries_with_and_without_projected_keys_equal_hf(tmp_path, globa
     # attention, 32 or more project every row to a global key and value; both equal HF, padding and
     # ragged rows included
     hf = save_longformer(str(tmp_path), hidden_size=64, num_attention_heads=2, intermediate_size=96)
-    monkeypatch.setattr(encoder, "CPU_CHUNK_ROWS", 16)  # rows in chunks, through the reused buffers
+    monkeypatch.setattr(row_chunks, "CPU_CHUNK_ROWS", 16)  # rows in chunks, through the reused buffers
     calls = []
     monkeypatch.setattr(band, "global_attention_unprojected",
                         lambda *a, f=band.global_attention_unprojected: calls.append(1) or f(*a))

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from sparklong.models import banded_attention as band
-from sparklong.models import load
+from sparklong.models import load, row_chunks
 from sparklong.models.config import ConfigError
 from sparklong.models.modernbert import FULL, SLIDING, ModernBertConfig
 
@@ -62,8 +62,10 @@ def model_folder(request, tmp_path_factory):
     return folder, _save(folder, **biases)
 
 
+@pytest.mark.parametrize("chunk_rows", [row_chunks.CPU_CHUNK_ROWS, 16])  # 16: a layer's rows in many chunks
 @pytest.mark.parametrize("length", [5, 37, 100])  # below the window, not multiples of it
-def test_hidden_states_equal_transformers(model_folder, length):
+def test_hidden_states_equal_transformers(model_folder, length, chunk_rows, monkeypatch):
+    monkeypatch.setattr(row_chunks, "CPU_CHUNK_ROWS", chunk_rows)  # rows through the buffers every layer reuses
     folder, hf = model_folder
     ids, mask = _batch(length)
     with torch.no_grad():

@@ -1,7 +1,7 @@
 """The Longformer encoder: embeddings, layers with banded + global attention, feed-forward."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -11,10 +11,8 @@ from . import banded_attention as band
 from . import flex_band
 from .activations import ACTIVATIONS, Activation, identity
 from .config import LongformerConfig
+from .row_chunks import RowChunks
 
-# Rows per chunk of the position-wise layers on the CPU: 512 rows of the 4x-wide FFN intermediate
-# (6 MB at hidden 768) stay in cache, faster than whole 4,096-token inputs (docs/engine.md).
-CPU_CHUNK_ROWS = 512
 # Tokens per forward on the CPU, both engines: a batch runs in groups of rows up to this many tokens
 # (cpu_run_rows). One 4,096-token row already fills the products (in 512-row chunks); a whole batch
 # only adds memory: onnxruntime's graph gathers every block's key/value window and scores at once, and
@@ -68,10 +66,14 @@ def check_input_ids(input_ids, cfg) -> None:
 
 
 @dataclass
-class AttentionContext:
+class AttentionContext(RowChunks):
     """Per-forward facts shared by all layers: masks, global slots, one band plan per window size
     (a BandPlan for kernel 'sdpa', a flex BlockMask for 'flex'), and whether a graph is exported:
-    then no branch depends on the data, no stride is baked in and nothing loops over the length."""
+    then no branch depends on the data, no stride is baked in and nothing loops over the length.
+    eager_cpu (RowChunks) also selects, beside the chunked position-wise layers: query blocks of
+    band.CPU_MAX_BLOCK rows, band windows as strided views of k and v (else gathered,
+    band.local_attention), the exact global count (global_layout) and unprojected global keys
+    (Layer.attention); segment also bounds the band attention's queries per pass."""
 
     key_valid: torch.Tensor  # [B, L] bool, False at padding
     is_global: torch.Tensor  # [B, L] bool
@@ -79,13 +81,6 @@ class AttentionContext:
     kernel: str  # 'sdpa' or 'flex', see local_kernel
     plans: dict[int, band.BandPlan | flex_band.BlockMask]
     export: bool
-    # An eager run on the CPU: query blocks of band.CPU_MAX_BLOCK rows, band windows as strided views of k
-    # and v (else gathered, band.local_attention), the exact global count (global_layout), global keys
-    # unprojected (Layer.attention), and chunked position-wise layers writing into the workspace (rows).
-    eager_cpu: bool
-    segment: int | None  # rows per segment for band attention and position-wise layers; None: all at once
-    # Eager CPU: outputs every layer writes again, by name (see rows); empty elsewhere.
-    workspace: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @classmethod
     def build(cls, attention_mask, global_attention_mask, windows, dtype, attention, export) -> "AttentionContext":
@@ -102,35 +97,8 @@ class AttentionContext:
             block = band.CPU_MAX_BLOCK if eager_cpu else band.MAX_BLOCK
             plans = {w: band.plan_band(key_valid, is_global, layout, w, dtype, dense=not export, max_block=block)
                      for w in sorted(set(windows))}
-        return cls(key_valid, is_global, layout, kernel, plans, export, eager_cpu,
-                   None if export else band.SEGMENT_QUERIES)
-
-    def rows(self, fn, inputs: tuple[torch.Tensor, ...], width: int, name: str) -> torch.Tensor:
-        """fn over the rows of inputs ([B, L, *] each, row-local) -> [B, L, width], in chunks: on the CPU
-        of CPU_CHUNK_ROWS rows, so each chunk's products stay in cache, elsewhere of `segment` rows,
-        which bounds memory (None: all rows at once, for exports).
-
-        On the CPU the chunks land in workspace[name], the same memory in every layer: a fresh output
-        above glibc's mmap threshold (32 MB; a 4,096-token q/k/v at hidden 768 is 37.7 MB) is fresh,
-        zeroed pages in every layer, page faults that one reused buffer avoids (docs/engine.md). Each
-        chunk reads its own rows before they are written, so
-        the buffer may be one of the inputs (the previous layer's output)."""
-        first = inputs[0]
-        count = first.shape[0] * first.shape[1]
-        chunk = min(self.segment, CPU_CHUNK_ROWS) if self.eager_cpu else self.segment
-        if chunk is None or count <= chunk:  # as is: an exported graph keeps [B, L, E] MatMuls
-            return fn(*inputs)
-        flat = [t.reshape(count, t.shape[-1]) for t in inputs]  # [B*L, *]
-        if not self.eager_cpu:
-            out = first.new_empty(count, width)
-        else:
-            out = self.workspace.get(name)
-            if out is None or out.shape != (count, width) or out.dtype != first.dtype:
-                out = self.workspace[name] = first.new_empty(count, width)
-        for start in range(0, count, chunk):
-            part = slice(start, start + chunk)
-            out[part] = fn(*(t[part] for t in flat))
-        return out.view(*first.shape[:2], width)
+        return cls(eager_cpu=eager_cpu, segment=None if export else band.SEGMENT_QUERIES, key_valid=key_valid,
+                   is_global=is_global, layout=layout, kernel=kernel, plans=plans, export=export)
 
 
 def positions_after_padding(input_ids: torch.Tensor, pad_id: int) -> torch.Tensor:

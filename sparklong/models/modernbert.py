@@ -25,6 +25,7 @@ from .config import (ConfigError, EncoderConfig, activation, check_token_ids, en
 from .encoder import check_input_ids, is_eager_cpu
 from .heads import EncoderTask, masked_mean, start_end_logits
 from .rope import apply_rope, rope_tables
+from .row_chunks import RowChunks
 
 MODEL_TYPE = "modernbert"
 FULL = "full_attention"  # transformers 5's names of the two layer kinds
@@ -161,32 +162,35 @@ def _rope_theta(params: dict, layer_type: str, default: float) -> float:
     return positive_float(entry.get("rope_theta", default), f"{name}.rope_theta")
 
 
-@dataclass(frozen=True)
-class ForwardContext:
-    """Per-forward facts every layer shares: the padding mask, the RoPE tables per layer type, and the
-    band plan of the sliding layers (None when the model has none)."""
+@dataclass
+class ForwardContext(RowChunks):
+    """Per-forward facts every layer shares: the padding mask, the RoPE tables per layer type, the band
+    plan of the sliding layers (None when the model has none), and how the row-local work runs
+    (RowChunks; eager_cpu also makes the band kernel read each block's window as a strided view)."""
 
     key_valid: torch.Tensor  # [B, L] bool, False at padding
-    rope: dict[str, tuple[torch.Tensor, torch.Tensor]]  # layer type -> (cos, sin), each [L, D]
+    rope: dict[str, tuple[torch.Tensor, torch.Tensor]]  # layer type -> (cos, sin), each [B, L, D]
     plan: band.BandPlan | None
-    strided: bool  # eager CPU: the band kernel reads each block's window as a strided view
-    segment: int | None  # queries per segment of the gathered band (band.local_attention); None: an export's one
 
     @classmethod
     def build(cls, cfg: ModernBertConfig, key_valid: torch.Tensor, dtype: torch.dtype,
               export: bool = False) -> "ForwardContext":
         """export=True: for a trace into one graph (onnx_export.py), as Longformer's (encoder.AttentionContext):
         gathered key windows, no stride baked in, no loop over the length."""
-        length, device = key_valid.shape[1], key_valid.device
+        batch, length, device = *key_valid.shape, key_valid.device
         kinds = set(cfg.layer_types)
-        rope = {kind: rope_tables(length, cfg.head_dim, cfg.rope_theta(kind), dtype, device) for kind in kinds}
+        rope = {}
+        for kind in kinds:  # per row, so the tables go through RowChunks.rows beside the rows they rotate
+            cos, sin = rope_tables(length, cfg.head_dim, cfg.rope_theta(kind), dtype, device)  # each [L, D]
+            rope[kind] = (cos.expand(batch, -1, -1), sin.expand(batch, -1, -1))
         eager_cpu = is_eager_cpu(key_valid, export)
         plan = None
         if SLIDING in kinds:  # dense=False: never the whole [L, L] mask, however short the input
             block = band.CPU_MAX_BLOCK if eager_cpu else band.MAX_BLOCK
             no_globals = torch.zeros_like(key_valid)
             plan = band.plan_band(key_valid, no_globals, None, cfg.local_attention, dtype, max_block=block)
-        return cls(key_valid, rope, plan, eager_cpu, None if export else band.SEGMENT_QUERIES)
+        return cls(eager_cpu=eager_cpu, segment=None if export else band.SEGMENT_QUERIES, key_valid=key_valid,
+                   rope=rope, plan=plan)
 
 
 class ModernBertEmbeddings(nn.Module):
@@ -200,6 +204,9 @@ class ModernBertEmbeddings(nn.Module):
 
 
 class ModernBertAttention(nn.Module):
+    """The layer's attn_norm, Wqkv and RoPE row by row (RowChunks.rows), then attention over the whole
+    sequence. Wo is applied by the layer, with the rest of its row-local work."""
+
     def __init__(self, cfg: ModernBertConfig, layer_type: str):
         super().__init__()
         self.layer_type = layer_type
@@ -207,17 +214,25 @@ class ModernBertAttention(nn.Module):
         self.Wqkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size, bias=cfg.attention_bias)
         self.Wo = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=cfg.attention_bias)
 
-    def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ctx: ForwardContext, norm: nn.Module) -> torch.Tensor:
+        """x: [B, L, E], norm: the layer's attn_norm -> attention output before Wo, [B, L, E]."""
         batch, length, hidden = x.shape
-        qkv = self.Wqkv(x).view(batch, length, 3, self.heads, self.head_dim)  # [B, L, 3, H, D]
-        q, k, v = qkv.unbind(2)  # each [B, L, H, D]
-        cos, sin = ctx.rope[self.layer_type]  # [L, D]
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        cos, sin = ctx.rope[self.layer_type]  # each [B, L, D]
+        project = lambda rows, cos, sin: self._rotated_qkv(norm(rows), cos, sin)  # noqa: E731
+        qkv = ctx.rows(project, (x, cos, sin), 3 * hidden, "qkv")  # [B, L, 3E]
+        q, k, v = qkv.view(batch, length, 3, self.heads, self.head_dim).unbind(2)  # each [B, L, H, D]
         if self.layer_type == FULL:
             out = band.global_attention(q, k, v, ctx.key_valid)  # [B, L, H, D]: every query over all real keys
         else:
-            out = band.local_attention(q, k, v, ctx.plan, ctx.segment, strided=ctx.strided)  # [B, L, H, D]
-        return self.Wo(out.reshape(batch, length, hidden))  # [B, L, E]
+            out = band.local_attention(q, k, v, ctx.plan, ctx.segment, strided=ctx.eager_cpu)  # [B, L, H, D]
+        return out.reshape(batch, length, hidden)
+
+    def _rotated_qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        """Normalised rows x: [..., E], their RoPE tables cos, sin: [..., D] -> [..., 3E]: q and k rotated,
+        v as projected."""
+        rows = x.shape[:-1]
+        q, k, v = self.Wqkv(x).view(*rows, 3, self.heads, self.head_dim).unbind(-3)  # each [..., H, D]
+        return torch.stack([apply_rope(q, cos, sin), apply_rope(k, cos, sin), v], dim=-3).view(*rows, -1)
 
 
 class ModernBertMLP(nn.Module):
@@ -235,6 +250,9 @@ class ModernBertMLP(nn.Module):
 
 
 class ModernBertLayer(nn.Module):
+    """Pre-norm residuals: x + Wo(attention(attn_norm(x))), then h + mlp(mlp_norm(h)); everything but the
+    attention itself runs row by row (RowChunks.rows), on the CPU into the buffer every layer reuses."""
+
     def __init__(self, cfg: ModernBertConfig, index: int):
         super().__init__()
         # Layer 0's input is the embeddings' output, already normalised.
@@ -248,8 +266,13 @@ class ModernBertLayer(nn.Module):
         which is then multiplied by the other half; the CPU passes swap Wi like every other linear."""
 
     def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
-        x = x + self.attn(self.attn_norm(x), ctx)  # [B, L, E]
-        return x + self.mlp(self.mlp_norm(x))
+        """x: [B, L, E] -> [B, L, E]."""
+        return ctx.rows(self._position_wise_rows, (x, self.attn(x, ctx, self.attn_norm)), x.shape[-1], "hidden")
+
+    def _position_wise_rows(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+        """x, attn: [N, E] -> [N, E]."""
+        h = x + self.attn.Wo(attn)
+        return h + self.mlp(self.mlp_norm(h))
 
 
 def _layer_norm(cfg: ModernBertConfig) -> nn.LayerNorm:

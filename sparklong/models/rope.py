@@ -31,5 +31,6 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate queries or keys by their position; x: [B, L, H, D], cos, sin: [L, D] -> [B, L, H, D]."""
-    return x * cos[:, None, :] + rotate_half(x) * sin[:, None, :]
+    """Rotate queries or keys by their position; x: [..., H, D], cos, sin: the tables of x's positions,
+    [..., D] (e.g. x [B, L, H, D] with tables [L, D] or [B, L, D]; rows [N, H, D] with [N, D]) -> x's shape."""
+    return x * cos.unsqueeze(-2) + rotate_half(x) * sin.unsqueeze(-2)
