@@ -10,9 +10,10 @@ import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql.types import StringType, StructField, StructType
 
-from sparklong import EmbeddingsFinisher, LightPipeline, LongformerEmbeddings, SentenceEmbeddings
+from sparklong import (EmbeddingsFinisher, LightPipeline, LongformerEmbeddings, ModernBertSentenceEmbeddings,
+                       SentenceEmbeddings)
 from sparklong.annotation import DOCUMENT, TOKEN, Annotation, annotation_array_type, to_dicts
-from tiny_models import corpus_texts, save_model_folder
+from tiny_models import corpus_texts, save_model_folder, save_modernbert_folder
 from worker_loads import loads_per_worker
 
 TEXTS = [
@@ -132,37 +133,54 @@ def test_model_loads_once_per_worker_across_tasks_and_batches(spark, model_folde
 
 
 def test_saved_pipeline_loads_in_a_fresh_process_with_identical_vectors(spark, model_folder, tmp_path):
+    # a Longformer stage and a ModernBERT one in one pipeline: each architecture's weights travel inside it
     texts = TEXTS + ["Washington took the oath of office."]
     df = frame(spark, texts)
-    model = Pipeline(stages=stages(model_folder)).fit(df)
+    modernbert_folder = str(tmp_path / "tiny_modernbert")
+    save_modernbert_folder(modernbert_folder)
+    modernbert = (ModernBertSentenceEmbeddings.loadSavedModel(modernbert_folder).setInputCols(["document"])
+                  .setOutputCol("modernbert_vector"))
+    model = Pipeline(stages=[*stages(model_folder), modernbert]).fit(df)
     path = str(tmp_path / "saved_pipeline")
     model.write().save(path)
-    [stage_dir] = [d for d in os.listdir(os.path.join(path, "stages")) if "LongformerEmbeddings" in d]
-    assert os.path.isfile(os.path.join(path, "stages", stage_dir, "model", "model.safetensors"))
+    for stage in ("LongformerEmbeddings", "ModernBertSentenceEmbeddings"):
+        [stage_dir] = [d for d in os.listdir(os.path.join(path, "stages")) if stage in d]
+        assert os.path.isfile(os.path.join(path, "stages", stage_dir, "model", "model.safetensors"))
     df.write.parquet(str(tmp_path / "input"))
-    expected = {k: [list(v) for v in r["vector"]] for k, r in by_id(model.transform(df), "vector").items()}
+    expected = vectors_by_id(model.transform(df).collect())
     script = textwrap.dedent(f"""
         import json, sparklong
         from pyspark.ml import PipelineModel
         spark = sparklong.start("local[1]")
         model = PipelineModel.load({path!r})
         df = spark.read.parquet({str(tmp_path / "input")!r})
-        rows = model.transform(df).select("id", "vector").collect()
-        print(json.dumps({{r["id"]: [list(map(float, v)) for v in r["vector"]] for r in rows}}))
+        rows = model.transform(df).select("id", "vector", "modernbert_vector").collect()
+        print(json.dumps({{r["id"]: [[list(map(float, v)) for v in r["vector"]],
+                                     [list(map(float, a.embeddings)) for a in r["modernbert_vector"]]]
+                          for r in rows}}))
     """)
-    moved = str(tmp_path / "elsewhere")
-    os.rename(model_folder, moved)  # the saved pipeline must not need the original folder
+    moved = [str(tmp_path / "elsewhere"), str(tmp_path / "elsewhere_modernbert")]
+    os.rename(model_folder, moved[0])  # the saved pipeline must need neither original folder
+    os.rename(modernbert_folder, moved[1])
     try:
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     finally:
-        os.rename(moved, model_folder)
+        os.rename(moved[0], model_folder)
     assert proc.returncode == 0, proc.stderr[-3000:]
     import json
 
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got.keys() == expected.keys()
     for key in expected:
-        np.testing.assert_allclose(np.array(got[key]).reshape(-1), np.array(expected[key]).reshape(-1), atol=1e-6)
+        for ours, want in zip(got[key], expected[key]):  # Longformer's vectors, then ModernBERT's
+            np.testing.assert_allclose(np.array(ours).reshape(-1), np.array(want).reshape(-1), atol=1e-6)
+    assert any(got[key][1] for key in got)  # the ModernBERT stage embedded the documents with text
+
+
+def vectors_by_id(rows) -> dict[str, list]:
+    """Rows with the finisher's `vector` and ModernBERT's `modernbert_vector` annotations -> id -> both."""
+    return {r["id"]: [[list(v) for v in r["vector"]], [list(a.embeddings) for a in r["modernbert_vector"]]]
+            for r in rows}
 
 
 @pytest.mark.parametrize(
