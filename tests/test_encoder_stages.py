@@ -54,31 +54,78 @@ def _front():
 def test_word_vectors_past_the_trained_length_come_from_the_most_central_window(family_folders):
     """Each token's vector = transformers' state of its first piece in the window (of 64 tokens, half
     overlapping) whose centre is nearest that piece, computed here by hand from the tokenizer's pieces."""
-    from transformers import AutoTokenizer
-
     (_, embeddings, _, trained), folders, hf = family_folders
-    text = TEXTS[-1]
     stage = embeddings.loadSavedModel(folders["embeddings"])
     assert stage.getMaxSentenceLength() == trained and stage.window_length() == WINDOW and stage.getDimension() == 32
-    annotations = LightPipeline(PipelineModel(_front() + [stage])).fullAnnotate(text)[0]
+    windows = _assert_vectors_of_most_central_windows(stage, folders["embeddings"], TEXTS[-1], WINDOW,
+                                                      lambda ids: hf["embeddings"](ids).last_hidden_state[0])
+    assert windows >= 8
 
-    tok = AutoTokenizer.from_pretrained(folders["embeddings"])
+
+# The issue's own sizes: a 20,000-token document through ModernBERT's 8,192 trained positions, a 2,000-token one
+# through a 512-position BERT (tiny widths, real lengths).
+TRAINED_LENGTH_AND_DOCUMENT = {"modernbert": (8192, 20_000), "bert": (512, 2_000)}
+
+
+@pytest.mark.parametrize("family", sorted(TRAINED_LENGTH_AND_DOCUMENT))
+def test_documents_of_the_real_lengths_through_windows_of_the_real_trained_length(family, tmp_path):
+    from sparklong.models import load
+
+    positions, pieces = TRAINED_LENGTH_AND_DOCUMENT[family]
+    save, embeddings, *_ = FAMILIES[family]
+    folder = str(tmp_path / family)
+    save(folder, "embeddings", max_position_embeddings=positions)
+    text = _text_of_pieces(folder, pieces)
+    stage = embeddings.loadSavedModel(folder)
+    assert stage.window_length() == positions
+    # Our engine serves as the oracle of each window cut by hand (its parity with transformers on one window is
+    # tests/test_modernbert_parity.py's and test_bert_parity.py's): transformers' ModernBERT computes each
+    # 8,192-token window's sliding layers as full L x L attention, ten times slower.
+    model = load(folder)
+    windows = _assert_vectors_of_most_central_windows(stage, folder, text, positions, lambda ids: model(ids)[0])
+    assert windows == -(-(pieces - positions + 2) // ((positions - 2) // 2)) + 1  # every stride, then the tail
+
+
+def _text_of_pieces(folder: str, pieces: int) -> str:
+    """The bundled addresses, joined and cut where the folder's tokenizer has read exactly `pieces` pieces."""
+    from transformers import AutoTokenizer
+
+    text = "".join(corpus_texts())
+    spans = AutoTokenizer.from_pretrained(folder)(text, add_special_tokens=False,
+                                                  return_offsets_mapping=True)["offset_mapping"]
+    assert len(spans) > pieces, "the bundled addresses are too short"
+    return text[:spans[pieces - 1][1]]
+
+
+def _assert_vectors_of_most_central_windows(stage, folder: str, text: str, window: int, states_of) -> int:
+    """LightPipeline's vector of each token (stage after DocumentAssembler and Tokenizer) = states_of(one
+    window's ids [1, window]) -> [window, H] at the token's first piece, in the window (half overlapping ones
+    of `window` tokens, [CLS] and [SEP] included) whose centre is nearest that piece; the windows are cut here
+    by hand from the tokenizer's pieces. Returns how many windows there were."""
+    from bisect import bisect_right
+
+    from transformers import AutoTokenizer
+
+    annotations = LightPipeline(PipelineModel(_front() + [stage])).fullAnnotate(text)[0]
+    tok = AutoTokenizer.from_pretrained(folder)
     enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, spans = enc["input_ids"], enc["offset_mapping"]
-    content, stride = WINDOW - 2, (WINDOW - 2) // 2
+    content, stride = window - 2, (window - 2) // 2
     starts = list(range(0, len(ids) - content, stride)) + [len(ids) - content]
-    assert len(starts) >= 8
     with torch.no_grad():
-        states = [hf["embeddings"](torch.tensor([[tok.cls_token_id, *ids[s:s + content], tok.sep_token_id]])).last_hidden_state[0]
-                  for s in starts]  # each [WINDOW, H]
+        states = [states_of(torch.tensor([[tok.cls_token_id, *ids[s:s + content], tok.sep_token_id]]))
+                  for s in starts]  # each [window, H]
     tokens = annotations["token"]
     assert len(annotations["embeddings"]) == len(tokens) > 200
+    piece_ends = [b for _, b in spans]  # increasing
     for token, vector in zip(tokens, annotations["embeddings"]):
-        piece = next(p for p, (a, b) in enumerate(spans) if a <= token.end and b > token.begin)
+        piece = bisect_right(piece_ends, token.begin)  # the first piece ending past the token's first character
+        assert spans[piece][0] <= token.end
         owner = min(range(len(starts)), key=lambda k: (abs(piece - (2 * starts[k] + content - 1) / 2), k))
         expected = states[owner][piece - starts[owner] + 1].numpy()
         np.testing.assert_allclose(vector.embeddings, expected, atol=1e-4)
         assert vector.result == token.result
+    return len(starts)
 
 
 def test_every_stage_equal_on_a_dataframe_in_a_lightpipeline_and_after_save(spark, folders, tmp_path):
