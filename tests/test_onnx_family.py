@@ -5,7 +5,8 @@ architecture), equal to the torch engine at batch sizes and lengths the trace ne
 import pytest
 import torch
 
-from sparklong.models import export_onnx, load
+from sparklong.models import load
+from sparklong.models.architectures import read_config
 from sparklong.models.onnx_export import INPUT_NAMES
 from sparklong.udfs.model_cache import get_model
 from test_bert_parity import FAMILIES, _oracle
@@ -63,8 +64,21 @@ def test_onnxruntime_equals_the_torch_engine_on_unseen_shapes(tmp_path, family, 
             assert diff.max().item() <= TOL
 
 
-@pytest.mark.parametrize("family, name", [("modernbert", "ModernBERT"), ("bert", "BERT")])
-def test_int8_graphs_are_refused_by_name(tmp_path, family, name):
+# family -> (the FFN's second products, kept float32; the linears quantized, per layer)
+INT8_GRAPHS = {"modernbert": ("/model/layers.{i}/mlp/Wo/MatMul", 3),  # Wqkv, Wo, Wi
+               "bert": ("/model/encoder/layer.{i}/output/dense/MatMul", 5)}  # query, key, value, dense, intermediate
+
+
+@pytest.mark.parametrize("family", sorted(INT8_GRAPHS))
+def test_int8_graphs_keep_the_ffn_output_float_and_stay_close_to_float32(tmp_path, family):
     folder = _folder(tmp_path, family, "embeddings")
-    with pytest.raises(NotImplementedError, match=f"int8' is not implemented for {name}"):
-        export_onnx(folder, str(tmp_path / "x.onnx"), quantize="int8")
+    int8 = get_model(folder, "embeddings", engine="onnx", device="cpu", quantize="int8").module
+    graph = onnx.load(int8.path).graph
+    kept, quantized = INT8_GRAPHS[family]
+    layers = read_config(folder).num_hidden_layers
+    assert {kept.format(i=i) for i in range(layers)} <= {n.name for n in graph.node if n.op_type == "MatMul"}
+    assert sum(n.op_type == "MatMulInteger" for n in graph.node) == quantized * layers
+    ids, mask = random_batch(2, 150 if family == "modernbert" else 41, vocab=100, seed=5)
+    a, b = int8(ids, mask)[mask.bool()], load(folder)(ids, mask)[mask.bool()]  # [tokens, E] each
+    assert torch.nn.functional.cosine_similarity(a, b, dim=-1).min().item() >= 0.99
+    assert not torch.equal(a, b)  # really quantized

@@ -12,6 +12,7 @@ Inputs are at most max_tokens long (the position table); longer documents are wi
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -178,11 +179,19 @@ class BertIntermediate(nn.Module):
 
 
 class BertLayer(nn.Module):
+    # The graph node of the FFN's second product, kept in float32 by an int8 ONNX export (onnx_export.quantize_int8)
+    FFN_OUT_NODE = re.compile(r"/layer\.\d+/output/dense/MatMul$")
+
     def __init__(self, cfg: BertConfig):
         super().__init__()
         self.attention = BertAttention(cfg)
         self.intermediate = BertIntermediate(cfg)
         self.output = BertResidualNorm(cfg, cfg.intermediate_size)
+
+    def smooth_ffn_input(self, smooth) -> None:
+        """intermediate.dense -> smooth(dense, attention.output.LayerNorm), the norm that feeds it (int8 ONNX
+        exports only)."""
+        self.intermediate.dense = smooth(self.intermediate.dense, self.attention.output.LayerNorm)
 
     def fuse_ffn_activation(self, make) -> None:
         """intermediate.dense -> make(dense, the activation), which applies it; the intermediate's own

@@ -1,6 +1,7 @@
 """The Longformer encoder: embeddings, layers with banded + global attention, feed-forward."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -124,6 +125,10 @@ class Embeddings(nn.Module):
 
 
 class Layer(nn.Module):
+    # The graph node of the FFN's second product (whole, or its slices'), which an int8 ONNX export keeps in
+    # float32 (onnx_export.quantize_int8)
+    FFN_OUT_NODE = re.compile(r"/(ffn_slices/)?ffn_out(\.\d+)?/MatMul$")
+
     def __init__(self, cfg: LongformerConfig, window: int):
         super().__init__()
         hidden = cfg.hidden_size
@@ -149,6 +154,10 @@ class Layer(nn.Module):
         if isinstance(self.ffn_in, nn.Linear):
             self.ffn_in = make(self.ffn_in, ACTIVATIONS[self.act_name])
             self.act = identity
+
+    def smooth_ffn_input(self, smooth) -> None:
+        """ffn_in -> smooth(ffn_in, attn_norm), the LayerNorm that feeds it (int8 ONNX exports only)."""
+        self.ffn_in = smooth(self.ffn_in, self.attn_norm)
 
     def forward(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         """x: [B, L, E] -> [B, L, E]: attention, then the row-local rest (output projection, residual +

@@ -12,6 +12,7 @@ The computation (equal to transformers' ModernBertModel in fp32):
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -253,6 +254,10 @@ class ModernBertLayer(nn.Module):
     """Pre-norm residuals: x + Wo(attention(attn_norm(x))), then h + mlp(mlp_norm(h)); everything but the
     attention itself runs row by row (RowChunks.rows), on the CPU into the buffer every layer reuses."""
 
+    # The graph node of the MLP's second product (its input, act(input) * gate, has outliers one activation
+    # scale cannot hold), kept in float32 by an int8 ONNX export (onnx_export.quantize_int8)
+    FFN_OUT_NODE = re.compile(r"/mlp/Wo/MatMul$")
+
     def __init__(self, cfg: ModernBertConfig, index: int):
         super().__init__()
         # Layer 0's input is the embeddings' output, already normalised.
@@ -260,6 +265,10 @@ class ModernBertLayer(nn.Module):
         self.attn = ModernBertAttention(cfg, cfg.layer_types[index])
         self.mlp_norm = _layer_norm(cfg)
         self.mlp = ModernBertMLP(cfg)
+
+    def smooth_ffn_input(self, smooth) -> None:
+        """mlp.Wi -> smooth(Wi, mlp_norm), the norm that feeds it (int8 ONNX exports only)."""
+        self.mlp.Wi = smooth(self.mlp.Wi, self.mlp_norm)
 
     def fuse_ffn_activation(self, make) -> None:
         """Nothing to fuse (cpu_linears.EncoderLayer): GeGLU's activation applies to half of Wi's output,

@@ -1,5 +1,5 @@
 """export_onnx: the engine traced into one ONNX graph that serves every batch size, length and
-number of global tokens (0 included), optionally with int8 linear layers (Longformer's). One
+number of global tokens (0 included), optionally with int8 linear layers. One
 onnxruntime contrib op (com.microsoft MultiHeadAttention, block_attention.py) runs the band's query blocks
 (Longformer's layers, ModernBERT's sliding ones); the rest is standard ONNX. Every architecture's graph
 has the same inputs and outputs; ModernBERT and the BERT family take global_attention_mask and ignore it.
@@ -25,6 +25,7 @@ from torch import nn
 from ..engine_options import check_engine
 from .activations import ACTIVATIONS
 from .architectures import architecture
+from .cpu_linears import encoder_layers
 from .heads import TASKS
 from .loading import load
 
@@ -46,8 +47,6 @@ NORM_EXTREME = 4.0  # a LayerNorm output channel's extreme |value|, as |gamma| *
 # Slices of a float32 graph's feed-forward width (SlicedFeedForward): onnxruntime's CPU GEMM runs the
 # narrower products faster, and 4 slices was the fastest count (docs/engine.md).
 FFN_SLICES = 4
-# Node names of each FFN's second products (whole, or the slices'), which int8 keeps in float32
-FFN_OUT_MATMUL = re.compile(r"/(ffn_slices/)?ffn_out(\.\d+)?/MatMul$")
 ONNX_DTYPES = ("float32", "float16")
 OPSET = 17
 
@@ -80,8 +79,8 @@ def export_onnx(
     graph to `path` (atomically); returns path.
 
     Inputs input_ids, attention_mask, global_attention_mask: int64 [batch, length], both axes dynamic
-    (ModernBERT and the BERT family ignore the last). Outputs as OUTPUTS[task]. quantize="int8"
-    (Longformer only): dynamic int8 quantization of the linear layers' MatMuls (weights int8 per
+    (ModernBERT and the BERT family ignore the last). Outputs as OUTPUTS[task]. quantize="int8":
+    dynamic int8 quantization of the linear layers' MatMuls (weights int8 per
     channel, activations quantized at run time), for the CPU. dtype="float16": a half-precision graph
     for onnxruntime's CUDA provider.
     """
@@ -90,10 +89,7 @@ def export_onnx(
     if dtype not in ONNX_DTYPES:
         raise ValueError(f"dtype for ONNX must be one of {', '.join(ONNX_DTYPES)}, got {dtype!r}")
     check_engine("onnx", quantize, "cpu", dtype)  # an int8 graph is quantized from a float32 one
-    arch = architecture(folder)
-    longformer = arch.encoder_state is None  # the one-file architectures' layers are not Longformer's Layer
-    if quantize == "int8" and not longformer:  # which linears stay float32, and smoothing, are Longformer's
-        raise NotImplementedError(f"ONNX quantize 'int8' is not implemented for {arch.name}; use 'none'")
+    longformer = architecture(folder).encoder_state is None  # the one-file architectures' layers are not Longformer's
     require("onnx")  # torch's exporter writes through it
     module = load(folder, task=task, device="cpu", dtype=dtype, fast_cpu=False, export=True)  # nn.Linear -> MatMul
     if quantize == "int8":
@@ -107,7 +103,7 @@ def export_onnx(
         _trace(module, task, traced, opset)
         if quantize == "int8":
             quantized = os.path.join(tmp, "model.int8.onnx")
-            quantize_int8(traced, quantized)
+            quantize_int8(traced, quantized, type(encoder_layers(module)[0]).FFN_OUT_NODE)
             traced = quantized
         os.replace(traced, path)  # readers never see a half-written file
     return path
@@ -161,7 +157,8 @@ class SmoothedLinear(nn.Module):
 
     def __init__(self, linear: nn.Linear, norm: nn.LayerNorm, alpha: float = SMOOTH_ALPHA):
         super().__init__()
-        extreme = (norm.weight.abs() * NORM_EXTREME + norm.bias.abs()).clamp_min(1e-5)  # [E], no data needed
+        shift = 0.0 if norm.bias is None else norm.bias.abs()  # ModernBERT's norms have no bias
+        extreme = (norm.weight.abs() * NORM_EXTREME + shift).clamp_min(1e-5)  # [E], no data needed
         scale = extreme**alpha / linear.weight.abs().amax(0).clamp_min(1e-5) ** (1 - alpha)  # [E]
         self.register_buffer("inv_scale", 1 / scale)
         self.weight = nn.Parameter(linear.weight * scale, requires_grad=False)  # [F, E]
@@ -172,9 +169,10 @@ class SmoothedLinear(nn.Module):
 
 
 def smooth_ffn_inputs(module: nn.Module) -> None:
-    """Smooth each feed-forward's first linear against the LayerNorm that feeds it (int8 exports only)."""
-    for layer in module.encoder.layers:
-        layer.ffn_in = SmoothedLinear(layer.ffn_in, layer.attn_norm)
+    """Smooth each feed-forward's first linear against the LayerNorm that feeds it (int8 exports only;
+    each architecture's layer names the pair: smooth_ffn_input)."""
+    for layer in encoder_layers(module):
+        layer.smooth_ffn_input(SmoothedLinear)
 
 
 class SlicedFeedForward(nn.Module):
@@ -226,15 +224,16 @@ def slice_feed_forwards(module: nn.Module, slices: int) -> None:
         layer.ffn_slices = SlicedFeedForward(layer.ffn_in, layer.ffn_out, act, slices)
 
 
-def quantize_int8(src: str, dst: str) -> None:
+def quantize_int8(src: str, dst: str, ffn_out_node: re.Pattern) -> None:
     """Dynamic int8 quantization of the MatMuls with constant weights (the linear layers: weights int8
-    per output channel, activations per tensor at run time), except each feed-forward's second linear:
-    its input (after GELU) has outliers one activation scale cannot hold. Attention's activation-by-
-    activation MatMuls and the embeddings stay float32."""
+    per output channel, activations per tensor at run time), except each feed-forward's second linear
+    (the nodes ffn_out_node matches, the layer class's FFN_OUT_NODE): its input (after GELU, or GeGLU's
+    product) has outliers one activation scale cannot hold. Attention's activation-by-activation MatMuls
+    and the embeddings stay float32."""
     onnx = require("onnx")
     quantization = require("onnxruntime.quantization")
     graph = onnx.load(src, load_external_data=False).graph
-    keep = [n.name for n in graph.node if n.op_type == "MatMul" and FFN_OUT_MATMUL.search(n.name)]
+    keep = [n.name for n in graph.node if n.op_type == "MatMul" and ffn_out_node.search(n.name)]
     if not keep:  # the exporter named its nodes otherwise: never quantize these by accident
         raise RuntimeError(f"no feed-forward output MatMul found in {src} to keep in float32")
     quantization.quantize_dynamic(
