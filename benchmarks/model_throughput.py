@@ -233,13 +233,13 @@ def load_engine(engine: str, folder: str, device: str, dtype: str, attention: st
         dtype = "bfloat16" if engine.endswith("_bf16") else dtype
         return load(folder, task="embeddings", device=device, dtype=dtype, attention=attention, quantize=quantize)
     if engine.startswith("sparklong_onnx"):
-        from sparklong.models import LongformerConfig
+        from sparklong.models.architectures import read_config
         from sparklong.models.onnx_files import ensure_onnx
         from sparklong.models.onnx_runtime import OnnxModule, place
 
         placement = place(device, dtype, "int8" if engine.endswith("_int8") else "none")
         path = ensure_onnx(folder, "embeddings", placement.quantize, placement.dtype)  # exported once, cached
-        config = LongformerConfig.from_folder(folder)
+        config = read_config(folder)
         return OnnxModule(path, config, "embeddings", placement.providers(), threads=torch.get_num_threads())
     return TransformersEmbeddings(spec.transformers(folder, dtype).to(device).eval())
 

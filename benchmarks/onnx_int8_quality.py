@@ -8,7 +8,8 @@ one model folder: per-token cosine similarity of the last hidden states, max |di
 
 Inputs are the bundled corpus (tests/data/corpus) encoded by the model's own tokenizer when the
 folder has one, else random ids (the random longformer-base of model_throughput.py has none). One
-row per (L, global tokens 0 or 1 on <s>), batch 1. Prints one JSON object; progress on stderr.
+row per (L, global tokens 0 or 1 on <s>; 0 only where the model has no global attention), batch 1. Any
+architecture (Longformer, ModernBERT, the BERT family). Prints one JSON object; progress on stderr.
 """
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ ENGINES = ("sparklong_int8", "sparklong_onnx", "sparklong_onnx_int8")
 CORPUS = os.path.join(ROOT, "tests", "data", "corpus")
 
 
-def corpus_ids(folder: str) -> torch.Tensor | None:
-    """The corpus as one long run of content piece ids, or None when the folder has no tokenizer."""
+def corpus_ids(folder: str) -> tuple[torch.Tensor, tuple[int, int]] | None:
+    """The corpus as one long run of content piece ids, and the special ids the tokenizer puts before and
+    after a text (<s> </s>, [CLS] [SEP]); None when the folder has no tokenizer."""
     from sparklong.models.piece_tokenizer import PieceTokenizer
 
     try:
@@ -41,16 +43,20 @@ def corpus_ids(folder: str) -> torch.Tensor | None:
     texts = [open(os.path.join(CORPUS, f), encoding="utf-8", errors="replace").read()
              for f in sorted(os.listdir(CORPUS)) if f.endswith(".txt")]
     pieces = [i for e in tokenizer.encode_batch(texts) for i, special in zip(e.ids, e.special_mask) if not special]
-    return torch.tensor(pieces, dtype=torch.long)
+    first, *_, last = tokenizer.encode_batch([""])[0].ids
+    return torch.tensor(pieces, dtype=torch.long), (first, last)
 
 
-def make_inputs(config, pieces: torch.Tensor | None, length: int, global_tokens: int):
-    """[1, L]: <s> + L - 2 pieces (the corpus repeated as needed, or random ids) + </s>."""
-    if pieces is None:
+def make_inputs(config, corpus: tuple[torch.Tensor, tuple[int, int]] | None, length: int, global_tokens: int):
+    """[1, L]: <s> + L - 2 pieces (the corpus repeated as needed, or random ids) + </s> (or the tokenizer's
+    own specials)."""
+    if corpus is None:
         body = torch.randint(3, config.vocab_size, (length - 2,), generator=torch.Generator().manual_seed(length))
+        first, last = config.bos_token_id, config.eos_token_id
     else:
+        pieces, (first, last) = corpus
         body = pieces.repeat(-(-(length - 2) // len(pieces)))[: length - 2]
-    ids = torch.cat([torch.tensor([config.bos_token_id]), body, torch.tensor([config.eos_token_id])])[None]
+    ids = torch.cat([torch.tensor([first]), body, torch.tensor([last])])[None]
     glob = torch.zeros_like(ids)
     glob[:, :global_tokens] = 1
     return ids, torch.ones_like(ids), glob
@@ -82,16 +88,17 @@ def run_point(engines: dict, inputs, repeats: int) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="HF Longformer folder (default: the random longformer-base, made once)")
+    p.add_argument("--model", help="HF model folder of any architecture (default: the random longformer-base, "
+                                   "made once)")
     p.add_argument("--lengths", type=int, nargs="+", default=[512, 4096])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES), help="compared with the reference")
     args = p.parse_args(argv)
     names = [REFERENCE, *args.engines]
-    from sparklong.models import LongformerConfig
+    from sparklong.models.architectures import read_config
 
     folder = args.model or model_folder(max(4098, max(args.lengths) + 2))
-    config = LongformerConfig.from_folder(folder)
+    config = read_config(folder)
     pieces = corpus_ids(folder)
     clock = RunClock()
     engines, load_s = {}, {}
@@ -101,7 +108,7 @@ def main(argv=None) -> None:
         load_s[name] = round(time.perf_counter() - start, 2)  # ONNX export included on the first run
     rows = []
     for length in args.lengths:
-        for global_tokens in (0, 1):
+        for global_tokens in (0, 1) if config.global_attention else (0,):
             row = {"batch": 1, "length": length, "global_tokens": global_tokens,
                    **run_point(engines, make_inputs(config, pieces, length, global_tokens), args.repeats)}
             log(f"L={length} global={global_tokens}: " + ", ".join(
