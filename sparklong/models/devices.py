@@ -74,3 +74,38 @@ def resolve_precision(precision: str, device: torch.device, bf16: bool | None = 
         with torch.cuda.device(device):
             bf16 = torch.cuda.is_bf16_supported()
     return "bfloat16" if bf16 else "float16"
+
+
+# /proc/cpuinfo flags of CPUs that compute bfloat16 natively: x86's AVX512-BF16 (AMD Zen 4+, Intel Cooper Lake,
+# Sapphire Rapids+) and AMX-BF16 (Intel Sapphire Rapids+); Arm's BF16 (Graviton 3+, Neoverse V1+)
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cpu_bf16_native(cpuinfo: str | None = None) -> bool | None:
+    """Whether this CPU computes bfloat16 natively, from the flags (x86) or Features (Arm) lines of
+    /proc/cpuinfo (or the given text); None where they cannot be read (not Linux). Without it bfloat16
+    still runs, emulated by oneDNN or torch's fallbacks, slower than float32."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return None
+    lines = [line for line in cpuinfo.splitlines() if line.split(":")[0].strip() in ("flags", "Features")]
+    if not lines:
+        return None
+    return bool(NATIVE_BF16_FLAGS & set(lines[0].split(":", 1)[1].split()))
+
+
+def slow_cpu_precision(dtype: str, device: torch.device, native_bf16: bool | None) -> str | None:
+    """The one-line warning for a precision this CPU runs slower than float32, or None: bfloat16 without
+    native bfloat16 (native_bf16: cpu_bf16_native()), and float16, which no CPU path here computes natively."""
+    if device.type != "cpu" or dtype == "float32":
+        return None
+    if dtype == "bfloat16" and native_bf16:
+        return None
+    why = ("this CPU has no native bfloat16 (no avx512_bf16, amx_bf16 or Arm bf16 flag)" if native_bf16 is False
+           else "this CPU's bfloat16 support is unknown" if dtype == "bfloat16"
+           else "CPUs compute float16 through conversions")
+    return (f"sparklong: precision {dtype!r} on the CPU runs, but slower than float32: {why}; "
+            "set precision 'float32' (or 'auto') for speed")

@@ -23,7 +23,7 @@ import torch
 
 from ..engine_options import check_engine, cpu_only
 from ..models.architectures import read_config
-from ..models.devices import resolve_device, resolve_precision
+from ..models.devices import cpu_bf16_native, resolve_device, resolve_precision, slow_cpu_precision
 from ..models.loading import load
 from ..models.fingerprint import cached_per_fingerprint, fingerprint
 from ..models.piece_tokenizer import PieceTokenizer
@@ -124,6 +124,9 @@ def _load_torch(folder: str, task: str, target: torch.device, dtype: str, quanti
     numerics = dtype + (", int8 linear layers" if quantize == "int8" else "")
     loaded = LoadedModel(module, module.config, target, f"torch on {where}, {numerics}")
     log.info("sparklong: %s", loaded.placement)
+    slow = slow_cpu_precision(dtype, target, cpu_bf16_native())
+    if slow:
+        log.warning(slow)
     return loaded
 
 
