@@ -565,7 +565,8 @@ def main(argv=None) -> None:
         from roofline import roofline
 
         rows = report["throughput"]
-        rates = {kind: statistics.median(r["gemm_gflops_512_rows"][kind] for r in rows) for kind in ("float32", "int8")}
+        rates = {kind: statistics.median(r["gemm_gflops_512_rows"][kind] for r in rows)
+                 for kind in ("float32", "bfloat16", "int8")}
         report["roofline"] = {"gemm_gflops_512_rows": rates, "rows": roofline(rows, spec.shape, spec.flops)}
         log(f"GEMM on this CPU (median over rows): {rates}; fractions of the roofline: " + "; ".join(
             f"B={r['batch']} L={r['length']} g={r['global_tokens']} {r['fraction_of_roofline']}"

@@ -1,10 +1,10 @@
 """This CPU's limit for a Longformer or ModernBERT forward: the GEMM rate on the model's own linear
-shapes, float32 (the kernel the engine uses) and int8 (the int8 product alone), and the forward's FLOPs
-at that rate.
+shapes, float32 (the kernel the engine uses), bfloat16 (F.linear in bf16, the bf16 engine's) and int8
+(the int8 product alone), and the forward's FLOPs at that rate.
 
 An engine's roofline fraction = its tokens/s over (tokens / (FLOPs / rate)): how close it runs to what
-this CPU's matrix units allow. The attention's FLOPs count at the float32 GEMM rate (an upper bound:
-its small blocks run slower), the linears' at the float32 or the int8 rate.
+this CPU's matrix units allow. The attention's FLOPs count at the float32 GEMM rate (bfloat16's for the
+bf16 engine; an upper bound: its small blocks run slower), the linears' at the engine's own rate.
 """
 from __future__ import annotations
 
@@ -41,15 +41,17 @@ def _median_s(fn, repeats: int) -> float:
 
 
 def gemm_gflops(shapes: list[tuple[int, int]], repeats: int = 7) -> dict[str, float]:
-    """{"float32": GFLOP/s, "int8": GOP/s} over one layer's linear shapes ((in, out) each: linear_shapes)
-    at ROWS rows (time-weighted: total FLOPs over total median time)."""
+    """{"float32": GFLOP/s, "bfloat16": GFLOP/s, "int8": GOP/s} over one layer's linear shapes ((in, out)
+    each: linear_shapes) at ROWS rows (time-weighted: total FLOPs over total median time)."""
     gen = torch.Generator().manual_seed(0)
-    flops, seconds = 0, {"float32": 0.0, "int8": 0.0}
+    flops, seconds = 0, {"float32": 0.0, "bfloat16": 0.0, "int8": 0.0}
     float32 = _fp32_kernel()
     for k, n in shapes:
         x, w, b = torch.randn(ROWS, k, generator=gen), torch.randn(n, k, generator=gen), torch.randn(n, generator=gen)
         xq, wq = (torch.randint(-127, 128, t.shape, generator=gen, dtype=torch.int8) for t in (x, w))
         seconds["float32"] += _median_s(lambda: float32(x, w, b), repeats)
+        xb, wb, bb = (t.bfloat16() for t in (x, w, b))
+        seconds["bfloat16"] += _median_s(lambda: torch.nn.functional.linear(xb, wb, bb), repeats)
         seconds["int8"] += _median_s(lambda: torch._int_mm(xq, wq.t()), repeats)
         flops += 2 * ROWS * k * n
     return {kind: round(flops / s / 1e9, 1) for kind, s in seconds.items()}
@@ -106,9 +108,9 @@ def modernbert_flops(cfg: dict, batch: int, length: int, global_tokens: int = 0)
 
 
 def roofline(rows: list[dict], cfg: dict, flops=forward_flops) -> list[dict]:
-    """Per throughput row: the roofline tokens/s in float32 and int8 at the row's own GEMM rates
+    """Per throughput row: the roofline tokens/s in float32, bfloat16 and int8 at the row's own GEMM rates
     (row["gemm_gflops_512_rows"], measured among its calls), and each engine's fraction of its own
-    (int8 engines against the int8 one; bf16 ones against float32). flops: forward_flops or
+    (int8 engines against the int8 one, bf16 ones against bfloat16, the rest against float32). flops: forward_flops or
     modernbert_flops. A row run in windows (row["windows"]: count and length per row) counts the
     windows' work."""
     out = []
@@ -122,10 +124,18 @@ def roofline(rows: list[dict], cfg: dict, flops=forward_flops) -> list[dict]:
             f = flops(cfg, batch, length, glob)
         seconds = {"float32": (f["linear"] + f["attention"]) / (rates["float32"] * 1e9),
                    "int8": f["linear"] / (rates["int8"] * 1e9) + f["attention"] / (rates["float32"] * 1e9)}
+        if "bfloat16" in rates:  # results written before bf16 was measured have no such rate
+            seconds["bfloat16"] = (f["linear"] + f["attention"]) / (rates["bfloat16"] * 1e9)
         limit = {kind: round(batch * length / s, 1) for kind, s in seconds.items()}
         engines = [k for k, v in row.items() if isinstance(v, dict) and "tokens_per_s" in v]
-        fraction = {name: round(row[name]["tokens_per_s"] / limit["int8" if name.endswith("_int8") else "float32"], 3)
-                    for name in engines}
+        fraction = {name: round(row[name]["tokens_per_s"] / limit[_precision_of(name, limit)], 3) for name in engines}
         out.append({"batch": batch, "length": length, "global_tokens": glob, "gflop": round(sum(f.values()) / 1e9, 1),
                     "gemm_gflops_512_rows": rates, "roofline_tokens_per_s": limit, "fraction_of_roofline": fraction})
     return out
+
+
+def _precision_of(engine: str, limits: dict) -> str:
+    """The roofline an engine is held to: its name's suffix (sparklong_int8, sparklong_bf16), else float32."""
+    if engine.endswith("_int8"):
+        return "int8"
+    return "bfloat16" if engine.endswith("_bf16") and "bfloat16" in limits else "float32"
