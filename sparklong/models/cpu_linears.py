@@ -1,8 +1,8 @@
 """CPU passes over a loaded encoder's linear layers (inference only), applied by load() to every
 architecture:
 
-- pack_cpu_linears: float32 nn.Linear -> OneDnnLinear (oneDNN, each FFN's activation fused in where
-  the layer allows it);
+- pack_cpu_linears: float32 or bfloat16 nn.Linear -> OneDnnLinear (oneDNN, each FFN's activation fused
+  in where the layer allows it);
 - quantize_linears: the encoder layers' nn.Linear -> Int8Linear (int8_linear.py), each FFN's activation
   applied in place by its first linear where the layer allows it.
 
@@ -36,10 +36,10 @@ class EncoderLayer(Protocol):
 
 
 class OneDnnLinear(nn.Module):
-    """fp32 linear through oneDNN with an optional fused activation, dense in and dense out.
+    """fp32 or bf16 linear through oneDNN with an optional fused activation, dense in and dense out.
 
     Faster than F.linear and than an unfused linear + GELU on the CPU (docs/engine.md); equal within
-    float rounding.
+    float rounding. In bf16 it also skips F.linear's copy of the bias into every output (addmm).
     """
 
     def __init__(self, linear: nn.Linear, post_op: tuple[str, str] = ("none", "")):
@@ -51,26 +51,26 @@ class OneDnnLinear(nn.Module):
         return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, self.attr, [], self.algorithm)
 
 
-def onednn_linear_works() -> bool:
-    """Whether oneDNN's fused linear (with a GELU post-op) runs and is right on this CPU."""
+def onednn_linear_works(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether oneDNN's fused linear (with a GELU post-op) runs in `dtype` and is right on this CPU."""
     if not torch.backends.mkldnn.is_available():
         return False
     try:
-        x, w, b = torch.ones(2, 4), torch.ones(3, 4), torch.zeros(3)
+        x, w, b = torch.ones(2, 4, dtype=dtype), torch.ones(3, 4, dtype=dtype), torch.zeros(3, dtype=dtype)
         out = torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu", [], "none")
-        return bool(torch.allclose(out, F.gelu(x @ w.T)))
+        return out.dtype == dtype and bool(torch.allclose(out.float(), F.gelu(x.float() @ w.float().T)))
     except (RuntimeError, AttributeError):
         return False
 
 
-def pack_cpu_linears(module: nn.Module) -> nn.Module:
-    """Swap fp32 nn.Linear layers (all of them, heads included) for OneDnnLinear, fusing each FFN's
-    activation into its first linear where the layer allows it. A no-op where oneDNN's fused linear is
-    unavailable."""
-    if not onednn_linear_works():
+def pack_cpu_linears(module: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """Swap the nn.Linear layers in `dtype` (float32 or bfloat16; all of them, heads included) for
+    OneDnnLinear, fusing each FFN's activation into its first linear where the layer allows it. A no-op
+    where oneDNN's fused linear is unavailable in that dtype."""
+    if not onednn_linear_works(dtype):
         return module
     _fuse_ffn_activations(module, lambda linear, act: OneDnnLinear(linear, act.onednn))
-    return _swap_linears(module, lambda linear: linear.weight.dtype == torch.float32, OneDnnLinear)
+    return _swap_linears(module, lambda linear: linear.weight.dtype == dtype, OneDnnLinear)
 
 
 def quantize_linears(module: nn.Module) -> nn.Module:

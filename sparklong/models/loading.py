@@ -72,11 +72,12 @@ def cpu_passes(module: torch.nn.Module, target: torch.device, dtype: str, quanti
                fast_cpu: bool) -> torch.nn.Module:
     """A loaded module of any architecture (its layers cpu_linears.EncoderLayer) on `target` in `dtype`,
     in place: the encoder layers' linears in int8 for quantize="int8" (check_engine allows it on the CPU
-    in float32 only), then, on the CPU in float32 with fast_cpu, every float32 linear left through oneDNN."""
+    in float32 only), then, on the CPU in float32 or bfloat16 with fast_cpu, every linear left in that
+    dtype through oneDNN."""
     if quantize == "int8":
         quantize_linears(module)
-    if fast_cpu and target.type == "cpu" and dtype == "float32":
-        pack_cpu_linears(module)  # what int8 left in float32: the heads
+    if fast_cpu and target.type == "cpu" and dtype in ("float32", "bfloat16"):
+        pack_cpu_linears(module, DTYPES[dtype])  # after int8: what it left in float32, the heads
     return module
 
 
