@@ -1,10 +1,11 @@
 """Driver program for the jobs' fault tests: runs jobs/embed_corpus.py's runner in its own SparkSession
 (its own JVM: a master with task retries, a cluster, speculation) with one fault injected:
 
-    python tests/job_fault_driver.py --master MASTER --faults FAULT[,FAULT...] --runs DIR -- JOB ARGS...
+    python tests/job_fault_driver.py --master MASTER --faults FAULT[,FAULT...] --runs DIR [--outputs URI] -- JOB ARGS...
 
-Each fault runs the job (JOB ARGS plus --output DIR/<fault>/out) in the one session, one after the
-other; DIR/<fault>/markers holds its marks and DIR/<fault>/code the runner's exit code.
+Each fault runs the job (JOB ARGS plus --output OUTPUTS/<fault>/out, OUTPUTS being DIR unless given: an
+s3:// URI for the object store tests) in the one session, one after the other; DIR/<fault>/markers holds
+its marks and DIR/<fault>/code the runner's exit code.
 
 Faults (each marks what it did in DIR, so the test can tell it happened):
   plain          none: the test SIGKILLs this driver itself (see job_runs.kill_when)
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--master", required=True)
     parser.add_argument("--faults", required=True)
     parser.add_argument("--runs", required=True)
+    parser.add_argument("--outputs", default=None)
     parser.add_argument("job", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     from pyspark import cloudpickle
@@ -103,7 +105,7 @@ def main() -> None:
         markers = os.path.join(args.runs, fault, "markers")
         os.makedirs(markers)
         spec = SPEC if fault == "plain" else with_fault(SPEC, fault, markers)
-        code = run_job(spec, [*job, "--output", os.path.join(args.runs, fault, "out")], spark)
+        code = run_job(spec, [*job, "--output", f"{args.outputs or args.runs}/{fault}/out"], spark)
         with open(os.path.join(args.runs, fault, "code"), "w", encoding="utf-8") as fh:
             fh.write(str(code))
     spark.stop()

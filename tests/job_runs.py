@@ -43,10 +43,21 @@ def embed_args(corpus: dict, output, shard_rows: int) -> list[str]:
 
 def read(folder) -> dict:
     """{id: row} of an output folder; fails when an id is there twice."""
-    rows = pq.read_table(str(folder)).to_pylist()
-    by_id = {r["id"]: r for r in rows}
-    assert len(by_id) == len(rows), f"{len(rows) - len(by_id)} ids came back twice"
-    return by_id
+    return by_id(pq.read_table(str(folder)).to_pylist())
+
+
+def read_delta(table, version: int | None = None) -> dict:
+    """{id: row} of a Delta table output (the latest version, or `version`) read by the deltalake package;
+    fails when an id is there twice."""
+    from deltalake import DeltaTable
+
+    return by_id(DeltaTable(str(table), version=version).to_pyarrow_table().to_pylist())
+
+
+def by_id(rows: list[dict]) -> dict:
+    keyed = {r["id"]: r for r in rows}
+    assert len(keyed) == len(rows), f"{len(rows) - len(keyed)} ids came back twice"
+    return keyed
 
 
 def assert_same_vectors(a: dict, b: dict) -> None:

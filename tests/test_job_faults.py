@@ -19,10 +19,11 @@ from job_runs import assert_same_vectors, committed_parts, embed_args, kill_when
 FAULT_DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "job_fault_driver.py")
 
 
-def fault_driver(master: str, faults: list[str], args: list[str], runs) -> list[str]:
-    """The command that runs the job once per fault in one driver process (job_fault_driver.py)."""
+def fault_driver(master: str, faults: list[str], args: list[str], runs, outputs: str | None = None) -> list[str]:
+    """The command that runs the job once per fault in one driver process (job_fault_driver.py); the
+    outputs under `runs`, or under `outputs` (a URI) when given."""
     return [sys.executable, FAULT_DRIVER, "--master", master, "--faults", ",".join(faults), "--runs", str(runs),
-            "--", *args]
+            *(["--outputs", outputs] if outputs else []), "--", *args]
 
 
 def fault_result(runs, fault: str):

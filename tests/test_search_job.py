@@ -199,7 +199,7 @@ def test_the_executors_scan_only_the_scored_columns(spark, corpus, index, tmp_pa
 
     chunks = chunk_index(index, tmp_path / "chunks")
     args = search.parser().parse_args(["--index", str(chunks), "--queries", "unused.jsonl"])
-    job = search.Search(args, spark, search.index_manifest(str(chunks)), ModelRef("model", "sha256:0"))
+    job = search.Search(args, spark, search.open_index(str(chunks)), ModelRef("model", "sha256:0"))
     results, _ = job.results(job.index_frame(), ["q1"], np.ones((1, 32)) / np.sqrt(32), StringType())
     plan = results._jdf.queryExecution().executedPlan().toString()
     read = plan.split("ReadSchema: ")[1].split("\n")[0]

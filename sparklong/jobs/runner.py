@@ -36,6 +36,7 @@ from ..storage.hadoop_folder import local_path, qualify
 from ..storage.output_folder import OutputFolder
 from .engine_flags import add_engine_arguments, engine_flags, model_stage_profile
 from .inputs import FORMATS, detect_format, first_line, read_input
+from .delta_table import DELTA_LOG
 from .job_error import JobError
 from .manifest import FORMAT, MANIFEST, check_id_type, check_manifest, read_job_manifest, write_manifest
 from .model_ref import ModelRef, default_max_sentence_length, is_saved_pipeline, load_pipeline, resolve_folder
@@ -46,11 +47,12 @@ from .row_index import INDEX
 from .run_monitor import RunMonitor
 from .shard_check import DAMAGED, CheckedShards, check_damage_is_plausible, check_shards, \
     remove_unreferenced_indexes, set_aside
-from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, commits_folder, is_shard_file, \
-    run_scratch, shard_committer, shard_of
+from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, ShardWriter, commits_folder, \
+    is_shard_file, run_scratch, shard_committer, shard_of
 from .writer_lock import WriterLock, is_lock_file
 
 SUCCESS = "_SUCCESS"
+OUTPUT_FORMATS = ("parquet", "delta")
 TASKS_PER_CORE = 4  # shards are dealt to this many tasks per core: a few waves, and tasks of similar size
 DEBUG_ENV = "SPARKLONG_DEBUG"
 
@@ -95,6 +97,9 @@ def parser(spec: JobSpec) -> argparse.ArgumentParser:
                    help="bring an existing output up to date with the input as it is now: new and changed ids "
                         "computed, removed ids dropped, the rest kept")
     p.add_argument("--overwrite", action="store_true", help="delete this job's output folder and start again")
+    p.add_argument("--output-format", default="parquet", choices=OUTPUT_FORMATS,
+                   help="parquet (default): shard files and a manifest; delta: a Delta Lake table, one version per "
+                        "run (needs the deltalake package: sparklong[delta])")
     p.add_argument("--verbose", action="store_true",
                    help=f"print the full traceback of an error, and Spark's own log and stack traces (or {DEBUG_ENV}=1)")
     p.add_argument("--max-sentence-length", type=_positive, default=None,
@@ -196,11 +201,15 @@ def session(master: str | None, app_name: str, quiet: bool = False):
 
 def _run(spec: JobSpec, args, spark, model: ModelRef) -> None:
     frame, fmt = _input_frame(spec, args, spark)
-    run = JobRun(spec, args, spark, model, OutputFolder(qualify(args.output)), _run_id(), fmt,
-                 frame.schema["id"].dataType.simpleString())
+    if args.output_format == "delta":
+        from .delta_run import DeltaRun as run_class
+    else:
+        run_class = JobRun
+    run = run_class(spec, args, spark, model, OutputFolder(qualify(args.output)), _run_id(), fmt,
+                    frame.schema["id"].dataType.simpleString())
     transform = spec.transform(args, model)  # stages built (and checked) before any Spark job
     with run.lock:
-        _clear(run.folder, args.overwrite, run.run)
+        run.clear()
         run.write(frame, transform)
 
 
@@ -244,6 +253,8 @@ def _clear(folder: OutputFolder, overwrite: bool, run: str) -> None:
 def _check_without_manifest(folder: OutputFolder, names: list[str], overwrite: bool) -> None:
     """A folder without a manifest: JobError unless every name is a shard file or _SUCCESS and --overwrite
     starts again (a folder this job did not write is never deleted)."""
+    if DELTA_LOG in names:
+        raise JobError(f"output {folder.root} is a Delta table: pass --output-format delta")
     if not all(_is_ours(n) for n in names):
         raise JobError(f"output {folder.root} exists and was not written by this job: pick another --output")
     if not overwrite:
@@ -267,6 +278,7 @@ class JobRun:
     def __post_init__(self):
         self.scratch = f"{run_scratch(self.run)}/tmp"
         self.lock = WriterLock(self.folder, self.run)
+        self.planned: dict | None = None  # the manifest once the run has planned
 
     def manifest(self) -> dict:
         args, spec = self.args, self.spec
@@ -277,9 +289,34 @@ class JobRun:
             "model": self.model.name, "model_version": self.model.version, "settings": {**spec.settings(args), **engine_flags(args)},
         }
 
+    def clear(self) -> None:
+        """Under the lock, before planning (_clear)."""
+        _clear(self.folder, self.args.overwrite, self.run)
+
+    def read_first(self) -> dict | None:
+        """What the output holds: its manifest, None when it has none."""
+        return read_job_manifest(self.folder)
+
+    def committed_files(self, shards: int) -> list[str]:
+        """The committed shard files, by name in the folder."""
+        return [name for name in self.folder.list() if shard_of(name, shards) is not None]
+
+    def save_manifest(self, manifest: dict) -> None:
+        """The planned manifest, written before any shard (after _SUCCESS is removed)."""
+        self.unmark_done()  # first: _SUCCESS never stands beside a manifest its shards do not match
+        write_manifest(self.folder, manifest, self.scratch)
+
+    def writer(self) -> tuple[type, dict]:
+        """The shard writer the tasks use and its extra arguments."""
+        return ShardWriter, {}
+
+    def publish(self, records: list[dict], schema) -> None:
+        """After every dirty shard's commit record came back (`schema`: the files'): the tasks committed
+        them already."""
+
     def write(self, frame, transform) -> None:
         """Plan against the committed files, then compute what differs from the input."""
-        first, manifest = read_job_manifest(self.folder), self.manifest()
+        first, manifest = self.read_first(), self.manifest()
         if first is not None:
             check_manifest(self.folder.root, first, manifest, self.args.incremental)  # before reading the input
         shards = int(first["shards"]) if first else None
@@ -309,16 +346,15 @@ class JobRun:
         manifest = {**manifest, "rows": rows, "shards": shards}
         if first is not None:
             check_manifest(self.folder.root, first, {"rows": rows}, self.args.incremental)
+        self.planned = manifest
         if first != manifest:
-            self.unmark_done()  # first: _SUCCESS never stands beside a manifest its shards do not match
-            write_manifest(self.folder, manifest, self.scratch)
+            self.save_manifest(manifest)
         return rows, shards
 
     def check_committed(self, shards: int) -> CheckedShards:
         """The committed files checked by the executors (nothing changed yet); JobError when so many look
         damaged that the storage is the likelier fault."""
-        files = [name for name in self.folder.list() if shard_of(name, shards) is not None]
-        checked = check_shards(self.spark, self.folder, files)
+        checked = check_shards(self.spark, self.folder, self.committed_files(shards))
         check_damage_is_plausible(self.folder.root, checked)
         return checked
 
@@ -372,7 +408,10 @@ class JobRun:
         tasks = min(len(dirty), TASKS_PER_CORE * self.spark.sparkContext.defaultParallelism)
         frame = work_rows(self.spark, states, dirty, tasks)
         outputs = transform(frame, [KEY, HASH, SHARD, DROP])
-        committer = shard_committer(self.folder, self.run, shards, self.file_schema(frame), self.spec.tokens_column)
+        writer_class, writer_args = self.writer()
+        schema = self.file_schema(frame)
+        committer = shard_committer(self.folder, self.run, shards, schema, self.spec.tokens_column, writer_class,
+                                    **writer_args)
         commits = outputs.mapInArrow(committer, from_arrow_schema(COMMIT_SCHEMA),
                                      profile=model_stage_profile(self.spark, self.args.task_gpus))
         try:
@@ -387,6 +426,7 @@ class JobRun:
             raise JobError(f"{len(missing)} shards were not committed (first: {missing[0]}); run again to finish them")
         if monitor.error is not None:
             raise JobError(f"the run's monitor failed: {first_line(monitor.error)}")
+        self.publish(records, schema)
 
     def mark_done(self) -> None:
         """_SUCCESS (left as it is when there: a rerun after success changes nothing); _staging removed."""

@@ -18,12 +18,12 @@ import time
 from collections import Counter
 
 from ..storage.hadoop_folder import Storage, qualify
-from ..storage.output_folder import OutputFolder
 from .embed_corpus import SPEC as EMBED
 from .engine_flags import FLAGS, add_engine_arguments, model_stage_profile
 from .inputs import FORMATS, first_line, read_input
 from .job_error import JobError
-from .manifest import MANIFEST, read_job_manifest
+from .index_files import IndexFiles, open_index, read_index
+from .manifest import MANIFEST
 from .model_ref import ModelRef, is_saved_pipeline, load_pipeline, resolve_folder
 from .row_index import CORRUPT_BYTES
 from .runner import SUCCESS, _positive, check_exists, fill_model_defaults, guarded, parser as job_parser
@@ -33,13 +33,14 @@ from .writer_lock import LOCK
 NAME = "search"
 QUERY_SETTINGS = ("pooling", "max_sentence_length", "lowercase")  # of the index's manifest, for the queries
 LOCATION = ("chunk", "begin", "end")  # null for an index of whole documents
-VERIFY_CHECKSUMS = "parquet.page.verify-checksum.enabled"  # parquet-java's reader option
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=NAME, description="Search an embed_corpus output with queries: the top k "
                                                        "documents (or chunks) per query by cosine similarity.")
-    p.add_argument("--index", required=True, help="an embed_corpus output folder")
+    p.add_argument("--index", required=True, help="an embed_corpus output: a parquet folder or a Delta table")
+    p.add_argument("--version", type=int, default=None,
+                   help="the Delta table's version to search (default: the latest)")
     p.add_argument("--queries", required=True, help="parquet or JSON lines of (query_id, query)")
     p.add_argument("--top-k", type=_positive, default=10, help="results per query (default 10)")
     p.add_argument("--model", default=None, help="the model that embeds the queries (default: the one the index's "
@@ -71,21 +72,23 @@ def main(argv: list[str] | None = None, spark=None) -> int:
     def work(get_spark) -> None:
         check_exists(args.index, "index")  # before a JVM starts
         check_exists(args.queries, "queries")
-        manifest = index_manifest(args.index)
+        files = open_index(args.index, args.version)
+        manifest = index_manifest(args.index, files)
         model_arg = args.model or manifest["model"]
         model = None if is_saved_pipeline(model_arg) else default_model(model_arg, args.model, manifest)
         spark = get_spark()
         model = model or load_pipeline(model_arg)
         check_version(model, manifest, args.allow_other_model)
-        Search(args, spark, manifest, model).run()
+        Search(args, spark, files, model).run()
 
     return guarded(NAME, args, spark, work)
 
 
-def index_manifest(index: str) -> dict:
-    manifest = read_job_manifest(OutputFolder(qualify(index)))
+def index_manifest(index: str, files: IndexFiles) -> dict:
+    manifest = files.manifest
     if manifest is None:
-        raise JobError(f"index {index} has no {MANIFEST}: expected an embed_corpus output folder")
+        held = "no sparklong commit" if files.delta_version is not None else f"no {MANIFEST}"
+        raise JobError(f"index {index} has {held}: expected an embed_corpus output folder")
     if manifest.get("job") != EMBED.name:
         raise JobError(f"index {index} was written by {manifest.get('job')}, not {EMBED.name}")
     return manifest
@@ -129,8 +132,8 @@ def query_embedder(args, manifest: dict, model: ModelRef):
 class Search:
     """One run: the queries embedded, the index scanned, the results written."""
 
-    def __init__(self, args, spark, manifest: dict, model: ModelRef):
-        self.args, self.spark, self.manifest, self.model = args, spark, manifest, model
+    def __init__(self, args, spark, files: IndexFiles, model: ModelRef):
+        self.args, self.spark, self.files, self.manifest, self.model = args, spark, files, files.manifest, model
         self.out = sys.stdout if args.output else sys.stderr  # stdout carries the results without --output
         self.started = time.monotonic()
 
@@ -180,16 +183,16 @@ class Search:
         documents)."""
         from pyspark.sql import functions as F
 
-        storage, index = Storage(self.spark, self.args.index), self.args.index
-        parts = [storage.path(n) for n in storage.list() if n.endswith(".parquet") and not n.startswith(("_", "."))]
+        files, index = self.files, self.args.index
+        parts = files.names
         if not parts:
             raise JobError(f"index {index} has no committed files yet: run embed_corpus to the end first")
-        if not storage.exists(SUCCESS):
-            writing = "a run is writing it" if storage.exists(LOCK) else "its last run did not finish"
+        if files.delta_version is None and not files.folder.exists(SUCCESS):  # a Delta version is complete
+            writing = "a run is writing it" if files.folder.exists(LOCK) else "its last run did not finish"
             self.say(f"warning: index {index} has no {SUCCESS}: {writing}, so it may hold rows its input no longer "
                      f"has or lack new ones; searching the {len(parts)} committed files as they are")
         # every page's checksum verified as it is read: a changed page fails the read, naming its file
-        frame = self.spark.read.option(VERIFY_CHECKSUMS, "true").parquet(*parts)
+        frame = read_index(self.spark, files)
         have = set(frame.columns)
         if not {"id", "embedding"} <= have:
             raise JobError(f"index {index} has no id and embedding columns (columns: {', '.join(frame.columns)})")
@@ -199,7 +202,7 @@ class Search:
         location = [(F.col(c) if c in have else F.lit(None)).cast("int").alias(c) for c in LOCATION]
         frame = frame.select("id", "embedding", *location)
         kind = "chunks" if "chunk" in have else "documents"
-        self.say(f"index {index}: {len(parts)} files of {kind}, {frame.rdd.getNumPartitions()} partitions; model "
+        self.say(f"index {files.describe()}{index}: {len(parts)} files of {kind}, {frame.rdd.getNumPartitions()} partitions; model "
                  f"{self.model.name} ({self.model.version}); top {self.args.top_k} per "
                  + ("document" if self.args.per_document else "query"))
         return frame

@@ -39,7 +39,11 @@ _NAME = re.compile(r"part-(\d{5})-of-(\d{5})\.parquet")
 COMMIT_SCHEMA = pa.schema([
     ("shard", pa.int32()), ("rows", pa.int64()), ("computed", pa.int64()), ("kept", pa.int64()),
     ("removed", pa.int64()), ("tokens", pa.int64()), ("seconds", pa.float64()),
+    # the file this commit published ("" when none), its row index, its bytes and Delta stats (delta_shards.py;
+    # parquet: 0, "")
+    ("file", pa.string()), ("index", pa.string()), ("bytes", pa.int64()), ("stats", pa.string()),
 ])
+NO_FILE = {"file": "", "index": "", "bytes": 0, "stats": ""}  # a commit record's file fields when no row is left
 
 
 def shard_file(index: int, shards: int) -> str:
@@ -84,10 +88,11 @@ class ShardWriter:
                  tokens_column: str | None, attempt: int, started: float):
         self.folder, self.shard, self.schema, self.tokens_column = folder, shard, schema, tokens_column
         self.name = shard_file(shard, shards)
-        self.temp = f"{run_scratch(run)}/attempts/{self.name}.{attempt}"
+        self.committed = self.name  # the file whose rows that stay are copied into the new one
+        self.temp = self.attempt_file(run, attempt)
         self.run = run
         with naming_the_file(folder, self.temp):
-            folder.mkdirs(f"{run_scratch(run)}/attempts")
+            folder.mkdirs(self.temp.rsplit("/", 1)[0] if "/" in self.temp else "")
             self.stream = folder.fs.open_output_stream(folder.path(self.temp))
             self.writer = RowGroupWriter(self.stream, schema.with_metadata(
                 {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode()}))
@@ -97,6 +102,10 @@ class ShardWriter:
         self.computed: set[str] = set()  # ids written from this run's rows
         self.kept: set[str] = set()  # ids whose committed rows stay
         self.removed = self.tokens = 0
+
+    def attempt_file(self, run: str, attempt: int) -> str:
+        """Where this attempt writes: a name unique to it under the run's scratch folder."""
+        return f"{run_scratch(run)}/attempts/{self.name}.{attempt}"
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Rows to compute (their outputs) and removal markers, in any order."""
@@ -124,12 +133,12 @@ class ShardWriter:
         checksums verified as they are read). Footer, index and rows come through one open file, so a
         speculative attempt renaming its file over this one meanwhile cannot pair one file's index with
         the other's rows."""
-        if not self.folder.exists(self.name):
+        if not self.committed or not self.folder.exists(self.committed):
             return
         replaced = pa.array(sorted(self.replaced), pa.string())
-        with self.folder.fs.open_input_file(self.folder.path(self.name)) as fh:
+        with self.folder.fs.open_input_file(self.folder.path(self.committed)) as fh:
             committed = pq.ParquetFile(fh, page_checksum_verification=True)
-            keys, hashes = index_of(self.folder, self.name, committed.metadata)
+            keys, hashes = index_of(self.folder, self.committed, committed.metadata)
             offset = 0
             for batch in committed.iter_batches(batch_size=_KEEP_BATCH_ROWS):
                 batch_keys = keys.slice(offset, batch.num_rows)
@@ -140,31 +149,43 @@ class ShardWriter:
                 offset += batch.num_rows
 
     def commit(self) -> dict:
-        """Close, rename over the committed file (or delete it when no row is left); the commit record."""
+        """Close, publish (parquet: rename over the committed file, or delete it when no row is left); the
+        commit record, also written under the run's commits folder for the driver's progress lines."""
         with naming_the_file(self.folder, self.temp):
             self._keep_committed()
-            check_holder(self.folder, self.run, self.name)  # before the index enters _index/, and again below
+            self.fence()  # before the index enters _index/, and again below
             self.writer.add_key_value_metadata(self.index.close())
             self.writer.close()
             self.stream.close()
-        check_holder(self.folder, self.run, self.name)  # the fence: nothing committed once another run holds the lock
-        if self.index.rows:
-            self.folder.replace(self.temp, self.name)
-        else:
-            self.folder.delete(self.name)
-            self.folder.delete(self.temp)
-            self.folder.delete(self.index.name)
+        self.fence()
         record = {"shard": self.shard, "rows": len(self.computed) + len(self.kept), "computed": len(self.computed),
                   "kept": len(self.kept), "removed": self.removed, "tokens": self.tokens,
-                  "seconds": time.monotonic() - self.started}
+                  "seconds": time.monotonic() - self.started, **self.publish()}
         self.folder.write_bytes(f"{commits_folder(self.run)}/{self.name}.json", json.dumps(record).encode(),
                                 f"{run_scratch(self.run)}/tmp")
         return record
 
+    def fence(self) -> None:
+        """The executors' fence: nothing committed once another run holds the output's lock."""
+        check_holder(self.folder, self.run, self.name)
 
-def shard_committer(folder: OutputFolder, run: str, shards: int, schema: pa.Schema, tokens_column: str | None):
+    def publish(self) -> dict:
+        """The commit: the closed attempt file renamed over the shard's file (deleted, with its index, when
+        no row is left); the record's file fields."""
+        if self.index.rows:
+            self.folder.replace(self.temp, self.name)
+            return {"file": self.name, "index": self.index.name, "bytes": 0, "stats": ""}
+        self.folder.delete(self.name)
+        self.folder.delete(self.temp)
+        self.folder.delete(self.index.name)
+        return NO_FILE
+
+
+def shard_committer(folder: OutputFolder, run: str, shards: int, schema: pa.Schema, tokens_column: str | None,
+                    writer_class: type[ShardWriter] = ShardWriter, **writer_args):
     """mapInArrow function over a partition of rows sorted by shard: writes and commits each shard's
-    file as its last row has passed, and yields its commit record (one row of COMMIT_SCHEMA)."""
+    file as its last row has passed (a `writer_class`, given `writer_args` too), and yields its commit
+    record (one row of COMMIT_SCHEMA)."""
 
     def commit(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
@@ -182,7 +203,8 @@ def shard_committer(folder: OutputFolder, run: str, shards: int, schema: pa.Sche
                 if writer is None:
                     if shard in done:
                         raise RuntimeError(f"shard {shard} came back after its commit: rows must arrive sorted by shard")
-                    writer = ShardWriter(folder, run, shard, shards, schema, tokens_column, attempt, started)
+                    writer = writer_class(folder, run, shard, shards, schema, tokens_column, attempt, started,
+                                          **writer_args)
                 writer.add(rows)
         if writer is not None:
             yield _record_batch(writer.commit())

@@ -1,0 +1,193 @@
+"""The jobs on S3 as a user runs them: an S3 API served on 127.0.0.1 by moto's server (started here, one for
+the module), endpoint and keys in the standard AWS environment variables (for the driver, the fault drivers'
+processes, and the shared session's executors through spark.executorEnv, as on a cluster). For parquet and
+for delta: a driver SIGKILLed mid-run then rerun (every id once), a rerun that does nothing, an incremental
+run, and a second writer (parquet: a live lock holder refuses it; delta: a commit that lands first); then
+jobs/search.py with --index s3://... on both."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+
+from sparklong.jobs.embed_corpus import SPEC as EMBED
+from sparklong.jobs.runner import main
+from sparklong.jobs.search import main as search
+from sparklong.jobs.writer_lock import WriterLock
+from sparklong.storage.output_folder import OutputFolder
+from job_runs import assert_same_vectors, by_id, embed_args, kill_when, read, read_delta, write_corpus
+from test_delta_jobs import commits_first
+from test_job_faults import fault_driver, job_args
+
+pytest.importorskip("deltalake")
+pytest.importorskip("moto.server")
+# ~6 minutes on 2 cores (two killed fault drivers against one moto server, then ten job runs): make test-all runs it
+pytestmark = pytest.mark.slow
+
+BUCKET = "sparklong-test"
+
+
+@pytest.fixture(scope="module")
+def s3(spark):
+    """A moto S3 server on loopback (a process of its own: delta-rs calls that hold the GIL would starve a
+    server thread in this process), a bucket, and the AWS variables set for this process and the executors."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while socket.socket().connect_ex(("127.0.0.1", port)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test-key",
+           "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+    saved, executors = {k: os.environ.get(k) for k in env}, spark.sparkContext.environment
+    os.environ.update(env)
+    executors.update(env)  # spark.executorEnv.*: what a cluster's executors would be given
+    import boto3  # moto's own dependency
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    yield env
+    for key, value in saved.items():
+        executors.pop(key, None)
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.kill()
+    server.wait()
+
+
+def names(uri: str, under: str = "") -> list[str]:
+    """Every object's path under `uri`/`under` (recursive), relative to `uri`."""
+    folder = OutputFolder(uri)
+    selector = pafs.FileSelector(folder.path(under), recursive=True, allow_not_found=True)
+    return [i.path[len(folder.base) + 1:] for i in folder.fs.get_file_info(selector) if i.type == pafs.FileType.File]
+
+
+def read_s3_parquet(uri: str) -> dict:
+    folder = OutputFolder(uri)
+    return by_id(pq.read_table(folder.base, filesystem=folder.fs).to_pylist())  # names starting with _ skipped
+
+
+@pytest.fixture(scope="module")
+def killed(s3, spark, tmp_path_factory):
+    """The corpus, its local reference output, and two fault drivers (parquet and delta, outputs on S3) run at
+    once, each SIGKILLed once a task has committed a shard (parquet: a part file; delta: a shard's data file
+    and commit record, before the run's one commit)."""
+    root = tmp_path_factory.mktemp("object_store")
+    corpus = write_corpus(root, count=12)
+    assert main(EMBED, embed_args(corpus, root / "reference", shard_rows=4), spark) == 0
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+    kinds = {"parquet": lambda out: any(n.startswith("part-") for n in names(out)),
+             "delta": lambda out: any("/commits/" in n for n in names(out, "_staging"))}
+
+    def kill(kind):
+        command = fault_driver("local[2]", ["plain"], job_args(corpus) + ["--output-format", kind], root / kind,
+                               f"s3://{BUCKET}/{kind}")
+        out = f"s3://{BUCKET}/{kind}/plain/out"
+        return kill_when(command, out, env, root / f"{kind}.log", kinds[kind], timeout_s=400)
+
+    with ThreadPoolExecutor(2) as pool:
+        started = dict(zip(kinds, pool.map(kill, kinds)))
+    return {"corpus": corpus, "root": root, "started": started}
+
+
+def run(capsys, args, spark, spec=EMBED):
+    code = main(spec, args, spark)
+    out, err = capsys.readouterr()
+    assert s3_secret() not in out + err  # credentials are never printed
+    return code, out, err
+
+
+def s3_secret() -> str:
+    return os.environ["AWS_SECRET_ACCESS_KEY"]
+
+
+def changed_docs(killed) -> str:
+    """The corpus with one id removed, one changed and one added, as a local parquet file."""
+    docs = [d for d in killed["corpus"]["docs"] if d["id"] != "doc02"]
+    docs = [{**d, "text": d["text"] + " Changed."} if d["id"] == "doc07" else d for d in docs]
+    docs.append({"id": "new00", "text": killed["corpus"]["docs"][9]["text"][::-1]})
+    path = killed["root"] / "docs2.parquet"
+    pd.DataFrame(docs).to_parquet(path)
+    return str(path)
+
+
+def s3_args(killed, kind: str, docs: str | None = None) -> list[str]:
+    args = embed_args(killed["corpus"], f"s3://{BUCKET}/{kind}/plain/out", shard_rows=4) + ["--output-format", kind]
+    if docs:
+        args[args.index("--input") + 1] = docs
+    return args
+
+
+def test_parquet_on_s3(killed, spark, capsys):
+    out = f"s3://{BUCKET}/parquet/plain/out"
+    assert killed["started"]["parquet"], (killed["root"] / "parquet.log").read_text()[-3000:]
+    code, printed, err = run(capsys, s3_args(killed, "parquet"), spark)
+    assert code == 0, err
+    assert_same_vectors(read_s3_parquet(out), read(killed["root"] / "reference"))
+    assert not [n for n in names(out) if n.startswith(("_staging", "_sparklong_lock"))]
+    code, printed, _ = run(capsys, s3_args(killed, "parquet"), spark)
+    assert code == 0 and "nothing to do" in printed
+
+    code, printed, err = run(capsys, s3_args(killed, "parquet", changed_docs(killed)) + ["--incremental"], spark)
+    assert code == 0 and "done: 2 documents embedded, 10 kept, 1 removed" in printed, printed + err
+    rows = read_s3_parquet(out)
+    assert "doc02" not in rows and "new00" in rows and len(rows) == 12
+
+    holder = WriterLock(OutputFolder(out), "20261207T000000-other")
+    holder.take()
+    try:
+        code, _, err = run(capsys, s3_args(killed, "parquet"), spark)
+    finally:
+        holder.release()
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "is being written by run 20261207T000000-other" in err
+
+
+def test_delta_on_s3(killed, spark, capsys, tmp_path):
+    from deltalake import DeltaTable
+
+    out = f"s3://{BUCKET}/delta/plain/out"
+    assert killed["started"]["delta"], (killed["root"] / "delta.log").read_text()[-3000:]
+    assert not names(out, "_delta_log")  # killed before its commit
+    code, printed, err = run(capsys, s3_args(killed, "delta"), spark)
+    assert code == 0, err
+    assert_same_vectors(read_delta(out), read(killed["root"] / "reference"))
+    assert len(DeltaTable(out).history()) == 1
+    code, printed, _ = run(capsys, s3_args(killed, "delta"), spark)
+    assert code == 0 and "nothing to do" in printed and len(DeltaTable(out).history()) == 1
+
+    incremental = s3_args(killed, "delta", changed_docs(killed)) + ["--incremental"]
+    code, printed, err = run(capsys, incremental, spark, commits_first(EMBED, out, str(tmp_path / "other")))
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "changed while this run wrote it" in err, err
+    code, printed, err = run(capsys, incremental, spark)
+    assert code == 0 and "done: 2 documents embedded, 10 kept, 1 removed" in printed, printed + err
+    assert DeltaTable(out).version() == 2  # the run, the other commit, the incremental run
+    assert_same_vectors(read_delta(out, version=0), read(killed["root"] / "reference"))
+    assert "doc02" not in read_delta(out) and "new00" in read_delta(out)
+
+
+def test_search_an_index_on_s3(killed, spark, capsys, tmp_path):
+    """Both S3 indexes hold the incremental run's rows: the same results, each top score the best cosine."""
+    queries = tmp_path / "queries.jsonl"
+    texts = [d["text"][:80] for d in killed["corpus"]["docs"] if d["text"] and d["text"].strip()][:3]
+    pd.DataFrame({"query_id": range(len(texts)), "query": texts}).to_json(queries, orient="records", lines=True)
+    results = {}
+    for kind in ("parquet", "delta"):
+        args = ["--index", f"s3://{BUCKET}/{kind}/plain/out", "--queries", str(queries), "--top-k", "3",
+                "--model", killed["corpus"]["model"], "--output", str(tmp_path / kind)]
+        code = search(args, spark)
+        assert code == 0, capsys.readouterr().err
+        results[kind] = pq.read_table(tmp_path / kind).to_pylist()
+    assert len(results["parquet"]) == 9 and results["parquet"] == results["delta"]
+    assert {r["id"] for r in results["delta"]} <= set(read_delta(f"s3://{BUCKET}/delta/plain/out"))
+    assert [r["rank"] for r in results["delta"][:3]] == [1, 2, 3]
