@@ -1,9 +1,9 @@
 """The jobs on S3 as a user runs them: an S3 API served on 127.0.0.1 by moto's server (started here, one for
 the module), endpoint and keys in the standard AWS environment variables (for the driver, the fault drivers'
 processes, and the shared session's executors through spark.executorEnv, as on a cluster). For parquet and
-for delta: a driver SIGKILLed mid-run then rerun (every id once), a rerun that does nothing, an incremental
-run, and a second writer (parquet: a live lock holder refuses it; delta: a commit that lands first); then
-jobs/search.py with --index s3://... on both."""
+for delta: a run, a rerun that does nothing, an incremental run, and a second writer (parquet: a live lock
+holder refuses it; delta: a commit that lands first); jobs/search.py with --index s3://... on both; and
+(slow: two drivers in processes of their own) a driver SIGKILLed mid-run then rerun, every id once."""
 from __future__ import annotations
 
 import os
@@ -29,9 +29,6 @@ from test_job_faults import fault_driver, job_args
 
 pytest.importorskip("deltalake")
 pytest.importorskip("moto.server")
-# ~6 minutes on 2 cores (two killed fault drivers against one moto server, then ten job runs): make test-all runs it
-pytestmark = pytest.mark.slow
-
 BUCKET = "sparklong-test"
 
 
@@ -79,26 +76,12 @@ def read_s3_parquet(uri: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def killed(s3, spark, tmp_path_factory):
-    """The corpus, its local reference output, and two fault drivers (parquet and delta, outputs on S3) run at
-    once, each SIGKILLed once a task has committed a shard (parquet: a part file; delta: a shard's data file
-    and commit record, before the run's one commit)."""
+def reference_run(s3, spark, tmp_path_factory):
+    """The corpus and its local reference output."""
     root = tmp_path_factory.mktemp("object_store")
     corpus = write_corpus(root, count=12)
     assert main(EMBED, embed_args(corpus, root / "reference", shard_rows=4), spark) == 0
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-    kinds = {"parquet": lambda out: any(n.startswith("part-") for n in names(out)),
-             "delta": lambda out: any("/commits/" in n for n in names(out, "_staging"))}
-
-    def kill(kind):
-        command = fault_driver("local[2]", ["plain"], job_args(corpus) + ["--output-format", kind], root / kind,
-                               f"s3://{BUCKET}/{kind}")
-        out = f"s3://{BUCKET}/{kind}/plain/out"
-        return kill_when(command, out, env, root / f"{kind}.log", kinds[kind], timeout_s=400)
-
-    with ThreadPoolExecutor(2) as pool:
-        started = dict(zip(kinds, pool.map(kill, kinds)))
-    return {"corpus": corpus, "root": root, "started": started}
+    return {"corpus": corpus, "root": root}
 
 
 def run(capsys, args, spark, spec=EMBED):
@@ -112,34 +95,34 @@ def s3_secret() -> str:
     return os.environ["AWS_SECRET_ACCESS_KEY"]
 
 
-def changed_docs(killed) -> str:
+def changed_docs(reference_run) -> str:
     """The corpus with one id removed, one changed and one added, as a local parquet file."""
-    docs = [d for d in killed["corpus"]["docs"] if d["id"] != "doc02"]
+    docs = [d for d in reference_run["corpus"]["docs"] if d["id"] != "doc02"]
     docs = [{**d, "text": d["text"] + " Changed."} if d["id"] == "doc07" else d for d in docs]
-    docs.append({"id": "new00", "text": killed["corpus"]["docs"][9]["text"][::-1]})
-    path = killed["root"] / "docs2.parquet"
+    docs.append({"id": "new00", "text": reference_run["corpus"]["docs"][9]["text"][::-1]})
+    path = reference_run["root"] / "docs2.parquet"
     pd.DataFrame(docs).to_parquet(path)
     return str(path)
 
 
-def s3_args(killed, kind: str, docs: str | None = None) -> list[str]:
-    args = embed_args(killed["corpus"], f"s3://{BUCKET}/{kind}/plain/out", shard_rows=4) + ["--output-format", kind]
+def s3_args(reference_run, kind: str, docs: str | None = None, prefix: str = "") -> list[str]:
+    out = f"s3://{BUCKET}/{prefix}{kind}/plain/out"
+    args = embed_args(reference_run["corpus"], out, shard_rows=4) + ["--output-format", kind]
     if docs:
         args[args.index("--input") + 1] = docs
     return args
 
 
-def test_parquet_on_s3(killed, spark, capsys):
+def test_parquet_on_s3(reference_run, spark, capsys):
     out = f"s3://{BUCKET}/parquet/plain/out"
-    assert killed["started"]["parquet"], (killed["root"] / "parquet.log").read_text()[-3000:]
-    code, printed, err = run(capsys, s3_args(killed, "parquet"), spark)
+    code, printed, err = run(capsys, s3_args(reference_run, "parquet"), spark)
     assert code == 0, err
-    assert_same_vectors(read_s3_parquet(out), read(killed["root"] / "reference"))
+    assert_same_vectors(read_s3_parquet(out), read(reference_run["root"] / "reference"))
     assert not [n for n in names(out) if n.startswith(("_staging", "_sparklong_lock"))]
-    code, printed, _ = run(capsys, s3_args(killed, "parquet"), spark)
+    code, printed, _ = run(capsys, s3_args(reference_run, "parquet"), spark)
     assert code == 0 and "nothing to do" in printed
 
-    code, printed, err = run(capsys, s3_args(killed, "parquet", changed_docs(killed)) + ["--incremental"], spark)
+    code, printed, err = run(capsys, s3_args(reference_run, "parquet", changed_docs(reference_run)) + ["--incremental"], spark)
     assert code == 0 and "done: 2 documents embedded, 10 kept, 1 removed" in printed, printed + err
     rows = read_s3_parquet(out)
     assert "doc02" not in rows and "new00" in rows and len(rows) == 12
@@ -147,47 +130,73 @@ def test_parquet_on_s3(killed, spark, capsys):
     holder = WriterLock(OutputFolder(out), "20261207T000000-other")
     holder.take()
     try:
-        code, _, err = run(capsys, s3_args(killed, "parquet"), spark)
+        code, _, err = run(capsys, s3_args(reference_run, "parquet"), spark)
     finally:
         holder.release()
     assert code == 1 and len(err.strip().splitlines()) == 1 and "is being written by run 20261207T000000-other" in err
 
 
-def test_delta_on_s3(killed, spark, capsys, tmp_path):
+def test_delta_on_s3(reference_run, spark, capsys, tmp_path):
     from deltalake import DeltaTable
 
     out = f"s3://{BUCKET}/delta/plain/out"
-    assert killed["started"]["delta"], (killed["root"] / "delta.log").read_text()[-3000:]
-    assert not names(out, "_delta_log")  # killed before its commit
-    code, printed, err = run(capsys, s3_args(killed, "delta"), spark)
+    code, printed, err = run(capsys, s3_args(reference_run, "delta"), spark)
     assert code == 0, err
-    assert_same_vectors(read_delta(out), read(killed["root"] / "reference"))
+    assert_same_vectors(read_delta(out), read(reference_run["root"] / "reference"))
     assert len(DeltaTable(out).history()) == 1
-    code, printed, _ = run(capsys, s3_args(killed, "delta"), spark)
+    code, printed, _ = run(capsys, s3_args(reference_run, "delta"), spark)
     assert code == 0 and "nothing to do" in printed and len(DeltaTable(out).history()) == 1
 
-    incremental = s3_args(killed, "delta", changed_docs(killed)) + ["--incremental"]
+    incremental = s3_args(reference_run, "delta", changed_docs(reference_run)) + ["--incremental"]
     code, printed, err = run(capsys, incremental, spark, commits_first(EMBED, out, str(tmp_path / "other")))
     assert code == 1 and len(err.strip().splitlines()) == 1 and "changed while this run wrote it" in err, err
     code, printed, err = run(capsys, incremental, spark)
     assert code == 0 and "done: 2 documents embedded, 10 kept, 1 removed" in printed, printed + err
     assert DeltaTable(out).version() == 2  # the run, the other commit, the incremental run
-    assert_same_vectors(read_delta(out, version=0), read(killed["root"] / "reference"))
+    assert_same_vectors(read_delta(out, version=0), read(reference_run["root"] / "reference"))
     assert "doc02" not in read_delta(out) and "new00" in read_delta(out)
 
 
-def test_search_an_index_on_s3(killed, spark, capsys, tmp_path):
+def test_search_an_index_on_s3(reference_run, spark, capsys, tmp_path):
     """Both S3 indexes hold the incremental run's rows: the same results, each top score the best cosine."""
     queries = tmp_path / "queries.jsonl"
-    texts = [d["text"][:80] for d in killed["corpus"]["docs"] if d["text"] and d["text"].strip()][:3]
+    texts = [d["text"][:80] for d in reference_run["corpus"]["docs"] if d["text"] and d["text"].strip()][:3]
     pd.DataFrame({"query_id": range(len(texts)), "query": texts}).to_json(queries, orient="records", lines=True)
     results = {}
     for kind in ("parquet", "delta"):
         args = ["--index", f"s3://{BUCKET}/{kind}/plain/out", "--queries", str(queries), "--top-k", "3",
-                "--model", killed["corpus"]["model"], "--output", str(tmp_path / kind)]
+                "--model", reference_run["corpus"]["model"], "--output", str(tmp_path / kind)]
         code = search(args, spark)
         assert code == 0, capsys.readouterr().err
         results[kind] = pq.read_table(tmp_path / kind).to_pylist()
     assert len(results["parquet"]) == 9 and results["parquet"] == results["delta"]
     assert {r["id"] for r in results["delta"]} <= set(read_delta(f"s3://{BUCKET}/delta/plain/out"))
     assert [r["rank"] for r in results["delta"][:3]] == [1, 2, 3]
+
+
+@pytest.mark.slow  # ~4 minutes on 2 cores: two fault drivers, each a Spark driver process of its own
+def test_drivers_killed_mid_run_on_s3_then_rerun_write_every_id_once(reference_run, spark, capsys):
+    """Parquet and delta fault drivers (outputs on S3) run at once, each SIGKILLed once a task has committed
+    a shard (parquet: a part file; delta: a shard's data file and commit record, before the run's one
+    commit); a rerun completes each output with every id once."""
+    root, corpus = reference_run["root"], reference_run["corpus"]
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+    kinds = {"parquet": lambda out: any(n.startswith("part-") for n in names(out)),
+             "delta": lambda out: any("/commits/" in n for n in names(out, "_staging"))}
+
+    def kill(kind):
+        command = fault_driver("local[2]", ["plain"], job_args(corpus) + ["--output-format", kind], root / kind,
+                               f"s3://{BUCKET}/reference_run-{kind}")
+        return kill_when(command, f"s3://{BUCKET}/reference_run-{kind}/plain/out", env, root / f"{kind}.log", kinds[kind],
+                         timeout_s=400)
+
+    with ThreadPoolExecutor(2) as pool:
+        started = dict(zip(kinds, pool.map(kill, kinds)))
+    reference = read(root / "reference")
+    for kind in kinds:
+        assert started[kind], (root / f"{kind}.log").read_text()[-3000:]
+    assert not names(f"s3://{BUCKET}/reference_run-delta/plain/out", "_delta_log")  # reference_run before its commit
+    for kind, read_output in (("parquet", read_s3_parquet), ("delta", read_delta)):
+        code, _, err = run(capsys, s3_args(reference_run, kind, prefix="reference_run-"), spark)
+        assert code == 0, err
+        assert_same_vectors(read_output(f"s3://{BUCKET}/reference_run-{kind}/plain/out"), reference)
