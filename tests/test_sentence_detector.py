@@ -98,6 +98,47 @@ def test_custom_bounds_and_strategies():
     assert split(text, use_custom_bounds_only=True) == ["one; two.", "Three | four"]  # no bounds: the default rules
 
 
+
+# Spark NLP's SentenceDetector notebook (SentenceDetector_advanced_examples.ipynb): the default rules
+# rebuilt as customBounds, one Java regex each, the basic breakers (. ;) and multiple periods left out
+NOTEBOOK_BOUNDS = [
+    "(\\()[a-z]+\\)|^[a-z]+\\)",
+    "\\s\\d{1,2}\\.\\s|^\\d{1,2}\\.\\s|\\s\\d{1,2}\\.\\)|^\\d{1,2}\\.\\)|\\s\\-\\d{1,2}\\.\\s|^\\-\\d{1,2}\\.\\s|"
+    "s\\-\\d{1,2}\\.\\)|^\\-\\d{1,2}(.\\))",
+    "(?<=\\d)\\.(?=\\d)", "\\.(?=\\d)", "(?<=\\d)\\.(?=\\S)",
+    "\\.(?='s\\s)|\\.(?='s\\$)|\\.(?='s\\z)", "(?<=Co)\\.(?=\\sKG)", "(?<=^[A-Z])\\.(?=\\s)",
+    "(?<=\\s[A-Z])\\.(?=\\s)",
+    "\\b[a-zA-Z](?:\\.[a-zA-Z])+(?:\\.(?!\\s[A-Z]))*", "(?i)p\\.m\\.*", "(?i)a\\.m\\.*",
+    "(?<=\\S)[!\\?]+(?=\\s|\\z|\\$)",
+    "(?<=[a-zA-z]°)\\.(?=\\s*\\d+)",
+    "\\.\\.\\.(?=\\s+[A-Z])", "(?<=\\S)\\.{3}(?=\\.\\s[A-Z])",
+    "(?<=\\s|^)'[\\w\\s?!\\.,|'\\w]+'(?:\\W)", "\"[\\w\\s?!\\.,]+\"", "\\[[\\w\\s?!\\.,]+\\]",
+    "\\([\\w\\s?!\\.,]+\\)",
+    "\\?(?=(\\'|\\\"))",
+    "\\!(?=(\\'|\\\"))", "\\!(?=\\,\\s[a-z])", "\\!(?=\\s[a-z])",
+]
+
+
+def test_spark_nlp_notebook_custom_bounds():
+    """The notebook's outputs: a tab as the only bound; its rebuilt default rules without the breakers."""
+    tabbed = "This is a sentence\tThis is another one\tHow about a third one?"
+    assert split(tabbed) == [tabbed]
+    assert split(tabbed, custom_bounds=("\t",)) == ["This is a sentence", "This is another one",
+                                                     "How about a third one?"]
+    text = "this.is.one.sentence\nThis is the second one; not broken"
+    assert split(text, custom_bounds=tuple(NOTEBOOK_BOUNDS), use_custom_bounds_only=True) == [text]
+
+
+def test_custom_bounds_apply_one_after_another():
+    """Each bound runs on the text the earlier ones left, its matches replaced by Spark NLP's break mark
+    (one alternation of all bounds would match "ab" first in both orders)."""
+    assert split("abc", custom_bounds=("ab", "bc")) == ["c"]
+    assert split("abc", custom_bounds=("bc", "ab")) == ["a"]
+    assert split("x; y", custom_bounds=(";", "\\s\uf050")) == ["x", "y"]  # a later bound sees the mark
+    assert split("x;; y", custom_bounds=(";", ";;"), custom_bounds_strategy="append") == ["x;", ";", "y"]
+    assert split("one two", custom_bounds=("(?=two)",)) == ["one", "two"]  # a match of no width splits too
+
+
 def test_split_min_and_max_length():
     text = "A tiny one. This sentence is rather long for its kind. Ok."
     assert sentences(text, min_length=4) == ["A tiny one.", "This sentence is rather long for its kind."]

@@ -3,8 +3,9 @@
 In the spirit of Spark NLP's default pragmatic detector (after Kevin Dias' pragmatic_segmenter), with
 these rules, in order:
 
-1. customBounds: regexes that always split (the match dropped, or kept with the sentence before or
-   after it: customBoundsStrategy); with useCustomBoundsOnly they are the only rule;
+1. customBounds: Java regexes, each its own pattern, applied one after another in the order given (as
+   Spark NLP's RuleFactory does), that always split (the match dropped, or kept with the sentence before
+   or after it: customBoundsStrategy); with useCustomBoundsOnly they are the only rule;
 2. a blank line (two line breaks, spaces between allowed) always splits;
 3. a single line break splits unless the next line starts with a lowercase letter (hard-wrapped text)
    or the line ends in a protected abbreviation ("Mr.\\nSmith"); a line starting with a list marker
@@ -25,12 +26,16 @@ non-space character; no sentence is empty.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
+
+import regex
 
 from .java_regex import compile_java
 
 CUSTOM_BOUNDS_STRATEGIES = ("none", "prepend", "append")
+BREAK_MARK = "\uf050"  # Spark NLP's BREAK_INDICATOR, what a later customBound sees where an earlier one matched
 
 # always followed by a name: never end a sentence
 PREPOSITIVE = frozenset(
@@ -80,14 +85,12 @@ def validate_rules(rules: SentenceRules) -> None:
     if rules.custom_bounds_strategy not in CUSTOM_BOUNDS_STRATEGIES:
         raise ValueError(f"customBoundsStrategy must be one of {', '.join(map(repr, CUSTOM_BOUNDS_STRATEGIES))}, "
                          f"got {rules.custom_bounds_strategy!r}")
-    _bounds_pattern(rules.custom_bounds)
+    _bounds_patterns(rules.custom_bounds)
 
 
 @lru_cache(maxsize=64)
-def _bounds_pattern(bounds: tuple[str, ...]) -> re.Pattern | None:
-    """One regex for all customBounds, read as Java regexes like the Tokenizer's patterns."""
-    if not bounds:
-        return None
+def _bounds_patterns(bounds: tuple[str, ...]) -> tuple[regex.Pattern, ...]:
+    """Each customBound compiled on its own, as the Java regex Spark NLP reads it."""
     compiled = []
     for bound in bounds:
         if not isinstance(bound, str) or not bound:
@@ -96,7 +99,7 @@ def _bounds_pattern(bounds: tuple[str, ...]) -> re.Pattern | None:
         if pattern.fullmatch(""):
             raise ValueError(f"customBounds: {bound!r} matches the empty string")
         compiled.append(pattern)
-    return re.compile("|".join(f"(?:{p.pattern})" for p in compiled), compiled[0].flags)
+    return tuple(compiled)
 
 
 # -- pure core -------------------------------------------------------------------------------------
@@ -142,25 +145,65 @@ def _trim(text: str, start: int, stop: int) -> tuple[int, int] | None:
 
 def _custom_pieces(text: str, rules: SentenceRules) -> list[tuple[int, int]]:
     """[start, stop) pieces between customBounds matches; the match goes with neither piece ("none"),
-    the one before ("append") or the one after ("prepend")."""
-    pattern = _bounds_pattern(rules.custom_bounds)
-    if pattern is None:
-        return [(0, len(text))]
+    the one before ("append") or the one after ("prepend").
+
+    As Spark NLP does, the bounds apply one after another, in the order given, each to the text the
+    earlier ones left: a match becomes (strategy "none") or gains ("append", "prepend") a break mark,
+    Spark NLP's BREAK_INDICATOR, which the later bounds see in its place."""
+    work = text
+    origin = [(i, i + 1) for i in range(len(text))]  # per character of `work`: its [start, stop) in text
+    marks: list[int] = []  # the indices in `work` of the break marks, ascending
+    for pattern in _bounds_patterns(rules.custom_bounds):
+        work, origin, marks = _mark_bound(pattern, work, origin, marks, rules.custom_bounds_strategy)
     pieces, start = [], 0
-    for m in pattern.finditer(text):
-        if m.end() == m.start():
-            continue
-        if rules.custom_bounds_strategy == "append":
-            pieces.append((start, m.end()))
-            start = m.end()
-        elif rules.custom_bounds_strategy == "prepend":
-            pieces.append((start, m.start()))
-            start = m.start()
-        else:
-            pieces.append((start, m.start()))
-            start = m.end()
+    for index in marks:
+        cut_start, cut_stop = origin[index]
+        pieces.append((start, cut_start))
+        start = cut_stop
     pieces.append((start, len(text)))
     return pieces
+
+
+def _mark_bound(pattern: regex.Pattern, work: str, origin: list[tuple[int, int]], marks: list[int],
+                strategy: str) -> tuple[str, list[tuple[int, int]], list[int]]:
+    """`work` with every match of one bound marked, as Spark NLP's replaceAllIn with the break mark:
+    the match replaced by the mark ("none"; the mark stands for the match's span of the text), or the
+    mark put after ("append") or before ("prepend") it (the mark is then a cut of no width)."""
+    matches = list(pattern.finditer(work))
+    if not matches:
+        return work, origin, marks
+    parts: list[str] = []
+    new_origin: list[tuple[int, int]] = []
+    new_marks: list[int] = []
+
+    def copy(start: int, stop: int) -> None:  # work[start:stop] unchanged, its marks too
+        shift = len(new_origin) - start
+        new_marks.extend(k + shift for k in marks[bisect_left(marks, start) : bisect_left(marks, stop)])
+        parts.append(work[start:stop])
+        new_origin.extend(origin[start:stop])
+
+    def mark(span: tuple[int, int]) -> None:
+        new_marks.append(len(new_origin))
+        parts.append(BREAK_MARK)
+        new_origin.append(span)
+
+    done = 0
+    for m in matches:
+        begin, end = m.span()
+        copy(done, begin)
+        first = origin[begin][0] if begin < len(origin) else (origin[-1][1] if origin else 0)
+        last = origin[end - 1][1] if end > begin else first
+        if strategy == "prepend":
+            mark((first, first))
+        if strategy == "none":
+            mark((first, last))
+        else:
+            copy(begin, end)
+        if strategy == "append":
+            mark((last, last))
+        done = end
+    copy(done, len(work))
+    return "".join(parts), new_origin, new_marks
 
 
 def _pragmatic_pieces(text: str, start: int, stop: int, rules: SentenceRules) -> list[tuple[int, int]]:
