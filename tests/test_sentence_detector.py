@@ -52,7 +52,7 @@ def test_gold_boundaries_recall_and_precision():
     recall, precision = found / expected, found / predicted
     print(f"sentence boundaries: recall {recall:.4f} ({found}/{expected}), precision {precision:.4f} "
           f"({found}/{predicted})")
-    assert recall >= 0.95 and precision >= 0.95
+    assert recall >= 0.94 and precision >= 0.95  # 6 misses: sentence starts inside quotations, kept whole as Spark NLP does
 
 
 # -- rules -----------------------------------------------------------------------------------------
@@ -68,6 +68,16 @@ def test_abbreviations_numbers_quotes_ellipses():
     assert split('A capital "H." For all. "Why?" he asked. (Applause.) Done.') == [
         'A capital "H."', "For all.", '"Why?" he asked.', "(Applause.)", "Done."]
 
+
+
+def test_spark_nlp_between_punctuation_geo_and_numbered_lists():
+    """Spark NLP's rules that pysbd shares: a quotation or bracket of letters, digits, spaces and . , ? !
+    holds no sentence end (one with an apostrophe does); N°. before a number; "1.)" list items."""
+    assert split('He said "It is late. We go." Then he left.') == ['He said "It is late. We go."', "Then he left."]
+    assert split("He said \"It's late. We go.\" Then.") == ['He said "It\'s late.', 'We go."', "Then."]
+    assert split("See (page one. Page two.) Then stop.") == ["See (page one. Page two.)", "Then stop."]
+    assert split("Find it at N°. 1026.253.553. That is all.") == ["Find it at N°. 1026.253.553.", "That is all."]
+    assert split("1.) The first item. 2.) The second item") == ["1.) The first item.", "2.) The second item"]
 
 def test_line_breaks_and_lists():
     text = "TITLE LINE\nFirst line goes on\nwrapped here. Next.\n\n\n  New paragraph\n\nMr.\nSmith came."

@@ -33,6 +33,7 @@ from functools import lru_cache
 import regex
 
 from .java_regex import compile_java
+from .quoted_spans import inside, quoted_spans
 
 CUSTOM_BOUNDS_STRATEGIES = ("none", "prepend", "append")
 BREAK_MARK = "\uf050"  # Spark NLP's BREAK_INDICATOR, what a later customBound sees where an earlier one matched
@@ -59,6 +60,8 @@ _END = re.compile(r"([.!?\u2026]+)([\"'\u201d\u2019\u00bb)\]}]*)(?=\s|\Z)")
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n\s*")
 _NEWLINE = re.compile("\n")
 _LIST_MARKER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|[ivxlcIVXLC]{1,6})[.)](?=\s)")
+_INLINE_LIST_MARKER = re.compile(r"\s(\d{1,2}\.\))")  # "1.) first 2.) second": Spark NLP's list rule
+_GEO_PERIOD = re.compile(r"(?<=[A-Za-z]\u00b0)\.(?=\s*\d)")  # "N\u00b0. 1026": Spark NLP's geo-location rule
 _MULTI_PERIOD = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # U.S, A.D, i.e (the final period is the end mark)
 _OPENERS = "\"'\u201c\u2018([{\u00ab"
 _CONTINUATION = ",;:"
@@ -208,9 +211,14 @@ def _mark_bound(pattern: regex.Pattern, work: str, origin: list[tuple[int, int]]
 
 def _pragmatic_pieces(text: str, start: int, stop: int, rules: SentenceRules) -> list[tuple[int, int]]:
     cuts = {m.end() for m in _BLANK_LINE.finditer(text, start, stop)}
+    quoted = quoted_spans(text, start, stop)
     breaks = _NEWLINE.finditer(text, start, stop)
-    cuts.update(m.end() for m in breaks if _line_break_ends(text, m.start(), start, stop, rules))
-    cuts.update(m.end() for m in _END.finditer(text, start, stop) if _mark_ends(text, m, start, stop, rules))
+    cuts.update(m.end() for m in breaks
+                if not inside(quoted, m.start(), m.end()) and _line_break_ends(text, m.start(), start, stop, rules))
+    cuts.update(m.end() for m in _END.finditer(text, start, stop)
+                if not inside(quoted, m.start(1), m.end(1)) and _mark_ends(text, m, start, stop, rules))
+    if rules.detect_lists:
+        cuts.update(m.start(1) for m in _INLINE_LIST_MARKER.finditer(text, start, stop))
     bounds = [start, *sorted(c for c in cuts if start < c < stop), stop]
     return list(zip(bounds, bounds[1:]))
 
@@ -249,12 +257,19 @@ def _mark_ends(text: str, m: re.Match, start: int, stop: int, rules: SentenceRul
     if nxt[0].islower() or nxt[0] in _CONTINUATION:
         return False
     marks, closers = m.group(1), m.group(2)
+    word, begin = _word_before(text, m.start(), start)
+    if marks == "." and (_GEO_PERIOD.match(text, m.start()) or _numbered_marker(text, word, begin, start, closers)):
+        return False
     if marks != "." or closers:
         return True
-    word, begin = _word_before(text, m.start(), start)
     if rules.detect_lists and _line_start(text, begin, start) and _is_list_marker(text, begin, stop):
         return False
     return not (rules.use_abbreviations and _protected(word, nxt))
+
+
+def _numbered_marker(text: str, word: str, begin: int, start: int, closers: str) -> bool:
+    """The period of a list marker "1.)" (Spark NLP: a period after a digit, before a non-space, never ends)."""
+    return closers.startswith(")") and word.isdigit() and len(word) <= 2 and (begin == start or text[begin - 1].isspace())
 
 
 def _protected(word: str, nxt: str) -> bool:
