@@ -269,7 +269,8 @@ def _mark_ends(text: str, m: re.Match, start: int, stop: int, rules: SentenceRul
 
 def _numbered_marker(text: str, word: str, begin: int, start: int, closers: str) -> bool:
     """The period of a list marker "1.)" (Spark NLP: a period after a digit, before a non-space, never ends)."""
-    return closers.startswith(")") and word.isdigit() and len(word) <= 2 and (begin == start or text[begin - 1].isspace())
+    at_word_start = begin == start or text[begin - 1].isspace()
+    return closers.startswith(")") and word.isdigit() and len(word) <= 2 and at_word_start
 
 
 def _protected(word: str, nxt: str) -> bool:
