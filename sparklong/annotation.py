@@ -50,6 +50,20 @@ def annotation_array_type():
     return ArrayType(annotation_struct(), True)
 
 
+def annotation_column(column, name: str, annotator_type: str):
+    """`column` (an array of annotation structs) as the output column `name` of a stage, typed as Spark
+    NLP types it: annotation_array_type(), the column itself nullable (its printSchema says `array
+    (nullable = true)`, whether the array comes from a UDF or is built in SQL), and the annotator type
+    in the column metadata, where Spark NLP keeps it."""
+    from pyspark.sql import functions as F
+
+    typed = column.cast(annotation_array_type())
+    # "null stays null": Spark types this CASE nullable (an array built by F.array is not); the optimizer
+    # folds it back to `typed`, so it costs nothing at run time
+    nullable = F.when(typed.isNull(), F.lit(None)).otherwise(typed)
+    return nullable.alias(name, metadata={"annotatorType": annotator_type})
+
+
 def is_annotation_column(data_type) -> bool:
     """True when a DataFrame column type has the annotation fields (nullability aside)."""
     from pyspark.sql.types import ArrayType, StructType

@@ -18,7 +18,7 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, FloatType, MapType, StringType
 
-from ..annotation import DOCUMENT, Annotation, annotation_array_type
+from ..annotation import DOCUMENT, Annotation, annotation_column
 from ..params import HasInputAnnotationCols, HasOutputAnnotationCol, _columns, check_choice, set_params
 from .annotator_types import AnnotatorTypes
 
@@ -179,7 +179,7 @@ class _AssemblerParams(Params):
             )
         else:
             docs = F.array(_document_struct(F.col(column), mode, self._extras(dataset)))
-        return docs.cast(annotation_array_type()).alias(out, metadata={"annotatorType": DOCUMENT})
+        return annotation_column(docs, out, DOCUMENT)
 
     def _local(self, row: dict, column: str) -> list[Annotation]:
         has_id = self.isDefined(self.idCol) and self.getIdCol() in row

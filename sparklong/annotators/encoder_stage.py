@@ -15,6 +15,7 @@ from pyspark.ml.param import Params
 from pyspark.sql import SparkSession
 from pyspark.sql.functions import col
 
+from ..annotation import annotation_column
 from ..cores.batching import DEFAULT_MAX_WINDOW, Batching, window_length
 from ..engine_choice import prepare_engine
 from ..models.architectures import read_config
@@ -159,8 +160,8 @@ class EncoderStage(
         udf = model_udf(self.getModelFolder(), shipped, self.task, self.core(), self.getCaseSensitive(),
                         self.engine_settings())
         out = self.getOutputCol()
-        column = udf(*[col(c) for c in self.getInputCols()]).alias(out, metadata={"annotatorType": self.outputAnnotatorType})
-        return dataset.withColumn(out, column)
+        column = udf(*[col(c) for c in self.getInputCols()])
+        return dataset.withColumn(out, annotation_column(column, out, self.outputAnnotatorType))
 
 
 class HasClasses(Params):

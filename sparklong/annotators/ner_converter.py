@@ -17,7 +17,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql.functions import col
 
-from ..annotation import CHUNK, DOCUMENT, NAMED_ENTITY, NO_ENTITY, TOKEN, Annotation
+from ..annotation import CHUNK, DOCUMENT, NAMED_ENTITY, NO_ENTITY, TOKEN, Annotation, annotation_column
 from ..params import HasInputAnnotationCols, HasOutputAnnotationCol, _columns, set_params
 from ..udfs.annotation_udf import annotation_udf
 from .annotator_types import AnnotatorTypes
@@ -166,5 +166,5 @@ class NerConverter(
         settings = self.settings()
         udf = annotation_udf(lambda docs, tokens, tags: convert(docs, tokens, tags, settings))
         out = self.getOutputCol()
-        chunks = udf(*[col(c) for c in self.getInputCols()]).alias(out, metadata={"annotatorType": CHUNK})
-        return dataset.withColumn(out, chunks)
+        chunks = udf(*[col(c) for c in self.getInputCols()])
+        return dataset.withColumn(out, annotation_column(chunks, out, CHUNK))

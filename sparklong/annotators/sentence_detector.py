@@ -19,7 +19,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import functions as F
 
-from ..annotation import DOCUMENT, Annotation
+from ..annotation import DOCUMENT, Annotation, annotation_column
 from ..cores.sentence_rules import SentenceRules, cut_at_words, sentence_spans, validate_rules
 from ..params import HasInputAnnotationCols, HasOutputAnnotationCol, check_range, set_params
 from .annotator_types import AnnotatorTypes
@@ -177,16 +177,17 @@ class SentenceDetector(
 
         self.check_input_types(dataset)  # DOCUMENT columns, before any Spark job
         udf = annotation_udf(partial(_detect_columns, self.settings()))
-        out, meta = self.getOutputCol(), {"annotatorType": DOCUMENT}
-        result = dataset.withColumn(out, udf(*[F.col(c) for c in self.getInputCols()]).alias(out, metadata=meta))
-        return _explode(result, out, meta) if self.getExplodeSentences() else result
+        out = self.getOutputCol()
+        sentences = udf(*[F.col(c) for c in self.getInputCols()])
+        result = dataset.withColumn(out, annotation_column(sentences, out, DOCUMENT))
+        return _explode(result, out) if self.getExplodeSentences() else result
 
 
-def _explode(dataset, out: str, meta: dict):
+def _explode(dataset, out: str):
     """One row per sentence, every other column copied; the sentence column holds that one sentence.
     A row without sentences is kept with an empty array (Spark NLP's explode drops it)."""
     tmp = "__sentence"
     others = [F.col(f"`{c}`") for c in dataset.columns if c != out]
     rows = dataset.select(*others, F.explode_outer(F.col(f"`{out}`")).alias(tmp))
     one = F.filter(F.array(F.col(tmp)), lambda a: a.isNotNull())
-    return rows.withColumn(out, one.alias(out, metadata=meta)).drop(tmp)
+    return rows.withColumn(out, annotation_column(one, out, DOCUMENT)).drop(tmp)

@@ -8,7 +8,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql.functions import col
 
-from ..annotation import DOCUMENT, SENTENCE_EMBEDDINGS, WORD_EMBEDDINGS
+from ..annotation import DOCUMENT, SENTENCE_EMBEDDINGS, WORD_EMBEDDINGS, annotation_column
 from ..cores.pooling import WORDS, check_pooling, pool_sentences
 from ..params import HasInputAnnotationCols, HasOutputAnnotationCol, HasStorageRef, set_params
 from ..udfs.annotation_udf import annotation_udf
@@ -46,5 +46,5 @@ class SentenceEmbeddings(
         strategy = self.getPoolingStrategy()
         udf = annotation_udf(lambda docs, words: pool_sentences(docs, words, strategy))
         out = self.getOutputCol()
-        pooled = udf(*[col(c) for c in self.getInputCols()]).alias(out, metadata={"annotatorType": SENTENCE_EMBEDDINGS})
-        return dataset.withColumn(out, pooled)
+        pooled = udf(*[col(c) for c in self.getInputCols()])
+        return dataset.withColumn(out, annotation_column(pooled, out, SENTENCE_EMBEDDINGS))

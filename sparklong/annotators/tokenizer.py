@@ -14,7 +14,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql.functions import col
 
-from ..annotation import DOCUMENT, TOKEN, Annotation
+from ..annotation import DOCUMENT, TOKEN, Annotation, annotation_column
 from ..cores.java_regex import compile_java
 from ..cores.tokenizer_rules import (
     DEFAULT_CONTEXT_CHARS,
@@ -227,5 +227,5 @@ class TokenizerModel(Model, _TokenizerParams, DefaultParamsReadable, DefaultPara
         rules.compiled()  # fail here, not in an executor
         udf = annotation_udf(partial(tokenize_columns, rules))
         out = self.getOutputCol()
-        tokens = udf(*[col(c) for c in self.getInputCols()]).alias(out, metadata={"annotatorType": TOKEN})
-        return dataset.withColumn(out, tokens)
+        tokens = udf(*[col(c) for c in self.getInputCols()])
+        return dataset.withColumn(out, annotation_column(tokens, out, TOKEN))

@@ -3,8 +3,9 @@
 In the spirit of Spark NLP's default pragmatic detector (after Kevin Dias' pragmatic_segmenter), with
 these rules, in order:
 
-1. customBounds: regexes that always split (the match dropped, or kept with the sentence before or
-   after it: customBoundsStrategy); with useCustomBoundsOnly they are the only rule;
+1. customBounds: Java regexes, each its own pattern, applied one after another in the order given (as
+   Spark NLP's RuleFactory does), that always split (the match dropped, or kept with the sentence before
+   or after it: customBoundsStrategy); with useCustomBoundsOnly they are the only rule;
 2. a blank line (two line breaks, spaces between allowed) always splits;
 3. a single line break splits unless the next line starts with a lowercase letter (hard-wrapped text)
    or the line ends in a protected abbreviation ("Mr.\\nSmith"); a line starting with a list marker
@@ -25,12 +26,17 @@ non-space character; no sentence is empty.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 
+import regex
+
 from .java_regex import compile_java
+from .quoted_spans import inside, quoted_spans
 
 CUSTOM_BOUNDS_STRATEGIES = ("none", "prepend", "append")
+BREAK_MARK = "\uf050"  # Spark NLP's BREAK_INDICATOR, what a later customBound sees where an earlier one matched
 
 # always followed by a name: never end a sentence
 PREPOSITIVE = frozenset(
@@ -54,6 +60,8 @@ _END = re.compile(r"([.!?\u2026]+)([\"'\u201d\u2019\u00bb)\]}]*)(?=\s|\Z)")
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n\s*")
 _NEWLINE = re.compile("\n")
 _LIST_MARKER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|[ivxlcIVXLC]{1,6})[.)](?=\s)")
+_INLINE_LIST_MARKER = re.compile(r"\s(\d{1,2}\.\))")  # "1.) first 2.) second": Spark NLP's list rule
+_GEO_PERIOD = re.compile(r"(?<=[A-Za-z]\u00b0)\.(?=\s*\d)")  # "N\u00b0. 1026": Spark NLP's geo-location rule
 _MULTI_PERIOD = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # U.S, A.D, i.e (the final period is the end mark)
 _OPENERS = "\"'\u201c\u2018([{\u00ab"
 _CONTINUATION = ",;:"
@@ -80,14 +88,12 @@ def validate_rules(rules: SentenceRules) -> None:
     if rules.custom_bounds_strategy not in CUSTOM_BOUNDS_STRATEGIES:
         raise ValueError(f"customBoundsStrategy must be one of {', '.join(map(repr, CUSTOM_BOUNDS_STRATEGIES))}, "
                          f"got {rules.custom_bounds_strategy!r}")
-    _bounds_pattern(rules.custom_bounds)
+    _bounds_patterns(rules.custom_bounds)
 
 
 @lru_cache(maxsize=64)
-def _bounds_pattern(bounds: tuple[str, ...]) -> re.Pattern | None:
-    """One regex for all customBounds, read as Java regexes like the Tokenizer's patterns."""
-    if not bounds:
-        return None
+def _bounds_patterns(bounds: tuple[str, ...]) -> tuple[regex.Pattern, ...]:
+    """Each customBound compiled on its own, as the Java regex Spark NLP reads it."""
     compiled = []
     for bound in bounds:
         if not isinstance(bound, str) or not bound:
@@ -96,7 +102,7 @@ def _bounds_pattern(bounds: tuple[str, ...]) -> re.Pattern | None:
         if pattern.fullmatch(""):
             raise ValueError(f"customBounds: {bound!r} matches the empty string")
         compiled.append(pattern)
-    return re.compile("|".join(f"(?:{p.pattern})" for p in compiled), compiled[0].flags)
+    return tuple(compiled)
 
 
 # -- pure core -------------------------------------------------------------------------------------
@@ -142,32 +148,77 @@ def _trim(text: str, start: int, stop: int) -> tuple[int, int] | None:
 
 def _custom_pieces(text: str, rules: SentenceRules) -> list[tuple[int, int]]:
     """[start, stop) pieces between customBounds matches; the match goes with neither piece ("none"),
-    the one before ("append") or the one after ("prepend")."""
-    pattern = _bounds_pattern(rules.custom_bounds)
-    if pattern is None:
-        return [(0, len(text))]
+    the one before ("append") or the one after ("prepend").
+
+    As Spark NLP does, the bounds apply one after another, in the order given, each to the text the
+    earlier ones left: a match becomes (strategy "none") or gains ("append", "prepend") a break mark,
+    Spark NLP's BREAK_INDICATOR, which the later bounds see in its place."""
+    work = text
+    origin = [(i, i + 1) for i in range(len(text))]  # per character of `work`: its [start, stop) in text
+    marks: list[int] = []  # the indices in `work` of the break marks, ascending
+    for pattern in _bounds_patterns(rules.custom_bounds):
+        work, origin, marks = _mark_bound(pattern, work, origin, marks, rules.custom_bounds_strategy)
     pieces, start = [], 0
-    for m in pattern.finditer(text):
-        if m.end() == m.start():
-            continue
-        if rules.custom_bounds_strategy == "append":
-            pieces.append((start, m.end()))
-            start = m.end()
-        elif rules.custom_bounds_strategy == "prepend":
-            pieces.append((start, m.start()))
-            start = m.start()
-        else:
-            pieces.append((start, m.start()))
-            start = m.end()
+    for index in marks:
+        cut_start, cut_stop = origin[index]
+        pieces.append((start, cut_start))
+        start = cut_stop
     pieces.append((start, len(text)))
     return pieces
 
 
+def _mark_bound(pattern: regex.Pattern, work: str, origin: list[tuple[int, int]], marks: list[int],
+                strategy: str) -> tuple[str, list[tuple[int, int]], list[int]]:
+    """`work` with every match of one bound marked, as Spark NLP's replaceAllIn with the break mark:
+    the match replaced by the mark ("none"; the mark stands for the match's span of the text), or the
+    mark put after ("append") or before ("prepend") it (the mark is then a cut of no width)."""
+    matches = list(pattern.finditer(work))
+    if not matches:
+        return work, origin, marks
+    parts: list[str] = []
+    new_origin: list[tuple[int, int]] = []
+    new_marks: list[int] = []
+
+    def copy(start: int, stop: int) -> None:  # work[start:stop] unchanged, its marks too
+        shift = len(new_origin) - start
+        new_marks.extend(k + shift for k in marks[bisect_left(marks, start) : bisect_left(marks, stop)])
+        parts.append(work[start:stop])
+        new_origin.extend(origin[start:stop])
+
+    def mark(span: tuple[int, int]) -> None:
+        new_marks.append(len(new_origin))
+        parts.append(BREAK_MARK)
+        new_origin.append(span)
+
+    done = 0
+    for m in matches:
+        begin, end = m.span()
+        copy(done, begin)
+        first = origin[begin][0] if begin < len(origin) else (origin[-1][1] if origin else 0)
+        last = origin[end - 1][1] if end > begin else first
+        if strategy == "prepend":
+            mark((first, first))
+        if strategy == "none":
+            mark((first, last))
+        else:
+            copy(begin, end)
+        if strategy == "append":
+            mark((last, last))
+        done = end
+    copy(done, len(work))
+    return "".join(parts), new_origin, new_marks
+
+
 def _pragmatic_pieces(text: str, start: int, stop: int, rules: SentenceRules) -> list[tuple[int, int]]:
     cuts = {m.end() for m in _BLANK_LINE.finditer(text, start, stop)}
+    quoted = quoted_spans(text, start, stop)
     breaks = _NEWLINE.finditer(text, start, stop)
-    cuts.update(m.end() for m in breaks if _line_break_ends(text, m.start(), start, stop, rules))
-    cuts.update(m.end() for m in _END.finditer(text, start, stop) if _mark_ends(text, m, start, stop, rules))
+    cuts.update(m.end() for m in breaks
+                if not inside(quoted, m.start(), m.end()) and _line_break_ends(text, m.start(), start, stop, rules))
+    cuts.update(m.end() for m in _END.finditer(text, start, stop)
+                if not inside(quoted, m.start(1), m.end(1)) and _mark_ends(text, m, start, stop, rules))
+    if rules.detect_lists:
+        cuts.update(m.start(1) for m in _INLINE_LIST_MARKER.finditer(text, start, stop))
     bounds = [start, *sorted(c for c in cuts if start < c < stop), stop]
     return list(zip(bounds, bounds[1:]))
 
@@ -206,12 +257,20 @@ def _mark_ends(text: str, m: re.Match, start: int, stop: int, rules: SentenceRul
     if nxt[0].islower() or nxt[0] in _CONTINUATION:
         return False
     marks, closers = m.group(1), m.group(2)
+    word, begin = _word_before(text, m.start(), start)
+    if marks == "." and (_GEO_PERIOD.match(text, m.start()) or _numbered_marker(text, word, begin, start, closers)):
+        return False
     if marks != "." or closers:
         return True
-    word, begin = _word_before(text, m.start(), start)
     if rules.detect_lists and _line_start(text, begin, start) and _is_list_marker(text, begin, stop):
         return False
     return not (rules.use_abbreviations and _protected(word, nxt))
+
+
+def _numbered_marker(text: str, word: str, begin: int, start: int, closers: str) -> bool:
+    """The period of a list marker "1.)" (Spark NLP: a period after a digit, before a non-space, never ends)."""
+    at_word_start = begin == start or text[begin - 1].isspace()
+    return closers.startswith(")") and word.isdigit() and len(word) <= 2 and at_word_start
 
 
 def _protected(word: str, nxt: str) -> bool:

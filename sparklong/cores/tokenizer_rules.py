@@ -21,8 +21,10 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Iterable, Sequence
 
+import regex
+
 from ..annotation import DOCUMENT, TOKEN, Annotation
-from .java_regex import JAVA_FLAGS, compile_java
+from .java_regex import compile_java
 from .value_checks import check_range
 
 DEFAULT_CONTEXT_CHARS = (".", ",", ";", ":", "!", "?", "*", "-", "(", ")", '"', "'")
@@ -80,11 +82,11 @@ class TokenizerRules:
 
 @dataclass(frozen=True)
 class _Compiled:
-    breaks: re.Pattern
-    rules: tuple[re.Pattern, ...]
-    exceptions: re.Pattern | None
-    split_pattern: re.Pattern | None
-    split_chars: re.Pattern | None
+    breaks: regex.Pattern
+    rules: tuple[regex.Pattern, ...]
+    exceptions: regex.Pattern | None
+    split_pattern: regex.Pattern | None
+    split_chars: regex.Pattern | None
     split_char_set: tuple[str, ...]
 
 
@@ -92,12 +94,12 @@ class _Compiled:
 def _compile(rules: TokenizerRules) -> _Compiled:
     validate_rules(rules)
     exceptions = None
-    if rules.exceptions:
-        flags = 0 if rules.case_sensitive_exceptions else re.IGNORECASE
-        exceptions = compile_java("|".join(rules.exceptions), "exceptions", flags)
+    if rules.exceptions:  # one alternation, as Spark NLP joins them (each with (?i) when case-insensitive)
+        exceptions = compile_java("|".join(rules.exceptions), "exceptions", not rules.case_sensitive_exceptions)
     split_chars = None
     if rules.split_chars:  # one char = itself (Spark NLP would read "." as a regex); "\x" = a regex escape
-        split_chars = re.compile("|".join(c if len(c) == 2 else re.escape(c) for c in rules.split_chars), JAVA_FLAGS)
+        split_chars = compile_java("|".join(c if len(c) == 2 else re.escape(c) for c in rules.split_chars),
+                                   "splitChars")
     return _Compiled(
         breaks=compile_java(break_class(rules.target_pattern), "targetPattern"),
         rules=tuple(compile_java(p, "infixPatterns") for p in rules.rule_patterns()),
@@ -132,7 +134,7 @@ DEFAULT_RULES = TokenizerRules()
 
 
 # -- pure core -------------------------------------------------------------------------------------
-def _split_spans(text: str, pattern: re.Pattern) -> list[tuple[int, int]]:
+def _split_spans(text: str, pattern: regex.Pattern) -> list[tuple[int, int]]:
     """Java's String.split(regex) as spans: no leading piece for a zero-width match at 0, trailing
     empty pieces dropped, the whole text when nothing matches."""
     spans, index = [], 0
