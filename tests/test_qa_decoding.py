@@ -38,6 +38,10 @@ def save_qa_folder(path):
 @pytest.fixture(scope="module")
 def oracle(folder):
     """transformers' pipeline; each answer computed once per module (it is slow: ~0.2 s a window)."""
+    import transformers
+
+    if not hasattr(transformers, "QuestionAnsweringPipeline"):  # make test pins 4.x, which has it
+        pytest.skip("transformers 5 removed the question-answering pipeline, the oracle of these tests")
     from transformers import LongformerForQuestionAnswering, LongformerTokenizerFast, pipeline
 
     model = LongformerForQuestionAnswering.from_pretrained(folder).eval()

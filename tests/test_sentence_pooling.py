@@ -15,7 +15,7 @@ from sparklong import DocumentAssembler, EmbeddingsFinisher, LightPipeline, Long
 from sparklong.cores.batching import owner_windows, split_windows
 from sparklong.models import convert_to_long, load
 from sparklong.models.piece_tokenizer import PieceTokenizer
-from tiny_models import _perturb, corpus_texts
+from tiny_models import _perturb, corpus_texts, tokenizer_json_only
 
 TEXTS = [
     "Fellow-Citizens of the Senate and of the House of Representatives.",
@@ -38,7 +38,7 @@ def bert_pair(tmp_path_factory):
     with open(vocab_file, "w", encoding="utf-8") as fh:
         fh.write("\n".join(vocab) + "\n")
     BertTokenizerFast(vocab_file, do_lower_case=True).save_pretrained(src)
-    os.remove(os.path.join(src, "vocab.txt"))  # as all-MiniLM-L6-v2: tokenizer.json only
+    tokenizer_json_only(src)
     torch.manual_seed(0)
     model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                  intermediate_size=64, max_position_embeddings=64, pad_token_id=0,

@@ -5,10 +5,11 @@ import os
 import shutil
 
 import pytest
-from tokenizers import ByteLevelBPETokenizer, Tokenizer, processors
+from tokenizers import AddedToken, ByteLevelBPETokenizer, Tokenizer, processors
 from tokenizers.implementations import BertWordPieceTokenizer
 
 from sparklong.models.piece_tokenizer import PieceTokenizer
+from tiny_models import tokenizer_json_only
 
 CORPUS = os.path.join(os.path.dirname(__file__), "data", "corpus")
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's order: pad = 1
@@ -60,7 +61,10 @@ def bpe_folder(tmp_path_factory, corpus):
 def hf(bpe_folder):
     from transformers import LongformerTokenizerFast
 
-    return LongformerTokenizerFast.from_pretrained(bpe_folder)
+    # <mask> absorbs the space before it, as in RoBERTa's and Longformer's own tokenizer.json: transformers
+    # 4.x gave a vocab.json + merges.txt folder that by default, 5.x no longer does, so say it for both.
+    mask = AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False)
+    return LongformerTokenizerFast.from_pretrained(bpe_folder, mask_token=mask)
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +76,7 @@ def ours(bpe_folder):
 def json_folder(hf, tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("hfsaved"))
     hf.save_pretrained(folder)
-    for name in ("vocab.json", "merges.txt"):
-        os.remove(os.path.join(folder, name))  # only tokenizer.json (+ configs) left
+    tokenizer_json_only(folder)
     # Saved truncation/padding settings must not cut or pad a plain encode (transformers ignores them too).
     path = os.path.join(folder, "tokenizer.json")
     saved = Tokenizer.from_file(path)
@@ -139,7 +142,13 @@ def test_tokenizer_json_same_as_vocab_merges(ours, json_folder, paragraphs):
 @pytest.mark.parametrize("variant", ["no_trailing_newline", "no_version_header"])
 def test_merges_read_as_transformers_reads_them(bpe_folder, tmp_path, paragraphs, variant):
     """RobertaTokenizer drops the first and last line of merges.txt whatever they hold."""
+    import transformers
     from transformers import LongformerTokenizerFast
+
+    if not transformers.__version__.startswith("4."):
+        # 5.x hands merges.txt to tokenizers' own reader, which skips only a #version header and empty lines:
+        # the same merges on a well-formed file, not on these two. We read it as 4.x (make test's oracle) does.
+        pytest.skip("transformers 5 reads a malformed merges.txt differently from 4.x, which sparklong follows")
 
     with open(os.path.join(bpe_folder, "merges.txt"), encoding="utf-8") as fh:
         merges = fh.read()
@@ -187,7 +196,8 @@ def test_wordpiece_tokenizer_json(wordpiece_folder, paragraphs, tmp_path):
     texts = ODD[:-1] + ["a [MASK] b [CLS] c"] + paragraphs[:30]
     path = os.path.join(wordpiece_folder, "tokenizer.json")
     # No tokenizer_config.json: BertTokenizerFast lowercases (do_lower_case defaults to True), and so do we.
-    hf = BertTokenizerFast(tokenizer_file=path)
+    # (Loaded from the folder: in transformers 5 the constructor's tokenizer_file keeps the file's normalizer.)
+    hf = BertTokenizerFast.from_pretrained(wordpiece_folder)
     ours = PieceTokenizer.from_folder(wordpiece_folder)
     assert _ours(ours.encode_batch(texts)) == _hf_single(hf, texts)
     assert (ours.bos_id, ours.eos_id, ours.pad_id) == (hf.cls_token_id, hf.sep_token_id, hf.pad_token_id)

@@ -1,6 +1,7 @@
 """Tiny Hugging Face checkpoints written at test time (random weights, exact HF folder layout)."""
 from __future__ import annotations
 
+import json
 import os
 
 import torch
@@ -43,8 +44,34 @@ def save_longformer(folder: str, task: str = "embeddings", seed: int = 0, safete
     model = cls(cfg, add_pooling_layer=False) if task == "embeddings" else cls(cfg)
     _perturb(model)
     model.eval()
-    model.save_pretrained(folder, safe_serialization=safetensors)
+    model.save_pretrained(folder)
+    if not safetensors:
+        to_pytorch_bin(folder)
     return model
+
+
+def to_pytorch_bin(folder: str) -> None:
+    """Replace the safetensors weights save_pretrained wrote (one file, or shards and their index) with the
+    same tensors in the files save_pretrained(safe_serialization=False) wrote in transformers 4.x:
+    pytorch_model.bin, or pytorch_model-0000k-of-0000n.bin and pytorch_model.bin.index.json. Transformers 5
+    writes safetensors only, and the engine still reads .bin checkpoints (torch.load, weights_only)."""
+    from safetensors.torch import load_file
+
+    index_path = os.path.join(folder, "model.safetensors.index.json")
+    index = None
+    if os.path.exists(index_path):
+        with open(index_path, encoding="utf-8") as fh:
+            index = json.load(fh)
+        os.remove(index_path)
+    shards = sorted(set(index["weight_map"].values())) if index else ["model.safetensors"]
+    renamed = {name: "pytorch_" + name.removesuffix(".safetensors") + ".bin" for name in shards}
+    for name in shards:
+        torch.save(load_file(os.path.join(folder, name)), os.path.join(folder, renamed[name]))
+        os.remove(os.path.join(folder, name))
+    if index:
+        index["weight_map"] = {key: renamed[name] for key, name in index["weight_map"].items()}
+        with open(os.path.join(folder, "pytorch_model.bin.index.json"), "w", encoding="utf-8") as fh:
+            json.dump(index, fh)
 
 
 def _perturb(model: torch.nn.Module) -> None:
@@ -103,6 +130,14 @@ GLOBALS = {
     "end": lambda n, r: [n - 1 - r],
     "start_mid_end": lambda n, r: sorted({0, n // 2, n - 1}),
 }
+
+
+def tokenizer_json_only(folder: str) -> None:
+    """Leave tokenizer.json (and the configs) as the folder's only tokenizer files, as all-MiniLM-L6-v2 has
+    them: transformers 4.x's save_pretrained writes vocab.txt or vocab.json + merges.txt beside it, 5.x not."""
+    for name in ("vocab.txt", "vocab.json", "merges.txt"):
+        if os.path.exists(os.path.join(folder, name)):
+            os.remove(os.path.join(folder, name))
 
 
 def corpus_texts() -> list[str]:
