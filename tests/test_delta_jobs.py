@@ -10,10 +10,12 @@ import sys
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet  # noqa: F401  pa.parquet
 import pytest
 
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.runner import main
+from sparklong.jobs.search import main as search
 from job_runs import assert_same_vectors, embed_args, read, read_delta, write_corpus
 
 deltalake = pytest.importorskip("deltalake")
@@ -76,6 +78,19 @@ def test_delta_table_equals_parquet_and_incremental_is_one_version(spark, corpus
     assert_same_vectors(read_delta(table, version=0), read(parquet))  # last night's still readable
     assert [c["version"] for c in history(table)] == [0, 1]
     assert history(table)[1]["sparklong"]["input"].endswith("docs2.parquet")
+
+    # search reads the latest version, or the one --version names: doc02 (removed tonight) only in version 0
+    queries = tmp_path / "queries.jsonl"
+    pd.DataFrame({"query_id": [0], "query": [corpus["docs"][2]["text"]]}).to_json(queries, orient="records", lines=True)
+    found = {}
+    for version in ([], ["--version", "0"]):
+        out_dir = tmp_path / f"search{''.join(version)}"
+        args = ["--index", str(table), "--queries", str(queries), "--top-k", "12", "--model", corpus["model"],
+                "--output", str(out_dir), *version]
+        assert search(args, spark) == 0, capsys.readouterr().err
+        found[bool(version)] = [r["id"] for r in pa.parquet.read_table(out_dir).to_pylist()]
+    assert found[True][0] == "doc02" and "doc02" not in found[False] and "new00" in found[False]
+    assert len(found[True]) == len(found[False]) == 9  # the documents with text, in each version
 
 
 def test_chunks_and_answers_as_delta_tables(spark, corpus, tmp_path, capsys):
