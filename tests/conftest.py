@@ -36,3 +36,11 @@ def tiny_folder(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("tiny") / "tiny_longformer")
     save_model_folder(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def local_fault_runs(spark, tmp_path_factory):
+    """Both formats' local fault drivers, run side by side once (local_fault_runs.py)."""
+    from local_fault_runs import run_fault_drivers
+
+    return run_fault_drivers(spark, tmp_path_factory.mktemp("local_faults"))

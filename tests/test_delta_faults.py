@@ -7,21 +7,15 @@ from __future__ import annotations
 
 import glob
 import os
-import sys
 
 import pytest
 
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.runner import main
-from job_runs import assert_same_vectors, embed_args, kill_when, read, read_delta, write_corpus
-from test_job_faults import fault_driver, fault_result, job_args
+from job_runs import assert_same_vectors, embed_args, read, read_delta
+from test_job_faults import fault_result
 
 pytest.importorskip("deltalake")
-
-
-def wrote_a_shard(out) -> bool:
-    """A task has written a data file and its commit record: the run is past planning, before its commit."""
-    return bool(glob.glob(str(out / "_staging" / "*" / "commits" / "*.json")))
 
 
 def data_files(out) -> list[str]:
@@ -29,18 +23,10 @@ def data_files(out) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def delta_faults(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("delta_faults")
-    corpus = write_corpus(root, count=12)
-    assert main(EMBED, embed_args(corpus, root / "reference", shard_rows=4), spark) == 0
-    runs, log = root / "runs", root / "driver.log"
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-    command = fault_driver("local[2,4]", ["worker_kill", "plain"], job_args(corpus) + ["--output-format", "delta"],
-                           runs)
-    output = runs / "plain" / "out"
-    started = kill_when(command, output, env, log, wrote_a_shard, timeout_s=400)
-    return {"corpus": corpus, "runs": runs, "log": log, "started": started, "root": root,
-            "table_at_kill": (output / "_delta_log").exists()}
+def delta_faults(local_fault_runs):
+    """The delta fault driver on local[2,4] (run beside parquet's: local_fault_runs.py): worker_kill, then a
+    plain run SIGKILLed after a task wrote a shard's file and commit record, before the run's one commit."""
+    return {**local_fault_runs["delta"], "corpus": local_fault_runs["corpus"], "reference": local_fault_runs["reference"]}
 
 
 def test_retried_tasks_commit_every_id_once_in_one_version(delta_faults):
@@ -49,7 +35,7 @@ def test_retried_tasks_commit_every_id_once_in_one_version(delta_faults):
     code, output, markers = fault_result(delta_faults["runs"], "worker_kill")
     assert code == 0, delta_faults["log"].read_text()[-3000:]
     assert len({m.split("-")[1] for m in markers}) == 3, markers  # each shard task lost its first attempt
-    assert_same_vectors(read_delta(output), read(delta_faults["root"] / "reference"))
+    assert_same_vectors(read_delta(output), read(delta_faults["reference"]))
     assert DeltaTable(str(output)).version() == 0
     assert len(data_files(output)) == 3  # the killed attempts' files are gone
     assert sorted(os.listdir(output)) == ["_delta_log", "_index", *data_files(output)]
@@ -67,7 +53,7 @@ def test_driver_killed_before_its_commit_then_a_rerun_commits_one_version(delta_
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "(0 up to date, 3 to write)" in out
-    assert_same_vectors(read_delta(output), read(delta_faults["root"] / "reference"))
+    assert_same_vectors(read_delta(output), read(delta_faults["reference"]))
     table = DeltaTable(str(output))
     assert table.version() == 0 and len(table.history()) == 1
     assert not set(orphans) & {os.path.basename(p) for p in table.file_uris()}

@@ -14,7 +14,7 @@ import pytest
 
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.runner import main
-from job_runs import assert_same_vectors, committed_parts, embed_args, kill_when, read, write_corpus
+from job_runs import assert_same_vectors, embed_args, read
 
 FAULT_DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "job_fault_driver.py")
 
@@ -48,19 +48,11 @@ def expected_files(shards: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def local_faults(spark, tmp_path_factory):
-    """12 documents and their output from an uninterrupted run; then the fault driver on local[2,4]:
-    worker_kill, then a plain run SIGKILLed as soon as its manifest is written: after planning began,
-    before any shard commits."""
-    root = tmp_path_factory.mktemp("local_faults")
-    corpus = write_corpus(root, count=12)
-    assert main(EMBED, embed_args(corpus, root / "local", shard_rows=4), spark) == 0
-    runs, log = root / "runs", root / "driver.log"
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-    output = runs / "plain" / "out"
-    started = kill_when(fault_driver("local[2,4]", ["worker_kill", "plain"], job_args(corpus), runs), output, env,
-                        log, lambda out: (out / "_sparklong_job.json").exists(), timeout_s=400)
-    return {"corpus": corpus, "runs": runs, "log": log, "started": started, "committed": committed_parts(output)}
+def local_faults(local_fault_runs):
+    """The parquet fault driver on local[2,4] (run beside delta's: local_fault_runs.py): worker_kill, then a
+    plain run SIGKILLed as soon as its manifest is written: after planning began, before any shard commits."""
+    return {**local_fault_runs["parquet"], "corpus": local_fault_runs["corpus"],
+            "reference": local_fault_runs["reference"]}
 
 
 def test_tasks_that_lose_their_python_worker_are_retried_with_every_id_once(local_faults):
@@ -68,7 +60,7 @@ def test_tasks_that_lose_their_python_worker_are_retried_with_every_id_once(loca
     assert code == 0, local_faults["log"].read_text()[-3000:]
     assert len({m.split("-")[1] for m in markers}) == 3, markers  # each of the 3 shard tasks lost its first attempt
     assert len([ln for ln in local_faults["log"].read_text().splitlines() if " committed in " in ln]) >= 3
-    assert_same_vectors(read(output), read(local_faults["corpus"]["root"] / "local"))
+    assert_same_vectors(read(output), read(local_faults["reference"]))
     assert sorted(os.listdir(output)) == expected_files(3)
     assert len(os.listdir(output / "_index")) == 3  # the killed attempts' indexes went with their scratch
 
@@ -81,5 +73,5 @@ def test_driver_killed_before_its_first_commit_then_a_rerun_finishes(local_fault
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "(0 up to date, 3 to write)" in out
-    assert_same_vectors(read(output), read(local_faults["corpus"]["root"] / "local"))
+    assert_same_vectors(read(output), read(local_faults["reference"]))
     assert sorted(os.listdir(output)) == expected_files(3)  # the dead run's lock and scratch gone

@@ -1,0 +1,51 @@
+"""The two local[2,4] fault drivers of the job tests, run side by side: parquet's (test_job_faults.py) and
+delta's (test_delta_faults.py), each a driver process of its own that runs worker_kill, then a plain run
+SIGKILLed at its format's moment. Side by side they share the wall time each spends starting its JVM and
+waiting on restarted Python workers; both read one corpus and one reference output."""
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from sparklong.jobs.embed_corpus import SPEC as EMBED
+from sparklong.jobs.runner import main
+from job_runs import committed_parts, embed_args, kill_when, write_corpus
+from test_job_faults import fault_driver, job_args
+
+
+def delta_wrote_a_shard(out) -> bool:
+    """A task has written a data file and its commit record: the run is past planning, before its commit."""
+    return bool(glob.glob(str(out / "_staging" / "*" / "commits" / "*.json")))
+
+
+# format -> (extra job arguments, when its plain run is killed)
+KILL_POINTS = {
+    # as soon as its manifest is written: after planning began, before any shard commits
+    "parquet": ([], lambda out: (out / "_sparklong_job.json").exists()),
+    # after a shard's data file and commit record, before the run's one commit
+    "delta": (["--output-format", "delta"], delta_wrote_a_shard),
+}
+
+
+def run_fault_drivers(spark, root) -> dict:
+    """{"corpus", "reference", format: {"runs", "log", "started", "committed", "table_at_kill"}}: 12 documents,
+    their output from an uninterrupted run in this session, and each format's fault driver."""
+    corpus = write_corpus(root, count=12)
+    reference = root / "reference"
+    assert main(EMBED, embed_args(corpus, reference, shard_rows=4), spark) == 0
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+
+    def drive(kind: str) -> dict:
+        extra, killed_when = KILL_POINTS[kind]
+        runs, log = root / kind, root / f"{kind}.log"
+        output = runs / "plain" / "out"
+        command = fault_driver("local[2,4]", ["worker_kill", "plain"], job_args(corpus) + extra, runs)
+        started = kill_when(command, output, env, log, killed_when, timeout_s=400)
+        return {"runs": runs, "log": log, "started": started, "committed": committed_parts(output),
+                "table_at_kill": (output / "_delta_log").exists()}
+
+    with ThreadPoolExecutor(len(KILL_POINTS)) as pool:
+        results = dict(zip(KILL_POINTS, pool.map(drive, KILL_POINTS)))
+    return {"corpus": corpus, "reference": reference, **results}
