@@ -39,8 +39,24 @@ def tiny_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def local_fault_runs(spark, tmp_path_factory):
+def job_corpus(spark, tmp_path_factory):
+    """12 documents (job_runs.write_corpus: 3 of them null, empty and blank) with a tiny model, and
+    "reference": their embed_corpus output in parquet from one uninterrupted run (shard rows 4: 3 shards),
+    shared by the fault, delta and object store tests."""
+    from job_runs import embed_args, write_corpus
+    from sparklong.jobs.embed_corpus import SPEC as EMBED
+    from sparklong.jobs.runner import main
+
+    root = tmp_path_factory.mktemp("job_corpus")
+    corpus = write_corpus(root, count=12)
+    reference = root / "reference"
+    assert main(EMBED, embed_args(corpus, reference, shard_rows=4), spark) == 0
+    return {**corpus, "reference": reference}
+
+
+@pytest.fixture(scope="session")
+def local_fault_runs(job_corpus, tmp_path_factory):
     """Both formats' local fault drivers, run side by side once (local_fault_runs.py)."""
     from local_fault_runs import run_fault_drivers
 
-    return run_fault_drivers(spark, tmp_path_factory.mktemp("local_faults"))
+    return run_fault_drivers(job_corpus, tmp_path_factory.mktemp("local_faults"))

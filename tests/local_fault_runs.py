@@ -1,7 +1,7 @@
 """The two local[2,4] fault drivers of the job tests, run side by side: parquet's (test_job_faults.py) and
 delta's (test_delta_faults.py), each a driver process of its own that runs worker_kill, then a plain run
 SIGKILLed at its format's moment. Side by side they share the wall time each spends starting its JVM and
-waiting on restarted Python workers; both read one corpus and one reference output."""
+waiting on restarted Python workers; both read the session's job corpus (conftest.job_corpus)."""
 from __future__ import annotations
 
 import glob
@@ -9,9 +9,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from sparklong.jobs.embed_corpus import SPEC as EMBED
-from sparklong.jobs.runner import main
-from job_runs import committed_parts, embed_args, kill_when, write_corpus
+from job_runs import committed_parts, kill_when
 from test_job_faults import fault_driver, job_args
 
 
@@ -29,12 +27,9 @@ KILL_POINTS = {
 }
 
 
-def run_fault_drivers(spark, root) -> dict:
-    """{"corpus", "reference", format: {"runs", "log", "started", "committed", "table_at_kill"}}: 12 documents,
-    their output from an uninterrupted run in this session, and each format's fault driver."""
-    corpus = write_corpus(root, count=12)
-    reference = root / "reference"
-    assert main(EMBED, embed_args(corpus, reference, shard_rows=4), spark) == 0
+def run_fault_drivers(corpus: dict, root) -> dict:
+    """{format: {"runs", "log", "started", "committed", "table_at_kill"}}: each format's fault driver over
+    `corpus` (conftest.job_corpus), its runs under `root`."""
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
 
     def drive(kind: str) -> dict:
@@ -47,5 +42,4 @@ def run_fault_drivers(spark, root) -> dict:
                 "table_at_kill": (output / "_delta_log").exists()}
 
     with ThreadPoolExecutor(len(KILL_POINTS)) as pool:
-        results = dict(zip(KILL_POINTS, pool.map(drive, KILL_POINTS)))
-    return {"corpus": corpus, "reference": reference, **results}
+        return dict(zip(KILL_POINTS, pool.map(drive, KILL_POINTS)))

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import cluster_driver
-from job_runs import EMBED_SCRIPT, assert_same_vectors, committed_parts, embed_args, kill_when, read, write_corpus
+from job_runs import (EMBED_SCRIPT, assert_same_vectors, committed_parts, embed_args, kill_when, read, read_delta,
+                      write_corpus)
 from test_job_faults import expected_files, fault_driver, fault_result, job_args
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.runner import main
@@ -134,6 +135,30 @@ def test_embed_corpus_job_with_speculative_attempts_or_a_killed_executor_writes_
         assert len(markers) >= 2, (fault, markers)  # shard 0's first attempt, and one more that finished it
         assert_same_vectors(read(output), cluster_faults["local"])
         assert sorted(os.listdir(output)) == expected_files(3)
+
+
+@pytest.mark.slow  # ~80 s
+def test_delta_output_with_speculative_attempts_or_a_killed_executor_commits_every_id_once(cluster, cluster_faults,
+                                                                                          tmp_path):
+    """The same two faults with --output-format delta: both speculative attempts of shard 0 write a data file
+    and only the kept attempt's is committed (the other deleted), and a killed executor's shard is computed
+    again; either way one version holding every id once, with the vectors of a local-mode run."""
+    from deltalake import DeltaTable
+
+    runs, log = tmp_path / "runs", tmp_path / "driver.log"
+    command = fault_driver(cluster.master_url, ["slow_task", "executor_kill"],
+                           job_args(cluster_faults["corpus"]) + ["--output-format", "delta"], runs)
+    with open(log, "wb") as out:
+        subprocess.run(command, env=cluster.env, stdout=out, stderr=out, timeout=500)
+    for fault in ("slow_task", "executor_kill"):
+        code, output, markers = fault_result(runs, fault)
+        assert code == 0, fault + log.read_text()[-3000:] + cluster.log_tail()
+        assert len(markers) >= 2, (fault, markers)  # shard 0's first attempt, and one more that finished it
+        assert_same_vectors(read_delta(output), cluster_faults["local"])
+        table = DeltaTable(str(output))
+        assert table.version() == 0 and len(table.file_uris()) == 3
+        assert sorted(n for n in os.listdir(output) if n.startswith("part-")) == sorted(
+            os.path.basename(u) for u in table.file_uris())  # the discarded attempts' files deleted
 
 
 @pytest.mark.slow  # ~75 s

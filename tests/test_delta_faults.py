@@ -23,10 +23,10 @@ def data_files(out) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def delta_faults(local_fault_runs):
+def delta_faults(local_fault_runs, job_corpus):
     """The delta fault driver on local[2,4] (run beside parquet's: local_fault_runs.py): worker_kill, then a
     plain run SIGKILLed after a task wrote a shard's file and commit record, before the run's one commit."""
-    return {**local_fault_runs["delta"], "corpus": local_fault_runs["corpus"], "reference": local_fault_runs["reference"]}
+    return {**local_fault_runs["delta"], "corpus": job_corpus, "reference": job_corpus["reference"]}
 
 
 def test_retried_tasks_commit_every_id_once_in_one_version(delta_faults):

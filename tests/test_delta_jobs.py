@@ -16,14 +16,14 @@ import pytest
 from sparklong.jobs.embed_corpus import SPEC as EMBED
 from sparklong.jobs.runner import main
 from sparklong.jobs.search import main as search
-from job_runs import assert_same_vectors, embed_args, read, read_delta, write_corpus
+from job_runs import assert_same_vectors, embed_args, read, read_delta
 
 deltalake = pytest.importorskip("deltalake")
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return write_corpus(tmp_path_factory.mktemp("delta"), count=12)
+def corpus(job_corpus):
+    return job_corpus  # conftest.job_corpus: its "reference" is the parquet output of the same arguments
 
 
 def delta_args(corpus, output, docs=None) -> list[str]:
@@ -45,8 +45,7 @@ def history(table) -> list[dict]:
 
 
 def test_delta_table_equals_parquet_and_incremental_is_one_version(spark, corpus, tmp_path, capsys):
-    table, parquet = tmp_path / "table", tmp_path / "parquet"
-    assert run(capsys, embed_args(corpus, parquet, shard_rows=4), spark)[0] == 0
+    table, parquet = tmp_path / "table", corpus["reference"]
     code, out, err = run(capsys, delta_args(corpus, table), spark)
     assert code == 0, err
     assert "version 0 of " in out and "3 files added, 0 removed" in out

@@ -48,11 +48,10 @@ def expected_files(shards: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def local_faults(local_fault_runs):
+def local_faults(local_fault_runs, job_corpus):
     """The parquet fault driver on local[2,4] (run beside delta's: local_fault_runs.py): worker_kill, then a
     plain run SIGKILLed as soon as its manifest is written: after planning began, before any shard commits."""
-    return {**local_fault_runs["parquet"], "corpus": local_fault_runs["corpus"],
-            "reference": local_fault_runs["reference"]}
+    return {**local_fault_runs["parquet"], "corpus": job_corpus, "reference": job_corpus["reference"]}
 
 
 def test_tasks_that_lose_their_python_worker_are_retried_with_every_id_once(local_faults):

@@ -23,7 +23,7 @@ from sparklong.jobs.runner import main
 from sparklong.jobs.search import main as search
 from sparklong.jobs.writer_lock import WriterLock
 from sparklong.storage.output_folder import OutputFolder
-from job_runs import assert_same_vectors, by_id, embed_args, kill_when, read, read_delta, write_corpus
+from job_runs import assert_same_vectors, by_id, embed_args, kill_when, read, read_delta
 from test_delta_jobs import commits_first
 from test_job_faults import fault_driver, job_args
 
@@ -76,12 +76,10 @@ def read_s3_parquet(uri: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def reference_run(s3, spark, tmp_path_factory):
-    """The corpus and its local reference output."""
-    root = tmp_path_factory.mktemp("object_store")
-    corpus = write_corpus(root, count=12)
-    assert main(EMBED, embed_args(corpus, root / "reference", shard_rows=4), spark) == 0
-    return {"corpus": corpus, "root": root}
+def reference_run(s3, job_corpus, tmp_path_factory):
+    """The session's job corpus and its local reference output (conftest.job_corpus), a folder of this
+    module's own."""
+    return {"corpus": job_corpus, "root": tmp_path_factory.mktemp("object_store")}
 
 
 def run(capsys, args, spark, spec=EMBED):
@@ -117,7 +115,7 @@ def test_parquet_on_s3(reference_run, spark, capsys):
     out = f"s3://{BUCKET}/parquet/plain/out"
     code, printed, err = run(capsys, s3_args(reference_run, "parquet"), spark)
     assert code == 0, err
-    assert_same_vectors(read_s3_parquet(out), read(reference_run["root"] / "reference"))
+    assert_same_vectors(read_s3_parquet(out), read(reference_run["corpus"]["reference"]))
     assert not [n for n in names(out) if n.startswith(("_staging", "_sparklong_lock"))]
     code, printed, _ = run(capsys, s3_args(reference_run, "parquet"), spark)
     assert code == 0 and "nothing to do" in printed
@@ -142,7 +140,7 @@ def test_delta_on_s3(reference_run, spark, capsys, tmp_path):
     out = f"s3://{BUCKET}/delta/plain/out"
     code, printed, err = run(capsys, s3_args(reference_run, "delta"), spark)
     assert code == 0, err
-    assert_same_vectors(read_delta(out), read(reference_run["root"] / "reference"))
+    assert_same_vectors(read_delta(out), read(reference_run["corpus"]["reference"]))
     assert len(DeltaTable(out).history()) == 1
     code, printed, _ = run(capsys, s3_args(reference_run, "delta"), spark)
     assert code == 0 and "nothing to do" in printed and len(DeltaTable(out).history()) == 1
@@ -153,7 +151,7 @@ def test_delta_on_s3(reference_run, spark, capsys, tmp_path):
     code, printed, err = run(capsys, incremental, spark)
     assert code == 0 and "done: 2 documents embedded, 10 kept, 1 removed" in printed, printed + err
     assert DeltaTable(out).version() == 2  # the run, the other commit, the incremental run
-    assert_same_vectors(read_delta(out, version=0), read(reference_run["root"] / "reference"))
+    assert_same_vectors(read_delta(out, version=0), read(reference_run["corpus"]["reference"]))
     assert "doc02" not in read_delta(out) and "new00" in read_delta(out)
 
 
@@ -192,7 +190,7 @@ def test_drivers_killed_mid_run_on_s3_then_rerun_write_every_id_once(reference_r
 
     with ThreadPoolExecutor(2) as pool:
         started = dict(zip(kinds, pool.map(kill, kinds)))
-    reference = read(root / "reference")
+    reference = read(corpus["reference"])
     for kind in kinds:
         assert started[kind], (root / f"{kind}.log").read_text()[-3000:]
     assert not names(f"s3://{BUCKET}/reference_run-delta/plain/out", "_delta_log")  # reference_run before its commit
