@@ -279,7 +279,7 @@ class ModernBertLayer(nn.Module):
         return ctx.rows(self._position_wise_rows, (x, self.attn(x, ctx, self.attn_norm)), x.shape[-1], "hidden")
 
     def _position_wise_rows(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
-        """x, attn: [N, E] -> [N, E]."""
+        """x, attn: [..., E] (a chunk's rows [N, E], or [B, L, E] in one piece) -> [..., E]."""
         h = x + self.attn.Wo(attn)
         return h + self.mlp(self.mlp_norm(h))
 
