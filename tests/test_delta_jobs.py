@@ -152,6 +152,7 @@ def commits_first(spec, table: str, marker: str):
     return dataclasses.replace(spec, transform=transform)
 
 
+@pytest.mark.slow  # ~8 s; make test has the same race on S3 (test_object_store.py::test_delta_on_s3)
 def test_a_run_whose_table_changed_meanwhile_fails_with_one_line(spark, corpus, tmp_path, capsys):
     table = tmp_path / "table"
     assert run(capsys, delta_args(corpus, table), spark)[0] == 0

@@ -2,8 +2,9 @@
 the module), endpoint and keys in the standard AWS environment variables (for the driver, the fault drivers'
 processes, and the shared session's executors through spark.executorEnv, as on a cluster). For parquet and
 for delta: a run, a rerun that does nothing, an incremental run, and a second writer (parquet: a live lock
-holder refuses it; delta: a commit that lands first); jobs/search.py with --index s3://... on both; and
-(slow: two drivers in processes of their own) a driver SIGKILLed mid-run then rerun, every id once."""
+holder refuses it; delta: a commit that lands first); jobs/search.py with --index s3://... on both. make
+test runs delta's; slow (make test-all): parquet's, and both formats' drivers SIGKILLed mid-run (processes of
+their own) then rerun, every id once."""
 from __future__ import annotations
 
 import os
@@ -111,7 +112,21 @@ def s3_args(reference_run, kind: str, docs: str | None = None, prefix: str = "")
     return args
 
 
-def test_parquet_on_s3(reference_run, spark, capsys):
+def search_results(reference_run, index: str, output, spark, capsys) -> list[dict]:
+    """jobs/search.py over `index` with three queries (the first 80 characters of three documents)."""
+    queries = output.parent / f"{output.name}.queries.jsonl"
+    texts = [d["text"][:80] for d in reference_run["corpus"]["docs"] if d["text"] and d["text"].strip()][:3]
+    pd.DataFrame({"query_id": range(len(texts)), "query": texts}).to_json(queries, orient="records", lines=True)
+    args = ["--index", index, "--queries", str(queries), "--top-k", "3", "--model", reference_run["corpus"]["model"],
+            "--output", str(output)]
+    assert search(args, spark) == 0, capsys.readouterr().err
+    return pq.read_table(output).to_pylist()
+
+
+# ~20 s: make test runs delta on S3 (the format docs/jobs.md recommends there); parquet's lock race is
+# tested locally (test_writer_lock.py), its S3 storage path here
+@pytest.mark.slow
+def test_parquet_on_s3(reference_run, spark, capsys, tmp_path):
     out = f"s3://{BUCKET}/parquet/plain/out"
     code, printed, err = run(capsys, s3_args(reference_run, "parquet"), spark)
     assert code == 0, err
@@ -119,6 +134,8 @@ def test_parquet_on_s3(reference_run, spark, capsys):
     assert not [n for n in names(out) if n.startswith(("_staging", "_sparklong_lock"))]
     code, printed, _ = run(capsys, s3_args(reference_run, "parquet"), spark)
     assert code == 0 and "nothing to do" in printed
+    local = search_results(reference_run, str(reference_run["corpus"]["reference"]), tmp_path / "local", spark, capsys)
+    assert search_results(reference_run, out, tmp_path / "s3", spark, capsys) == local  # an S3 parquet index
 
     code, printed, err = run(capsys, s3_args(reference_run, "parquet", changed_docs(reference_run)) + ["--incremental"], spark)
     assert code == 0 and "done: 2 documents embedded, 10 kept, 1 removed" in printed, printed + err
@@ -156,20 +173,10 @@ def test_delta_on_s3(reference_run, spark, capsys, tmp_path):
 
 
 def test_search_an_index_on_s3(reference_run, spark, capsys, tmp_path):
-    """Both S3 indexes hold the incremental run's rows: the same results, each top score the best cosine."""
-    queries = tmp_path / "queries.jsonl"
-    texts = [d["text"][:80] for d in reference_run["corpus"]["docs"] if d["text"] and d["text"].strip()][:3]
-    pd.DataFrame({"query_id": range(len(texts)), "query": texts}).to_json(queries, orient="records", lines=True)
-    results = {}
-    for kind in ("parquet", "delta"):
-        args = ["--index", f"s3://{BUCKET}/{kind}/plain/out", "--queries", str(queries), "--top-k", "3",
-                "--model", reference_run["corpus"]["model"], "--output", str(tmp_path / kind)]
-        code = search(args, spark)
-        assert code == 0, capsys.readouterr().err
-        results[kind] = pq.read_table(tmp_path / kind).to_pylist()
-    assert len(results["parquet"]) == 9 and results["parquet"] == results["delta"]
-    assert {r["id"] for r in results["delta"]} <= set(read_delta(f"s3://{BUCKET}/delta/plain/out"))
-    assert [r["rank"] for r in results["delta"][:3]] == [1, 2, 3]
+    """The S3 Delta index holds the incremental run's rows: three results a query, ranked, from its ids."""
+    results = search_results(reference_run, f"s3://{BUCKET}/delta/plain/out", tmp_path / "delta", spark, capsys)
+    assert len(results) == 9 and [r["rank"] for r in results[:3]] == [1, 2, 3]
+    assert {r["id"] for r in results} <= set(read_delta(f"s3://{BUCKET}/delta/plain/out"))
 
 
 @pytest.mark.slow  # ~4 minutes on 2 cores: two fault drivers, each a Spark driver process of its own
