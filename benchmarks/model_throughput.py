@@ -65,7 +65,7 @@ MODERNBERT_SHAPE = dict(
 )
 # sparklong(_int8): the torch engine (float32, or int8 linears); sparklong_onnx(_int8): the same model
 # exported, on onnxruntime; sparklong_bf16: the torch engine in bfloat16
-ENGINES = ("sparklong", "transformers", "sparklong_int8", "sparklong_onnx", "sparklong_onnx_int8")
+ENGINES = ("sparklong", "transformers", "sparklong_bf16", "sparklong_int8", "sparklong_onnx", "sparklong_onnx_int8")
 MODERNBERT_ENGINES = ("sparklong", "sparklong_bf16", "sparklong_int8", "transformers")
 from sparklong.models.devices import DTYPES as TORCH_DTYPES  # noqa: E402
 from run_record import RunClock, machine_info  # noqa: E402
