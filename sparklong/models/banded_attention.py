@@ -41,6 +41,17 @@ SEGMENT_QUERIES = 4096
 GATHERED_SLOT_ALIGN = 8
 
 
+def max_block(eager_cpu: bool) -> int:
+    """The largest query block of a forward: CPU_MAX_BLOCK in an eager CPU run, MAX_BLOCK elsewhere."""
+    return CPU_MAX_BLOCK if eager_cpu else MAX_BLOCK
+
+
+def segment_queries(export: bool) -> int | None:
+    """Queries per segment of a forward: SEGMENT_QUERIES, or None (one segment) in a traced export, which
+    must not loop over the length."""
+    return None if export else SEGMENT_QUERIES
+
+
 @dataclass(frozen=True)
 class GlobalLayout:
     """Where the global tokens are, as fixed-width slots per batch row."""

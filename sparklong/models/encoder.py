@@ -95,10 +95,10 @@ class AttentionContext(RowChunks):
         if kernel == "flex":
             plans = {w: flex_band.block_mask(key_valid, is_global, w) for w in sorted(set(windows))}
         else:  # an exported graph serves every length: no whole-sequence mask for short inputs
-            block = band.CPU_MAX_BLOCK if eager_cpu else band.MAX_BLOCK
+            block = band.max_block(eager_cpu)
             plans = {w: band.plan_band(key_valid, is_global, layout, w, dtype, dense=not export, max_block=block)
                      for w in sorted(set(windows))}
-        return cls(eager_cpu=eager_cpu, segment=None if export else band.SEGMENT_QUERIES, key_valid=key_valid,
+        return cls(eager_cpu=eager_cpu, segment=band.segment_queries(export), key_valid=key_valid,
                    is_global=is_global, layout=layout, kernel=kernel, plans=plans, export=export)
 
 

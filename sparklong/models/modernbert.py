@@ -187,10 +187,10 @@ class ForwardContext(RowChunks):
         eager_cpu = is_eager_cpu(key_valid, export)
         plan = None
         if SLIDING in kinds:  # dense=False: never the whole [L, L] mask, however short the input
-            block = band.CPU_MAX_BLOCK if eager_cpu else band.MAX_BLOCK
             no_globals = torch.zeros_like(key_valid)
-            plan = band.plan_band(key_valid, no_globals, None, cfg.local_attention, dtype, max_block=block)
-        return cls(eager_cpu=eager_cpu, segment=None if export else band.SEGMENT_QUERIES, key_valid=key_valid,
+            plan = band.plan_band(key_valid, no_globals, None, cfg.local_attention, dtype,
+                                  max_block=band.max_block(eager_cpu))
+        return cls(eager_cpu=eager_cpu, segment=band.segment_queries(export), key_valid=key_valid,
                    rope=rope, plan=plan)
 
 
