@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from sparklong.models import load
+from sparklong.models.cpu_linears import OneDnnLinear
 from sparklong.models.devices import cpu_bf16_native, slow_cpu_precision
 from tiny_models import random_batch, save_bert_folder, save_longformer, save_modernbert_folder
 
@@ -34,6 +35,10 @@ def test_every_module_computes_in_bfloat16_and_the_result_matches_float32(tmp_pa
         hook.remove()
     assert float_outputs == [] and got.dtype == torch.bfloat16
     assert all(p.dtype == torch.bfloat16 for p in bf16.parameters())
+    if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        # every linear through oneDNN in bf16 (FFN activation fused): none left to F.linear's addmm
+        assert not any(isinstance(m, torch.nn.Linear) for m in bf16.modules())
+        assert any(isinstance(m, OneDnnLinear) for m in bf16.modules())
     with torch.no_grad():
         want = load(folder)(ids, mask, glob)  # float32
     cosine = torch.nn.functional.cosine_similarity(got.float()[mask.bool()], want[mask.bool()], dim=-1)
