@@ -1,10 +1,11 @@
-"""int8 (the torch engine's and onnxruntime's) and onnxruntime fp32 against the torch engine's fp32, on
-one model folder: per-token cosine similarity of the last hidden states, max |diff|, and speed
+"""int8 (the torch engine's and onnxruntime's), the torch engine's bfloat16 and onnxruntime fp32 against
+the torch engine's fp32, on one model folder: per-token cosine similarity of the last hidden states, max |diff|, and speed
 (interleaved medians, tokens/s, ratios).
 
     .venv/bin/python benchmarks/onnx_int8_quality.py                        # random longformer-base
     .venv/bin/python benchmarks/onnx_int8_quality.py --model PATH --lengths 512 2048 4096 --repeats 3
     .venv/bin/python benchmarks/onnx_int8_quality.py --model PATH --engines sparklong_int8   # torch int8 only
+    .venv/bin/python benchmarks/onnx_int8_quality.py --model PATH --engines sparklong_bf16 sparklong_int8
 
 Inputs are the bundled corpus (tests/data/corpus) encoded by the model's own tokenizer when the
 folder has one, else random ids (the random longformer-base of model_throughput.py has none). One
@@ -27,7 +28,8 @@ from model_throughput import ROOT, load_engine, log, model_folder, timed_call  #
 from run_record import RunClock, machine_info  # noqa: E402
 
 REFERENCE = "sparklong"  # the torch engine in float32
-ENGINES = ("sparklong_int8", "sparklong_onnx", "sparklong_onnx_int8")
+ENGINES = ("sparklong_int8", "sparklong_onnx", "sparklong_onnx_int8")  # the default comparison
+CHOICES = ENGINES + ("sparklong_bf16",)
 CORPUS = os.path.join(ROOT, "tests", "data", "corpus")
 
 
@@ -92,7 +94,7 @@ def main(argv=None) -> None:
                                    "made once)")
     p.add_argument("--lengths", type=int, nargs="+", default=[512, 4096])
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES), help="compared with the reference")
+    p.add_argument("--engines", nargs="+", choices=CHOICES, default=list(ENGINES), help="compared with the reference")
     args = p.parse_args(argv)
     names = [REFERENCE, *args.engines]
     from sparklong.models.architectures import read_config
