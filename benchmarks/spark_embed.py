@@ -1,10 +1,11 @@
 """Spark pipeline throughput: DocumentAssembler -> Tokenizer -> LongformerEmbeddings -> SentenceEmbeddings
-on local[2] (float32, and with setQuantize("int8")), against (a) the engine alone on the same token ids
+on local[2] (float32, with setQuantize("int8") and with setPrecision("bfloat16")), against (a) the engine alone on the same token ids
 and (b) transformers' LongformerModel inside pyspark's predict_batch_udf (what a user would write
 instead). Prints one JSON object.
 
     python benchmarks/spark_embed.py [--docs 16] [--tokens 4096] [--batch-size 4]
     python benchmarks/spark_embed.py --runs sparklong_pipeline sparklong_pipeline_int8   # int8 vs float32
+    python benchmarks/spark_embed.py --runs sparklong_pipeline sparklong_pipeline_bf16   # bfloat16 vs float32
 
 Model: longformer-base shape with random weights and a byte-level BPE trained on the bundled corpus
 (no network). Documents: State of the Union addresses from the shared corpus, cut at --tokens pieces.
@@ -100,7 +101,7 @@ def time_engine_alone(folder: str, documents: list[str], batch_size: int) -> tup
     return time.perf_counter() - start, sum(map(len, encodings))
 
 
-def sparklong_pipeline(folder: str, batch_size: int, quantize: str = "none"):
+def sparklong_pipeline(folder: str, batch_size: int, quantize: str = "none", precision: str = "auto"):
     from pyspark.ml import Pipeline
 
     from sparklong import DocumentAssembler, LongformerEmbeddings, SentenceEmbeddings, Tokenizer
@@ -109,7 +110,7 @@ def sparklong_pipeline(folder: str, batch_size: int, quantize: str = "none"):
     return Pipeline(stages=[
         DocumentAssembler().setInputCol("text").setOutputCol("document"),
         Tokenizer().setInputCols(["document"]).setOutputCol("token"),
-        embeddings.setBatchSize(batch_size).setQuantize(quantize),
+        embeddings.setBatchSize(batch_size).setQuantize(quantize).setPrecision(precision),
         SentenceEmbeddings().setInputCols(["document", "embeddings"]).setOutputCol("sentence_embeddings"),
     ])
 
@@ -137,7 +138,7 @@ def transformers_udf(folder: str, batch_size: int):
     return predict_batch_udf(make_predict_fn, return_type=ArrayType(FloatType()), batch_size=batch_size)
 
 
-RUNS = ("sparklong_pipeline", "sparklong_pipeline_int8", "transformers_predict_batch_udf")
+RUNS = ("sparklong_pipeline", "sparklong_pipeline_int8", "sparklong_pipeline_bf16", "transformers_predict_batch_udf")
 
 
 def make_run(name: str, folder: str, batch_size: int, spark):
@@ -146,7 +147,8 @@ def make_run(name: str, folder: str, batch_size: int, spark):
         hf_udf = transformers_udf(folder, batch_size)
         return lambda df: df.select(hf_udf("text").alias("vector"))
     quantize = "int8" if name.endswith("_int8") else "none"
-    pipeline = sparklong_pipeline(folder, batch_size, quantize).fit(spark.createDataFrame([("x",)], ["text"]))
+    precision = "bfloat16" if name.endswith("_bf16") else "auto"
+    pipeline = sparklong_pipeline(folder, batch_size, quantize, precision).fit(spark.createDataFrame([("x",)], ["text"]))
     return lambda df: pipeline.transform(df).select("sentence_embeddings")
 
 
