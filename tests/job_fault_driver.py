@@ -70,8 +70,9 @@ def tokens_with_fault(fault: str, markers: str):
 
 def with_fault(spec, fault: str, markers: str):
     def transform(args, model):
-        run = spec.transform(args, model)
-        return lambda frame, carry: run(frame, carry).withColumn("n_tokens", tokens_with_fault(fault, markers))
+        built = spec.transform(args, model)
+        return dataclasses.replace(built, run=lambda frame, carry: built.run(frame, carry).withColumn(
+            "n_tokens", tokens_with_fault(fault, markers)))
 
     return dataclasses.replace(spec, transform=transform)
 

@@ -146,8 +146,9 @@ def commits_first(spec, table: str, marker: str):
         return tokens
 
     def transform(args, model):
-        run_ = spec.transform(args, model)
-        return lambda frame, carry: run_(frame, carry).withColumn("n_tokens", other_run_commits("n_tokens"))
+        built = spec.transform(args, model)
+        return dataclasses.replace(built, run=lambda frame, carry: built.run(frame, carry).withColumn(
+            "n_tokens", other_run_commits("n_tokens")))
 
     return dataclasses.replace(spec, transform=transform)
 

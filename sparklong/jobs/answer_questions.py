@@ -13,7 +13,7 @@ import argparse
 from .engine_flags import apply_engine_flags
 from .job_error import JobError
 from .model_ref import ModelRef
-from .runner import JobSpec
+from .runner import JobSpec, ModelTransform
 
 ANSWER = "answer"
 
@@ -57,7 +57,7 @@ def _transform(args, model: ModelRef):
     from pyspark.sql import functions as F
 
     stages, inputs, answer = _stages(args, model)
-    apply_engine_flags(stages, args)
+    engines = apply_engine_flags(stages, args)
     pipeline = PipelineModel(stages)
 
     def run(frame, carry: list[str]):
@@ -70,7 +70,7 @@ def _transform(args, model: ModelRef):
             best["metadata"]["score"].cast("float").alias("score"),
         )
 
-    return run
+    return ModelTransform(run, engines)
 
 
 def _output_schema(args):

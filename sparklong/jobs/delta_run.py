@@ -24,6 +24,7 @@ from .row_index import INDEX
 from .runner import JobRun
 from .shard_check import CheckedShards, remove_unreferenced_indexes
 from .shard_files import STAGING, run_scratch
+from .shard_precision import PRECISIONS, check_one_precision
 
 _DATA_FILE = re.compile(r"part-(\d{5})-of-(\d{5})-(.+)\.parquet")
 
@@ -100,7 +101,8 @@ class DeltaRun(JobRun):
         return DeltaShardWriter, {"committed": self.current}
 
     def publish(self, records: list[dict], schema) -> None:
-        """The one commit of this run: the new files in, the dirty shards' old files and damaged ones out."""
+        """The one commit of this run: the new files in, the dirty shards' old files and damaged ones out; none
+        when the table would then hold vectors of two precisions (shard_precision.py)."""
         shards = [r["shard"] for r in records]
         if len(set(shards)) != len(shards):
             raise JobError(f"a shard came back twice from the tasks ({sorted(shards)}): nothing was committed")
@@ -111,6 +113,7 @@ class DeltaRun(JobRun):
         added = [AddedFile(r["file"], r["bytes"], r["stats"]) for r in records if r["file"]]
         indexes = {r["index"] for r in records if r["index"]}
         try:
+            check_one_precision(self.folder.root, self.planned[PRECISIONS])
             version = self.table.commit(self.spec.name, self.run, schema, self.planned, added, removed)
         except JobError:
             self.delete_own_files(set())  # no version names them

@@ -22,7 +22,7 @@ from ..cores.pooling import GRANULARITY, PIECES, POOLING
 from .engine_flags import apply_engine_flags
 from .job_error import JobError
 from .model_ref import ModelRef
-from .runner import JobSpec
+from .runner import JobSpec, ModelTransform
 
 POOLING_FLAGS = tuple(strategy.lower() for strategy in POOLING)  # --pooling: mean, cls, average, sum
 VECTORS = "_sparklong_vectors"
@@ -148,7 +148,7 @@ def _transform(args, model: ModelRef):
 
     stages, text_col, pooled = _saved_stages(args, model) if model.pipeline is not None \
         else _built_stages(args, model)
-    apply_engine_flags(stages, args)
+    engines = apply_engine_flags(stages, args)
     if _chunks(args):
         pipeline = PipelineModel(stages)
         columns = _chunk_columns
@@ -161,7 +161,7 @@ def _transform(args, model: ModelRef):
             frame = frame.withColumnRenamed("text", text_col)
         return columns(pipeline.transform(frame), pooled, carry)
 
-    return run
+    return ModelTransform(run, engines)
 
 
 def _document_columns(frame, pooled: str, carry: list[str]):

@@ -58,9 +58,11 @@ def engine_flags(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in FLAGS if getattr(args, name) is not None}
 
 
-def apply_engine_flags(stages, args: argparse.Namespace) -> None:
-    """Set the given flags on every model stage (a bad combination is a JobError before any work)."""
+def apply_engine_flags(stages, args: argparse.Namespace) -> list[dict]:
+    """Set the given flags on every model stage (a bad combination is a JobError before any work); the model
+    stages' engine settings then (HasEngine.engine_settings), in order."""
     flags = engine_flags(args)
+    settings = []
     for stage in stages:
         if isinstance(stage, HasEngine):
             set_params(stage, flags)
@@ -68,3 +70,5 @@ def apply_engine_flags(stages, args: argparse.Namespace) -> None:
                 prepare_engine(stage)
             except ValueError as exc:
                 raise JobError(str(exc)) from exc
+            settings.append(stage.engine_settings())
+    return settings

@@ -1,5 +1,6 @@
 """`_sparklong_job.json`: what an output folder holds (job, input, columns, the ids' type, model and its
-version, settings, shard count, rows), written atomically, and checked by every later run against its own.
+version, settings, shard count, rows, each shard's precision: shard_precision.py), written atomically, and
+checked by every later run against its own.
 
 A plain rerun must describe the same work. An incremental run may bring another input (path, format,
 rows) but the same job, columns, id type, model and settings: anything else needs --overwrite.

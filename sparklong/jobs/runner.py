@@ -3,7 +3,8 @@ shards written and committed by the executors, exactly once whatever fails, incr
 
 Output folder layout:
 
-    _sparklong_job.json            manifest: job, input, columns, rows, shards, model and version, settings
+    _sparklong_job.json            manifest: job, input, columns, rows, shards, model and version, settings,
+                                   each shard's precision
     _sparklong_lock.json           while a run writes: which run, where (writer_lock.py), its heartbeat
     part-00003-of-00010.parquet    one file per shard, committed by the task that wrote it
     _index/                        each shard file's row index (row_index.py), named in its footer
@@ -47,6 +48,7 @@ from .row_index import INDEX
 from .run_monitor import RunMonitor
 from .shard_check import DAMAGED, CheckedShards, check_damage_is_plausible, check_shards, \
     remove_unreferenced_indexes, set_aside
+from .shard_precision import PRECISIONS, check_one_precision, merged_precisions
 from .shard_files import COMMIT_SCHEMA, DROP, HASH, KEY, SHARD, STAGING, ShardWriter, commits_folder, \
     is_shard_file, run_scratch, shard_committer, shard_of
 from .writer_lock import WriterLock, is_lock_file
@@ -55,6 +57,15 @@ SUCCESS = "_SUCCESS"
 OUTPUT_FORMATS = ("parquet", "delta")
 TASKS_PER_CORE = 4  # shards are dealt to this many tasks per core: a few waves, and tasks of similar size
 DEBUG_ENV = "SPARKLONG_DEBUG"
+
+
+@dataclass(frozen=True)
+class ModelTransform:
+    """A job's Spark transform, built (and checked) before any Spark job."""
+
+    # (frame of id + canonical columns + carry columns, carry) -> frame of id + carry + outputs
+    run: Callable
+    engines: list[dict]  # its model stages' engine settings (engine_flags.apply_engine_flags)
 
 
 @dataclass(frozen=True)
@@ -68,9 +79,8 @@ class JobSpec:
     add_arguments: Callable[[argparse.ArgumentParser], None]
     # arguments that change the results, recorded in the manifest and checked on a rerun
     settings: Callable[[argparse.Namespace], dict]
-    # (args, model) -> run(frame, carry): frame of id + canonical columns + carry columns -> frame of
-    # id + carry + outputs; builds (and checks) its stages up front
-    transform: Callable[[argparse.Namespace, ModelRef], Callable]
+    # (args, model) -> its ModelTransform; builds (and checks) its stages up front
+    transform: Callable[[argparse.Namespace, ModelRef], ModelTransform]
     # args -> pyarrow schema of the output columns after `id`
     output_schema: Callable[[argparse.Namespace], object]
     tokens_column: str | None = None
@@ -312,13 +322,17 @@ class JobRun:
 
     def publish(self, records: list[dict], schema) -> None:
         """After every dirty shard's commit record came back (`schema`: the files'): the tasks committed
-        them already."""
+        them already; the manifest records each shard's precision (self.planned), and an output now holding
+        two fails the run, before _SUCCESS (shard_precision.py)."""
+        write_manifest(self.folder, self.planned, self.scratch)
+        check_one_precision(self.folder.root, self.planned[PRECISIONS])
 
     def write(self, frame, transform) -> None:
         """Plan against the committed files, then compute what differs from the input."""
         first, manifest = self.read_first(), self.manifest()
         if first is not None:
             check_manifest(self.folder.root, first, manifest, self.args.incremental)  # before reading the input
+            check_one_precision(self.folder.root, first.get(PRECISIONS))
         shards = int(first["shards"]) if first else None
         checked = self.check_committed(shards) if shards else None
         if first is not None:  # before anything in the folder changes
@@ -343,7 +357,8 @@ class JobRun:
         shard, so a rerun finishes what this run starts."""
         rows = check_ids(persisted, self.args.id_col)
         shards = shards or max(1, -(-rows // self.args.shard_rows))
-        manifest = {**manifest, "rows": rows, "shards": shards}
+        kept = {PRECISIONS: first[PRECISIONS]} if first and PRECISIONS in first else {}  # the output's own
+        manifest = {**manifest, "rows": rows, "shards": shards, **kept}
         if first is not None:
             check_manifest(self.folder.root, first, {"rows": rows}, self.args.incremental)
         self.planned = manifest
@@ -407,11 +422,11 @@ class JobRun:
 
         tasks = min(len(dirty), TASKS_PER_CORE * self.spark.sparkContext.defaultParallelism)
         frame = work_rows(self.spark, states, dirty, tasks)
-        outputs = transform(frame, [KEY, HASH, SHARD, DROP])
+        outputs = transform.run(frame, [KEY, HASH, SHARD, DROP])
         writer_class, writer_args = self.writer()
         schema = self.file_schema(frame)
-        committer = shard_committer(self.folder, self.run, shards, schema, self.spec.tokens_column, writer_class,
-                                    **writer_args)
+        committer = shard_committer(self.folder, self.run, shards, schema, self.spec.tokens_column,
+                                    transform.engines, writer_class, **writer_args)
         commits = outputs.mapInArrow(committer, from_arrow_schema(COMMIT_SCHEMA),
                                      profile=model_stage_profile(self.spark, self.args.task_gpus))
         try:
@@ -426,6 +441,7 @@ class JobRun:
             raise JobError(f"{len(missing)} shards were not committed (first: {missing[0]}); run again to finish them")
         if monitor.error is not None:
             raise JobError(f"the run's monitor failed: {first_line(monitor.error)}")
+        self.planned = {**self.planned, PRECISIONS: merged_precisions(self.planned.get(PRECISIONS), records)}
         self.publish(records, schema)
 
     def mark_done(self) -> None:

@@ -126,7 +126,7 @@ def query_embedder(args, manifest: dict, model: ModelRef):
     if model.pipeline is None:  # queries get the query prompt, never the index's document prompt
         embed.prompt = args.query_prompt if args.query_prompt is not None else model.query_prompt
     fill_model_defaults(EMBED, embed, model)  # whatever the manifest left unset (an older index)
-    return EMBED.transform(embed, model)
+    return EMBED.transform(embed, model).run
 
 
 class Search:

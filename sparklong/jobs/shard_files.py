@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from ..storage.output_folder import OutputFolder, naming_the_file
 from .row_groups import RowGroupWriter
 from .row_index import RowIndexWriter, index_of, read_row_index
+from .shard_precision import FOOTER_KEY, task_precision
 from .writer_lock import check_holder
 
 STAGING = "_staging"
@@ -42,6 +43,8 @@ COMMIT_SCHEMA = pa.schema([
     # the file this commit published ("" when none), its row index, its bytes and Delta stats (delta_shards.py;
     # parquet: 0, "")
     ("file", pa.string()), ("index", pa.string()), ("bytes", pa.int64()), ("stats", pa.string()),
+    # the precision the task's model stages computed in (shard_precision.py)
+    ("precision", pa.string()),
 ])
 NO_FILE = {"file": "", "index": "", "bytes": 0, "stats": ""}  # a commit record's file fields when no row is left
 
@@ -85,8 +88,9 @@ class ShardWriter:
     """One shard's new file, from the first batch to the commit."""
 
     def __init__(self, folder: OutputFolder, run: str, shard: int, shards: int, schema: pa.Schema,
-                 tokens_column: str | None, attempt: int, started: float):
+                 tokens_column: str | None, attempt: int, started: float, precision: str = ""):
         self.folder, self.shard, self.schema, self.tokens_column = folder, shard, schema, tokens_column
+        self.precision = precision  # what the task's model stages compute in ('' without one)
         self.name = shard_file(shard, shards)
         self.committed = self.name  # the file whose rows that stay are copied into the new one
         self.temp = self.attempt_file(run, attempt)
@@ -95,7 +99,8 @@ class ShardWriter:
             folder.mkdirs(self.temp.rsplit("/", 1)[0] if "/" in self.temp else "")
             self.stream = folder.fs.open_output_stream(folder.path(self.temp))
             self.writer = RowGroupWriter(self.stream, schema.with_metadata(
-                {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode()}))
+                {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode(),
+                 FOOTER_KEY: precision.encode()}))
         self.index = RowIndexWriter(folder, self.name, attempt, f"{run_scratch(run)}/attempts")
         self.started = started  # when the task began: the model's time for the shard included
         self.replaced: set[str] = set()  # keys this run computed or removed
@@ -160,7 +165,7 @@ class ShardWriter:
         self.fence()
         record = {"shard": self.shard, "rows": len(self.computed) + len(self.kept), "computed": len(self.computed),
                   "kept": len(self.kept), "removed": self.removed, "tokens": self.tokens,
-                  "seconds": time.monotonic() - self.started, **self.publish()}
+                  "seconds": time.monotonic() - self.started, "precision": self.precision, **self.publish()}
         self.folder.write_bytes(f"{commits_folder(self.run)}/{self.name}.json", json.dumps(record).encode(),
                                 f"{run_scratch(self.run)}/tmp")
         return record
@@ -182,10 +187,11 @@ class ShardWriter:
 
 
 def shard_committer(folder: OutputFolder, run: str, shards: int, schema: pa.Schema, tokens_column: str | None,
-                    writer_class: type[ShardWriter] = ShardWriter, **writer_args):
+                    engines: list[dict], writer_class: type[ShardWriter] = ShardWriter, **writer_args):
     """mapInArrow function over a partition of rows sorted by shard: writes and commits each shard's
     file as its last row has passed (a `writer_class`, given `writer_args` too), and yields its commit
-    record (one row of COMMIT_SCHEMA)."""
+    record (one row of COMMIT_SCHEMA). `engines`: the model stages' engine settings, whose precision in this
+    task each record and file carries."""
 
     def commit(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
@@ -193,6 +199,7 @@ def shard_committer(folder: OutputFolder, run: str, shards: int, schema: pa.Sche
         started = time.monotonic()
         context = TaskContext.get()
         attempt = context.taskAttemptId() if context is not None else 0
+        precision = task_precision(engines)
         writer, done = None, set()
         for batch in batches:
             for shard, rows in _runs_of_shards(batch):
@@ -204,7 +211,7 @@ def shard_committer(folder: OutputFolder, run: str, shards: int, schema: pa.Sche
                     if shard in done:
                         raise RuntimeError(f"shard {shard} came back after its commit: rows must arrive sorted by shard")
                     writer = writer_class(folder, run, shard, shards, schema, tokens_column, attempt, started,
-                                          **writer_args)
+                                          precision, **writer_args)
                 writer.add(rows)
         if writer is not None:
             yield _record_batch(writer.commit())

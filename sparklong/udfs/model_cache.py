@@ -101,21 +101,37 @@ def get_tokenizer(folder: str, lowercase: bool) -> PieceTokenizer:
     return WORKER_CACHE.tokenizer(folder, lowercase)
 
 
-def _placed(folder: str, task: str, engine: str, device: str, precision: str,
-            quantize: str) -> tuple[tuple, Callable[[], LoadedModel]]:
-    """(cache key, loader) of the model placed for this task: on the GPU Spark assigned it, if any."""
-    gpus = task_gpus()
+def planned_precision(engine: str = "torch", device: str = "auto", precision: str = "auto",
+                      quantize: str = "none") -> str:
+    """The dtype ('float32', 'bfloat16' or 'float16') a model with these engine settings computes in when this
+    process loads it now (in a Spark task: placed on the GPU Spark assigned the task): what ModelCache.model
+    loads, without loading it."""
+    check_engine(engine, quantize, device, precision)
+    return _placement(engine, device, precision, quantize, task_gpus())[1]
+
+
+def _placement(engine: str, device: str, precision: str, quantize: str, gpus) -> tuple[object, str]:
+    """(where, dtype) for these settings: onnxruntime's OnnxPlacement or the torch device, and the dtype."""
     if engine == "onnx":
         from ..models.onnx_runtime import place
 
         placement = place(device, precision, quantize, gpus)
-        key = (fingerprint(folder), task, engine, placement.device, placement.dtype, quantize)
-        return key, lambda: _load_onnx(folder, task, placement)
+        return placement, placement.dtype
     # int8 linears run on the CPU: 'auto' means the CPU there, as for onnxruntime's int8
     target = torch.device("cpu") if cpu_only(quantize) else resolve_device(device, gpus)
-    dtype = resolve_precision(precision, target)
-    key = (fingerprint(folder), task, engine, str(target), dtype, quantize)
-    return key, lambda: _load_torch(folder, task, target, dtype, quantize, gpus)
+    return target, resolve_precision(precision, target)
+
+
+def _placed(folder: str, task: str, engine: str, device: str, precision: str,
+            quantize: str) -> tuple[tuple, Callable[[], LoadedModel]]:
+    """(cache key, loader) of the model placed for this task: on the GPU Spark assigned it, if any."""
+    gpus = task_gpus()
+    where, dtype = _placement(engine, device, precision, quantize, gpus)
+    if engine == "onnx":
+        key = (fingerprint(folder), task, engine, where.device, dtype, quantize)
+        return key, lambda: _load_onnx(folder, task, where)
+    key = (fingerprint(folder), task, engine, str(where), dtype, quantize)
+    return key, lambda: _load_torch(folder, task, where, dtype, quantize, gpus)
 
 
 def _load_torch(folder: str, task: str, target: torch.device, dtype: str, quantize: str, gpus) -> LoadedModel:
