@@ -21,7 +21,8 @@ def start(
     extra_conf: dict[str, str] | None = None,
 ):
     """Arrow on with batches of ARROW_BATCH_ROWS rows, Python worker reuse on (models stay cached per
-    worker), UI and progress bar off unless asked. Sets PYSPARK_PYTHON to this interpreter before the
+    worker), workers forked with torch already imported (udfs/preload_daemon.py), UI and progress bar off
+    unless asked. Sets PYSPARK_PYTHON to this interpreter before the
     JVM starts: otherwise workers run whatever `python3` is on PATH, and the UDFs fail on the modules it
     lacks (pyarrow, torch, sparklong)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -37,6 +38,7 @@ def start(
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
         .config("spark.python.worker.reuse", "true")
+        .config("spark.python.daemon.module", "sparklong.udfs.preload_daemon")
         .config("spark.ui.enabled", "true" if ui else "false")
         .config("spark.ui.showConsoleProgress", "true" if ui else "false")
         .config("spark.sql.shuffle.partitions", "8")

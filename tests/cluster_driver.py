@@ -8,7 +8,8 @@ row with the executor that computed it, or {"error": traceback}. Cases:
   embeddings       the plain run
   worker_crash     each task's first attempt loses a Python worker mid-task, after the model (worker_kill.py)
   executor_kill    the first attempt of partition 0 SIGKILLs its own executor JVM mid-task
-  gpus             after the cases above, in a second session: Spark's GPU scheduling on a standalone
+  gpus             after the cases above (alone: --master unused), in a session of its own: Spark's GPU
+                   scheduling on a standalone
                    master and worker (local-cluster mode, one 2-core executor) whose worker advertises
                    two fake GPUs through a discovery script; tasks of a plain stage and of a stage with
                    the jobs' model-stage profile record the GPU addresses they were given, the device
@@ -207,17 +208,18 @@ def main() -> None:
     args = parser.parse_args()
     import sparklong
 
-    spark = sparklong.start(args.master, memory="1g", extra_conf={
-        "spark.executor.memory": "1g",
-        "spark.scheduler.minRegisteredResourcesRatio": "1.0",  # wait for both executors
-        "spark.scheduler.maxRegisteredResourcesWaitingTime": "120s",
-        "spark.task.maxFailures": "4",
-    })
-    spark.sparkContext.setLogLevel("ERROR")
-    for case in args.cases:
-        if case != "gpus":
+    cluster_cases = [case for case in args.cases if case != "gpus"]
+    if cluster_cases:
+        spark = sparklong.start(args.master, memory="1g", extra_conf={
+            "spark.executor.memory": "1g",
+            "spark.scheduler.minRegisteredResourcesRatio": "1.0",  # wait for both executors
+            "spark.scheduler.maxRegisteredResourcesWaitingTime": "120s",
+            "spark.task.maxFailures": "4",
+        })
+        spark.sparkContext.setLogLevel("ERROR")
+        for case in cluster_cases:
             record(case, lambda: run_case(spark, case, args.model, args.out), args.out)
-    spark.stop()
+        spark.stop()
     if "gpus" in args.cases:
         record("gpus", lambda: gpu_case(args.out, args.model), args.out)
 

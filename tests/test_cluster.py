@@ -1,6 +1,6 @@
 """A real standalone cluster (master + two 1-core workers on 127.0.0.2 and .3, from the pip pyspark): the
-embeddings pipeline runs on two executor processes with the same results as local mode, and survives
-a Python worker killed mid-task with every row exactly once; tasks get their own (fake) GPUs;
+embeddings pipeline runs on two executor processes with the same results as local mode while every task's
+first attempt loses its Python worker mid-task, every row exactly once; tasks get their own (fake) GPUs (slow);
 jobs/embed_corpus.py on the cluster survives its driver SIGKILLed (rerun with spark-submit), speculative
 attempts and an executor JVM killed mid-shard.
 
@@ -25,7 +25,9 @@ from standalone_cluster import StandaloneCluster
 from tiny_models import save_model_folder
 
 pytestmark = pytest.mark.cluster
-CASES = ("embeddings", "worker_crash", "gpus")  # an executor JVM killed: the job test below
+# one run: two executors, the same rows as local mode, and every task's first attempt losing its Python worker
+# (the plain "embeddings" case is the same run without the kills); an executor JVM killed: the job tests below
+CASES = ("worker_crash",)
 
 
 @pytest.fixture(scope="module")
@@ -41,20 +43,23 @@ def model_folder(tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
-def cluster_results(cluster, model_folder, tmp_path_factory):
-    """{case: result} from one driver run against the cluster."""
-    out = str(tmp_path_factory.mktemp("cluster_out"))
+def driver_results(cluster, model_folder, out: str, cases) -> dict:
+    """{case: result} from one cluster_driver.py run of `cases` against the cluster."""
     command = [sys.executable, cluster_driver.__file__, "--master", cluster.master_url, "--model", model_folder,
-               "--out", out, *CASES]
+               "--out", out, *cases]
     proc = subprocess.run(command, env=cluster.env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-4000:] + cluster.log_tail()
     results = {}
-    for case in CASES:
+    for case in cases:
         with open(os.path.join(out, f"{case}.json"), encoding="utf-8") as fh:
             results[case] = json.load(fh)
         assert "error" not in results[case], f"{case}:\n{results[case].get('error')}\n{cluster.log_tail()}"
     return results
+
+
+@pytest.fixture(scope="module")
+def cluster_results(cluster, model_folder, tmp_path_factory):
+    return driver_results(cluster, model_folder, str(tmp_path_factory.mktemp("cluster_out")), CASES)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +78,7 @@ def assert_exactly_once_and_equal(rows, expected):
 
 
 def test_two_executor_processes_and_results_identical_to_local_mode(cluster_results, local_rows):
-    rows = cluster_results["embeddings"]["rows"]
+    rows = cluster_results["worker_crash"]["rows"]
     assert_exactly_once_and_equal(rows, local_rows)
     executors = {copies[0]["executor"] for copies in rows.values()}
     jvm_pids = {e.split("@")[1] for e in executors}
@@ -93,8 +98,9 @@ def test_python_worker_killed_mid_task_is_retried_with_every_row_once(cluster_re
     assert_exactly_once_and_equal(result["rows"], local_rows)
 
 
-def test_each_task_gets_its_own_spark_gpu_and_the_model_would_be_placed_on_it(cluster_results):
-    result = cluster_results["gpus"]
+@pytest.mark.slow  # ~25 s: a session of its own (local-cluster mode); test_gpu_placement.py has the placement rules
+def test_each_task_gets_its_own_spark_gpu_and_the_model_would_be_placed_on_it(cluster, model_folder, tmp_path):
+    result = driver_results(cluster, model_folder, str(tmp_path), ("gpus",))["gpus"]
     assert all(t["gpus"] == [] for t in result["plain"])  # a stage without the profile holds no GPU
     tasks = result["tasks"]
     assert sorted(t["partition"] for t in tasks) == [0, 1, 2, 3]

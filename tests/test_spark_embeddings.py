@@ -122,6 +122,21 @@ def test_transform_leaves_the_sessions_arrow_batch_size_and_bounds_its_own(spark
         assert_equal_annotations(out[str(i)]["embeddings"], light.fullAnnotate(texts[i])[0]["embeddings"])
 
 
+def test_workers_are_forked_from_a_daemon_that_imported_torch(spark):
+    """sparklong.start()'s worker daemon (udfs/preload_daemon.py): a worker's parent process has torch's
+    library mapped, so no worker pays the import itself."""
+    def parent_has_torch(batches):
+        import os
+
+        with open(f"/proc/{os.getppid()}/maps", encoding="utf-8") as fh:
+            mapped = "libtorch_cpu" in fh.read()
+        for batch in batches:
+            yield batch.assign(mapped=mapped)
+
+    rows = spark.range(2).repartition(2).mapInPandas(parent_has_torch, "id long, mapped boolean").collect()
+    assert len(rows) == 2 and all(r["mapped"] for r in rows)
+
+
 def test_model_loads_once_per_worker_across_tasks_and_batches(spark, model_folder):
     texts = [f"Document number {i} of the corpus. " * (1 + i % 7) for i in range(400)]
     df = frame(spark, texts, partitions=8)  # 8 tasks on 2 cores; 64-row Arrow batches -> many batches
