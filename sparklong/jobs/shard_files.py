@@ -91,6 +91,7 @@ class ShardWriter:
                  tokens_column: str | None, attempt: int, started: float, precision: str = ""):
         self.folder, self.shard, self.schema, self.tokens_column = folder, shard, schema, tokens_column
         self.precision = precision  # what the task's model stages compute in ('' without one)
+        self.kept_precision = ""  # what the committed file's rows were computed in, by its footer
         self.name = shard_file(shard, shards)
         self.committed = self.name  # the file whose rows that stay are copied into the new one
         self.temp = self.attempt_file(run, attempt)
@@ -99,8 +100,7 @@ class ShardWriter:
             folder.mkdirs(self.temp.rsplit("/", 1)[0] if "/" in self.temp else "")
             self.stream = folder.fs.open_output_stream(folder.path(self.temp))
             self.writer = RowGroupWriter(self.stream, schema.with_metadata(
-                {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode(),
-                 FOOTER_KEY: precision.encode()}))
+                {**(schema.metadata or {}), b"sparklong.shard": f"{shard}/{shards}".encode()}))
         self.index = RowIndexWriter(folder, self.name, attempt, f"{run_scratch(run)}/attempts")
         self.started = started  # when the task began: the model's time for the shard included
         self.replaced: set[str] = set()  # keys this run computed or removed
@@ -144,6 +144,7 @@ class ShardWriter:
         with self.folder.fs.open_input_file(self.folder.path(self.committed)) as fh:
             committed = pq.ParquetFile(fh, page_checksum_verification=True)
             keys, hashes = index_of(self.folder, self.committed, committed.metadata)
+            self.kept_precision = (committed.metadata.metadata or {}).get(FOOTER_KEY, b"").decode()
             offset = 0
             for batch in committed.iter_batches(batch_size=_KEEP_BATCH_ROWS):
                 batch_keys = keys.slice(offset, batch.num_rows)
@@ -159,7 +160,9 @@ class ShardWriter:
         with naming_the_file(self.folder, self.temp):
             self._keep_committed()
             self.fence()  # before the index enters _index/, and again below
-            self.writer.add_key_value_metadata(self.index.close())
+            # the rows' precision: this task's when it computed any, else that of the rows it kept
+            rows_precision = self.precision if self.computed else self.kept_precision
+            self.writer.add_key_value_metadata({**self.index.close(), FOOTER_KEY: rows_precision})
             self.writer.close()
             self.stream.close()
         self.fence()

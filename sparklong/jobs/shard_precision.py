@@ -13,7 +13,7 @@ from __future__ import annotations
 from .job_error import JobError
 
 PRECISIONS = "shard_precisions"  # manifest key: {shard (as a string): precision}
-FOOTER_KEY = b"sparklong.precision"  # a shard file's footer: the precision its computed rows came from
+FOOTER_KEY = b"sparklong.precision"  # a shard file's footer: its rows' precision (the task's, or the kept rows')
 
 
 def task_precision(engines: list[dict]) -> str:
