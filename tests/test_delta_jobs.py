@@ -91,6 +91,9 @@ def test_delta_table_equals_parquet_and_incremental_is_one_version(spark, corpus
     assert found[True][0] == "doc02" and "doc02" not in found[False] and "new00" in found[False]
     assert len(found[True]) == len(found[False]) == 9  # the documents with text, in each version
 
+    code, _, err = run(capsys, embed_args(corpus, table, shard_rows=4), spark)  # the parquet format over it
+    assert code == 1 and "is a Delta table: pass --output-format delta" in err and err.count("\n") == 1
+
 
 def test_chunks_and_answers_as_delta_tables(spark, corpus, tmp_path, capsys):
     from sparklong.jobs.answer_questions import SPEC as QA

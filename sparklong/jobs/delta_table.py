@@ -44,6 +44,12 @@ def table_uri(root: str) -> str:
     return root.removeprefix("file:") if scheme == "file" else root
 
 
+def holds_delta_log(folder) -> bool:
+    """Whether an output folder (storage.output_folder.OutputFolder) holds a Delta table's log: the one test
+    that tells a Delta output from a parquet one before any deltalake call (DeltaOutput then opens it)."""
+    return folder.exists(DELTA_LOG)
+
+
 def app_id(job: str) -> str:
     """The application id of a job's commits (Delta's `txn` action)."""
     return f"sparklong.{job}"

@@ -14,7 +14,7 @@ from typing import Iterator
 
 from ..storage.hadoop_folder import is_local, qualify
 from ..storage.output_folder import OutputFolder
-from .delta_table import DELTA_LOG, DeltaOutput
+from .delta_table import DeltaOutput, holds_delta_log
 from .job_error import JobError
 from .manifest import read_job_manifest
 
@@ -38,7 +38,7 @@ class IndexFiles:
 def open_index(index: str, version: int | None = None) -> IndexFiles:
     """The index at `index`: a Delta table (its latest version, or `version`) or a parquet output folder."""
     folder = OutputFolder(qualify(index))
-    if folder.exists(DELTA_LOG):
+    if holds_delta_log(folder):
         table = DeltaOutput(folder.root, version)
         return IndexFiles(folder, table.manifest(), sorted(table.files()), table.version)
     if version is not None:

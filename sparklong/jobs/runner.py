@@ -37,7 +37,7 @@ from ..storage.hadoop_folder import local_path, qualify
 from ..storage.output_folder import OutputFolder
 from .engine_flags import add_engine_arguments, engine_flags, model_stage_profile
 from .inputs import FORMATS, detect_format, first_line, read_input
-from .delta_table import DELTA_LOG
+from .delta_table import holds_delta_log
 from .job_error import JobError
 from .manifest import FORMAT, MANIFEST, check_id_type, check_manifest, read_job_manifest, write_manifest
 from .model_ref import ModelRef, default_max_sentence_length, is_saved_pipeline, load_pipeline, resolve_folder
@@ -263,7 +263,7 @@ def _clear(folder: OutputFolder, overwrite: bool, run: str) -> None:
 def _check_without_manifest(folder: OutputFolder, names: list[str], overwrite: bool) -> None:
     """A folder without a manifest: JobError unless every name is a shard file or _SUCCESS and --overwrite
     starts again (a folder this job did not write is never deleted)."""
-    if DELTA_LOG in names:
+    if holds_delta_log(folder):
         raise JobError(f"output {folder.root} is a Delta table: pass --output-format delta")
     if not all(_is_ours(n) for n in names):
         raise JobError(f"output {folder.root} exists and was not written by this job: pick another --output")
