@@ -166,9 +166,13 @@ def test_question_answering_over_a_context_past_the_trained_length(family_folder
     pipeline = PipelineModel([MultiDocumentAssembler().setInputCols(["question", "context"])
                              .setOutputCols(["document_question", "document_context"]), qa])
     context = TEXTS[-1]
-    answer = LightPipeline(pipeline).fullAnnotate("Who was addressed?", context)[0]["answer"][0]
+    light = LightPipeline(pipeline)
+    answer = light.fullAnnotate("Who was addressed?", context)[0]["answer"][0]
     assert int(answer.metadata["windows"]) > 1  # the context did not fit one window of 64
     assert answer.result == context[answer.begin:answer.end + 1] != ""
+    for question in ("Who was addressed?", "What was said?", "When?", "Where were they?"):
+        for answer in light.fullAnnotate(question, context)[0]["answer"]:  # no answer begins with a space
+            assert answer.result == answer.result.lstrip() == context[answer.begin:answer.end + 1]
 
 
 def test_a_folder_in_another_family_s_stage_names_the_stage_that_runs_it(folders, tmp_path):

@@ -2,12 +2,13 @@
 DOCUMENT annotations -> one CHUNK annotation per row, decoded as transformers' pipeline decodes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..annotation import CHUNK, Annotation
 from .batching import Batching
 from .forward import run_sequences
 from .qa_decoding import Answer, decode_answer, layout_pair, max_doc_stride, stride_windows
+from .windows import trim_leading_space
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ def answer_rows(model, tokenizer, rows, settings: QASettings) -> list[list[Annot
     for (r, _, context), enc in zip(pairs, encodings):
         layout = layout_pair(enc, window, settings.doc_stride, model.config.sep_token_id)
         if layout is not None:
+            # an answer starts at its first word, not at the space a byte-level piece carries (ModernBERT's
+            # tokenizer keeps it in the offsets; RoBERTa's trims it already)
+            layout = replace(layout, offsets=trim_leading_space(context.result, layout.offsets))
             windows = stride_windows(len(layout.context), window - layout.specials, settings.doc_stride)
             items.append((r, context, layout, windows))
     sequences = [layout.window_ids(w) for _, _, layout, windows in items for w in windows]
