@@ -25,8 +25,12 @@ class DeltaShardWriter(ShardWriter):
     planned from (the rows that stay are read from there)."""
 
     def __init__(self, *args, committed: dict[int, str]):
+        self.current = committed  # before the base class asks committed_file()
         super().__init__(*args)
-        self.committed = committed.get(self.shard, "")
+
+    def committed_file(self) -> str:
+        """The shard's file in the version the run planned from ("" for a new shard)."""
+        return self.current.get(self.shard, "")
 
     def attempt_file(self, run: str, attempt: int) -> str:
         return f"{self.name.removesuffix('.parquet')}-{run}-{attempt}.parquet"

@@ -93,7 +93,7 @@ class ShardWriter:
         self.precision = precision  # what the task's model stages compute in ('' without one)
         self.kept_precision = ""  # what the committed file's rows were computed in, by its footer
         self.name = shard_file(shard, shards)
-        self.committed = self.name  # the file whose rows that stay are copied into the new one
+        self.committed = self.committed_file()  # the file whose rows that stay are copied into the new one
         self.temp = self.attempt_file(run, attempt)
         self.run = run
         with naming_the_file(folder, self.temp):
@@ -107,6 +107,10 @@ class ShardWriter:
         self.computed: set[str] = set()  # ids written from this run's rows
         self.kept: set[str] = set()  # ids whose committed rows stay
         self.removed = self.tokens = 0
+
+    def committed_file(self) -> str:
+        """The shard's committed file ("" when it has none): parquet's is its fixed name."""
+        return self.name
 
     def attempt_file(self, run: str, attempt: int) -> str:
         """Where this attempt writes: a name unique to it under the run's scratch folder."""
