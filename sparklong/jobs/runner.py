@@ -312,7 +312,8 @@ class JobRun:
         return [name for name in self.folder.list() if shard_of(name, shards) is not None]
 
     def save_manifest(self, manifest: dict) -> None:
-        """The planned manifest, written before any shard (after _SUCCESS is removed)."""
+        """The manifest, written before any shard and again when the shards' precisions changed (after _SUCCESS is
+        removed)."""
         self.unmark_done()  # first: _SUCCESS never stands beside a manifest its shards do not match
         write_manifest(self.folder, manifest, self.scratch)
 
@@ -322,9 +323,8 @@ class JobRun:
 
     def publish(self, records: list[dict], schema) -> None:
         """After every dirty shard's commit record came back (`schema`: the files'): the tasks committed
-        them already; the manifest records each shard's precision (self.planned), and an output now holding
+        them already, and the manifest records each shard's precision (commit_shards); an output now holding
         two fails the run, before _SUCCESS (shard_precision.py)."""
-        write_manifest(self.folder, self.planned, self.scratch)
         check_one_precision(self.folder.root, self.planned[PRECISIONS])
 
     def write(self, frame, transform) -> None:
@@ -441,7 +441,10 @@ class JobRun:
             raise JobError(f"{len(missing)} shards were not committed (first: {missing[0]}); run again to finish them")
         if monitor.error is not None:
             raise JobError(f"the run's monitor failed: {first_line(monitor.error)}")
-        self.planned = {**self.planned, PRECISIONS: merged_precisions(self.planned.get(PRECISIONS), records)}
+        precisions = merged_precisions(self.planned.get(PRECISIONS), records)
+        if precisions != self.planned.get(PRECISIONS):  # the manifest written at planning lacks them
+            self.planned = {**self.planned, PRECISIONS: precisions}
+            self.save_manifest(self.planned)
         self.publish(records, schema)
 
     def mark_done(self) -> None:
